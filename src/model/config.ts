@@ -1,0 +1,228 @@
+/**
+ * One configuration for the whole transformer family the lab runs: the lecture's own models,
+ * GPT-2 checkpoints and Marian translation checkpoints. Checkpoint configs (Hugging Face
+ * `config.json`) are normalised into this shape by `parseConfig`.
+ */
+
+export type Architecture = 'decoder-only' | 'encoder-only' | 'encoder-decoder';
+export type NormPlacement = 'pre' | 'post';
+/** `sinusoidal` interleaves sin/cos (Vaswani et al.); `sinusoidal-split` puts all sines first (Marian). */
+export type PositionKind = 'learned' | 'sinusoidal' | 'sinusoidal-split' | 'none';
+export type Activation = 'gelu' | 'gelu_new' | 'relu' | 'swish';
+
+export interface ModelConfig {
+  /** Where it came from: `gpt2`, `marian` or `attention-lab`. */
+  family: 'gpt2' | 'marian' | 'attention-lab';
+  architecture: Architecture;
+  vocabSize: number;
+  dModel: number;
+  nHeads: number;
+  /** Layers of the decoder (decoder-only / encoder-decoder) or of the encoder (encoder-only). */
+  nLayers: number;
+  /** Encoder layers of an encoder-decoder model; 0 otherwise. */
+  nEncoderLayers: number;
+  dFF: number;
+  contextLength: number;
+  norm: NormPlacement;
+  positions: PositionKind;
+  activation: Activation;
+  layerNormEps: number;
+  /** Multiply token embeddings by √d before adding positions (Marian, the original Transformer). */
+  scaleEmbedding: boolean;
+  /** A LayerNorm after the last block (GPT-2's ln_f); post-norm models normally have none. */
+  finalNorm: boolean;
+  /** Attention without Q/K/V/O biases (our attention-only induction model). */
+  attentionBias: boolean;
+  /** Blocks without the feed-forward sub-layer (attention-only models). */
+  attentionOnly: boolean;
+  /** LM head is the transposed token embedding. */
+  tiedEmbeddings: boolean;
+  /** Marian adds a learned bias to the logits. */
+  finalLogitsBias: boolean;
+  /** Token ids with a special meaning, when the model has them. */
+  padTokenId: number | null;
+  eosTokenId: number | null;
+  decoderStartTokenId: number | null;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Json = Record<string, unknown>;
+
+function num(c: Json, key: string, fallback?: number): number {
+  const v = c[key];
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (v === undefined || v === null) {
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`config.json: "${key}" is missing`);
+  }
+  throw new ConfigError(`config.json: "${key}" must be a number, got ${JSON.stringify(v)}`);
+}
+
+function positiveInt(c: Json, key: string, fallback?: number): number {
+  const v = num(c, key, fallback);
+  if (!Number.isInteger(v) || v <= 0) {
+    throw new ConfigError(`config.json: "${key}" must be a positive integer, got ${v}`);
+  }
+  return v;
+}
+
+function optionalId(c: Json, key: string): number | null {
+  const v = c[key];
+  return typeof v === 'number' && Number.isInteger(v) ? v : null;
+}
+
+function activation(v: unknown): Activation {
+  switch (v) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+      return 'gelu_new';
+    case 'gelu':
+      return 'gelu';
+    case 'relu':
+      return 'relu';
+    case 'swish':
+    case 'silu':
+      return 'swish';
+    default:
+      throw new ConfigError(`config.json: unsupported activation function ${JSON.stringify(v)}`);
+  }
+}
+
+function oneOf<T extends string>(c: Json, key: string, allowed: readonly T[], fallback: T): T {
+  const v = c[key] ?? fallback;
+  if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+  throw new ConfigError(
+    `config.json: "${key}" must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`,
+  );
+}
+
+function checkHeads(cfg: ModelConfig): ModelConfig {
+  if (cfg.dModel % cfg.nHeads !== 0) {
+    throw new ConfigError(
+      `config.json: hidden size ${cfg.dModel} is not divisible by ${cfg.nHeads} heads`,
+    );
+  }
+  return cfg;
+}
+
+function parseGpt2(c: Json): ModelConfig {
+  const d = positiveInt(c, 'n_embd');
+  return checkHeads({
+    family: 'gpt2',
+    architecture: 'decoder-only',
+    vocabSize: positiveInt(c, 'vocab_size'),
+    dModel: d,
+    nHeads: positiveInt(c, 'n_head'),
+    nLayers: positiveInt(c, 'n_layer'),
+    nEncoderLayers: 0,
+    dFF: typeof c.n_inner === 'number' ? positiveInt(c, 'n_inner') : 4 * d,
+    contextLength: positiveInt(c, 'n_positions'),
+    norm: 'pre',
+    positions: 'learned',
+    activation: activation(c.activation_function ?? 'gelu_new'),
+    layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
+    scaleEmbedding: false,
+    finalNorm: true,
+    attentionBias: true,
+    attentionOnly: false,
+    tiedEmbeddings: true,
+    finalLogitsBias: false,
+    padTokenId: optionalId(c, 'pad_token_id'),
+    eosTokenId: optionalId(c, 'eos_token_id'),
+    decoderStartTokenId: null,
+  });
+}
+
+function parseMarian(c: Json): ModelConfig {
+  const enc = positiveInt(c, 'encoder_layers');
+  const dec = positiveInt(c, 'decoder_layers');
+  const heads = positiveInt(c, 'decoder_attention_heads');
+  if (num(c, 'encoder_attention_heads') !== heads || num(c, 'encoder_ffn_dim') !== num(c, 'decoder_ffn_dim')) {
+    throw new ConfigError('config.json: encoder and decoder of different widths are not supported');
+  }
+  if (c.share_encoder_decoder_embeddings === false) {
+    throw new ConfigError('config.json: Marian models with separate decoder embeddings are not supported');
+  }
+  return checkHeads({
+    family: 'marian',
+    architecture: 'encoder-decoder',
+    vocabSize: positiveInt(c, 'vocab_size'),
+    dModel: positiveInt(c, 'd_model'),
+    nHeads: heads,
+    nLayers: dec,
+    nEncoderLayers: enc,
+    dFF: positiveInt(c, 'decoder_ffn_dim'),
+    contextLength: positiveInt(c, 'max_position_embeddings'),
+    norm: 'post',
+    positions: 'sinusoidal-split',
+    activation: activation(c.activation_function ?? 'swish'),
+    layerNormEps: 1e-5,
+    scaleEmbedding: c.scale_embedding === true,
+    finalNorm: false,
+    attentionBias: true,
+    attentionOnly: false,
+    tiedEmbeddings: true,
+    finalLogitsBias: true,
+    padTokenId: optionalId(c, 'pad_token_id'),
+    eosTokenId: optionalId(c, 'eos_token_id'),
+    decoderStartTokenId: optionalId(c, 'decoder_start_token_id') ?? optionalId(c, 'pad_token_id'),
+  });
+}
+
+/** The project's own format: GPT-2's keys plus what GPT-2 cannot say (see docs/model-format.md). */
+function parseAttentionLab(c: Json): ModelConfig {
+  const architecture = oneOf(c, 'architecture', ['decoder-only', 'encoder-only', 'encoder-decoder'] as const, 'decoder-only');
+  const d = positiveInt(c, 'n_embd');
+  const norm = oneOf(c, 'norm_placement', ['pre', 'post'] as const, 'pre');
+  return checkHeads({
+    family: 'attention-lab',
+    architecture,
+    vocabSize: positiveInt(c, 'vocab_size'),
+    dModel: d,
+    nHeads: positiveInt(c, 'n_head'),
+    nLayers: positiveInt(c, 'n_layer'),
+    nEncoderLayers: architecture === 'encoder-decoder' ? positiveInt(c, 'n_encoder_layer') : 0,
+    dFF: typeof c.n_inner === 'number' ? positiveInt(c, 'n_inner') : 4 * d,
+    contextLength: positiveInt(c, 'n_positions'),
+    norm,
+    positions: oneOf(c, 'position_embedding', ['learned', 'sinusoidal', 'sinusoidal-split', 'none'] as const, 'learned'),
+    activation: activation(c.activation_function ?? 'gelu_new'),
+    layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
+    scaleEmbedding: c.scale_embedding === true,
+    finalNorm: c.final_layer_norm === undefined ? norm === 'pre' : c.final_layer_norm === true,
+    attentionBias: c.attention_bias !== false,
+    attentionOnly: c.attention_only === true,
+    tiedEmbeddings: c.tie_word_embeddings !== false,
+    finalLogitsBias: false,
+    padTokenId: optionalId(c, 'pad_token_id'),
+    eosTokenId: optionalId(c, 'eos_token_id'),
+    decoderStartTokenId: optionalId(c, 'decoder_start_token_id'),
+  });
+}
+
+/** Normalise a Hugging Face style `config.json` object. */
+export function parseConfig(json: unknown): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError('config.json must hold a JSON object');
+  }
+  const c = json as Json;
+  switch (c.model_type) {
+    case 'gpt2':
+      return parseGpt2(c);
+    case 'marian':
+      return parseMarian(c);
+    case 'attention-lab':
+      return parseAttentionLab(c);
+    default:
+      throw new ConfigError(
+        `unsupported model_type ${JSON.stringify(c.model_type)}: Attention Lab runs gpt2, marian and attention-lab models`,
+      );
+  }
+}
+
+export function headDim(cfg: ModelConfig): number {
+  return cfg.dModel / cfg.nHeads;
+}
