@@ -1,0 +1,138 @@
+/**
+ * The whole view state in the URL hash, so a link reproduces what is on screen: model, input,
+ * interventions, focused head, what the panels show. Only values that differ from the defaults
+ * are written; anything unreadable parses back to its default rather than failing.
+ */
+import type { Stack } from '../../model/trace';
+import type { HeadRef } from '../../workers/protocol';
+import { IDENTITY, type ViewTransform } from './layout';
+
+export const TABS = ['step', 'heads', 'positions', 'norms', 'encdec', 'metrics', 'cost'] as const;
+export type Tab = (typeof TABS)[number];
+export type ValueMode = 'probs' | 'scores';
+export type Theme = 'light' | 'dark';
+export type AttentionKind = 'self' | 'cross';
+
+export interface HeadFocus extends HeadRef {
+  kind: AttentionKind;
+}
+
+export interface ViewState {
+  /** Shipped model name; '' for the default. */
+  model: string;
+  text: string;
+  /** Source text of an encoder–decoder model. */
+  sourceText: string;
+  causalMask: boolean;
+  usePositions: boolean;
+  ablated: HeadRef[];
+  focus: HeadFocus;
+  mode: ValueMode;
+  /** Aggregate subword pieces to words. */
+  words: boolean;
+  /** Query row of the step-through. */
+  query: number;
+  tab: Tab;
+  theme: Theme;
+  zoom: ViewTransform;
+  /** Model shown next to this one in the norm comparison; '' to pick automatically. */
+  compareModel: string;
+}
+
+export const DEFAULT_VIEW: ViewState = {
+  model: '',
+  text: '',
+  sourceText: '',
+  causalMask: true,
+  usePositions: true,
+  ablated: [],
+  focus: { stack: 'decoder', layer: 0, head: 0, kind: 'self' },
+  mode: 'probs',
+  words: false,
+  query: 0,
+  tab: 'step',
+  theme: 'light',
+  zoom: IDENTITY,
+  compareModel: '',
+};
+
+const STACK_LETTER: Record<Stack, string> = { encoder: 'e', decoder: 'd' };
+const HEAD_RE = /^([ed])(\d+)\.(\d+)$/;
+
+export function formatHead(h: HeadRef): string {
+  return `${STACK_LETTER[h.stack]}${h.layer}.${h.head}`;
+}
+
+export function parseHead(s: string): HeadRef | null {
+  const m = HEAD_RE.exec(s);
+  if (!m) return null;
+  return { stack: m[1] === 'e' ? 'encoder' : 'decoder', layer: Number(m[2]), head: Number(m[3]) };
+}
+
+export function sameHead(a: HeadRef, b: HeadRef): boolean {
+  return a.stack === b.stack && a.layer === b.layer && a.head === b.head;
+}
+
+function formatNumber(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
+
+export function serializeView(v: ViewState): string {
+  const p = new URLSearchParams();
+  const d = DEFAULT_VIEW;
+  if (v.model !== d.model) p.set('model', v.model);
+  if (v.text !== d.text) p.set('text', v.text);
+  if (v.sourceText !== d.sourceText) p.set('src', v.sourceText);
+  if (!v.causalMask) p.set('mask', '0');
+  if (!v.usePositions) p.set('pos', '0');
+  if (v.ablated.length) p.set('ablate', v.ablated.map(formatHead).join(','));
+  if (!sameHead(v.focus, d.focus) || v.focus.kind !== d.focus.kind) {
+    p.set('head', formatHead(v.focus) + (v.focus.kind === 'cross' ? 'x' : ''));
+  }
+  if (v.mode !== d.mode) p.set('values', v.mode);
+  if (v.words) p.set('words', '1');
+  if (v.query !== d.query) p.set('q', String(v.query));
+  if (v.tab !== d.tab) p.set('tab', v.tab);
+  if (v.theme !== d.theme) p.set('theme', v.theme);
+  if (v.zoom.k !== 1 || v.zoom.x !== 0 || v.zoom.y !== 0) {
+    p.set('zoom', [v.zoom.k, v.zoom.x, v.zoom.y].map(formatNumber).join(','));
+  }
+  if (v.compareModel !== d.compareModel) p.set('compare', v.compareModel);
+  return p.toString();
+}
+
+function nonNegativeInt(s: string | null, fallback: number): number {
+  if (s === null || !/^\d{1,6}$/.test(s)) return fallback;
+  return Number(s);
+}
+
+export function parseView(hash: string): ViewState {
+  const p = new URLSearchParams(hash.replace(/^#/, ''));
+  const d = DEFAULT_VIEW;
+  const v: ViewState = { ...d, focus: { ...d.focus }, ablated: [] };
+  v.model = p.get('model') ?? d.model;
+  v.text = p.get('text') ?? d.text;
+  v.sourceText = p.get('src') ?? d.sourceText;
+  v.causalMask = p.get('mask') !== '0';
+  v.usePositions = p.get('pos') !== '0';
+  const ablated = (p.get('ablate') ?? '').split(',').map(parseHead);
+  for (const h of ablated) if (h && !v.ablated.some((a) => sameHead(a, h))) v.ablated.push(h);
+  const head = p.get('head');
+  if (head) {
+    const cross = head.endsWith('x');
+    const h = parseHead(cross ? head.slice(0, -1) : head);
+    if (h) v.focus = { ...h, kind: cross ? 'cross' : 'self' };
+  }
+  v.mode = p.get('values') === 'scores' ? 'scores' : 'probs';
+  v.words = p.get('words') === '1';
+  v.query = nonNegativeInt(p.get('q'), d.query);
+  const tab = p.get('tab');
+  v.tab = (TABS as readonly string[]).includes(tab ?? '') ? (tab as Tab) : d.tab;
+  v.theme = p.get('theme') === 'dark' ? 'dark' : 'light';
+  const zoom = (p.get('zoom') ?? '').split(',').map(Number);
+  if (zoom.length === 3 && zoom.every(Number.isFinite) && zoom[0] >= 1) {
+    v.zoom = { k: zoom[0], x: zoom[1], y: zoom[2] };
+  }
+  v.compareModel = p.get('compare') ?? d.compareModel;
+  return v;
+}

@@ -1,0 +1,68 @@
+/**
+ * Subword → word aggregation. A word is a run of pieces where only the first starts with a space
+ * (GPT-2 pieces arrive with Ġ already turned into a space; SentencePiece's ▁ counts as one too).
+ * Attention *to* a word is the sum over its pieces (the mass the query puts on it); attention
+ * *from* a word is the average over its pieces (so rows still sum to 1).
+ */
+
+const WORD_START = /^[\s\u2581]/;
+const ALL_SPACE = /^[\s\u2581]+$/;
+/** Special tokens such as `<|endoftext|>`, `</s>`, `<pad>` stand alone. */
+const SPECIAL = /^<[^<>\s]+>$/;
+
+/** Groups of piece indices, one per word, in order. */
+export function wordGroups(pieces: string[]): number[][] {
+  const groups: number[][] = [];
+  pieces.forEach((piece, i) => {
+    const prev = pieces[i - 1];
+    const startsWord =
+      i === 0 ||
+      SPECIAL.test(piece) ||
+      SPECIAL.test(prev) ||
+      // A bare space (character tokenizers) joins the word that follows it.
+      (WORD_START.test(piece) && !ALL_SPACE.test(prev));
+    if (startsWord) groups.push([i]);
+    else groups[groups.length - 1].push(i);
+  });
+  return groups;
+}
+
+export function wordText(pieces: string[], group: number[]): string {
+  return group.map((i) => pieces[i]).join('');
+}
+
+/** Aggregate a `[queries, keys]` attention matrix to `[queryWords, keyWords]`. */
+export function aggregateToWords(
+  probs: ArrayLike<number>,
+  nKeys: number,
+  queryGroups: number[][],
+  keyGroups: number[][],
+): Float32Array {
+  const out = new Float32Array(queryGroups.length * keyGroups.length);
+  queryGroups.forEach((qg, qw) => {
+    keyGroups.forEach((kg, kw) => {
+      let sum = 0;
+      for (const i of qg) for (const j of kg) sum += probs[i * nKeys + j];
+      out[qw * keyGroups.length + kw] = sum / qg.length;
+    });
+  });
+  return out;
+}
+
+/** A word-level cell is masked when every piece pair in it is. */
+export function aggregateMask(
+  mask: ArrayLike<number>,
+  nKeys: number,
+  queryGroups: number[][],
+  keyGroups: number[][],
+): Float32Array {
+  const out = new Float32Array(queryGroups.length * keyGroups.length);
+  queryGroups.forEach((qg, qw) => {
+    keyGroups.forEach((kg, kw) => {
+      let any = 0;
+      for (const i of qg) for (const j of kg) if (mask[i * nKeys + j] !== 0) any = 1;
+      out[qw * keyGroups.length + kw] = any;
+    });
+  });
+  return out;
+}
