@@ -140,11 +140,16 @@ function parseMarian(c: Json): ModelConfig {
   const enc = positiveInt(c, 'encoder_layers');
   const dec = positiveInt(c, 'decoder_layers');
   const heads = positiveInt(c, 'decoder_attention_heads');
-  if (num(c, 'encoder_attention_heads') !== heads || num(c, 'encoder_ffn_dim') !== num(c, 'decoder_ffn_dim')) {
+  if (
+    num(c, 'encoder_attention_heads') !== heads ||
+    num(c, 'encoder_ffn_dim') !== num(c, 'decoder_ffn_dim')
+  ) {
     throw new ConfigError('config.json: encoder and decoder of different widths are not supported');
   }
   if (c.share_encoder_decoder_embeddings === false) {
-    throw new ConfigError('config.json: Marian models with separate decoder embeddings are not supported');
+    throw new ConfigError(
+      'config.json: Marian models with separate decoder embeddings are not supported',
+    );
   }
   return checkHeads({
     family: 'marian',
@@ -174,7 +179,12 @@ function parseMarian(c: Json): ModelConfig {
 
 /** The project's own format: GPT-2's keys plus what GPT-2 cannot say (see docs/model-format.md). */
 function parseAttentionLab(c: Json): ModelConfig {
-  const architecture = oneOf(c, 'architecture', ['decoder-only', 'encoder-only', 'encoder-decoder'] as const, 'decoder-only');
+  const architecture = oneOf(
+    c,
+    'architecture',
+    ['decoder-only', 'encoder-only', 'encoder-decoder'] as const,
+    'decoder-only',
+  );
   const d = positiveInt(c, 'n_embd');
   const norm = oneOf(c, 'norm_placement', ['pre', 'post'] as const, 'pre');
   return checkHeads({
@@ -188,7 +198,12 @@ function parseAttentionLab(c: Json): ModelConfig {
     dFF: typeof c.n_inner === 'number' ? positiveInt(c, 'n_inner') : 4 * d,
     contextLength: positiveInt(c, 'n_positions'),
     norm,
-    positions: oneOf(c, 'position_embedding', ['learned', 'sinusoidal', 'sinusoidal-split', 'none'] as const, 'learned'),
+    positions: oneOf(
+      c,
+      'position_embedding',
+      ['learned', 'sinusoidal', 'sinusoidal-split', 'none'] as const,
+      'learned',
+    ),
     activation: activation(c.activation_function ?? 'gelu_new'),
     layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
     scaleEmbedding: c.scale_embedding === true,

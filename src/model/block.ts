@@ -1,0 +1,83 @@
+import type * as tf from '@tensorflow/tfjs';
+import { multiHeadAttention, type AttentionInputs, type AttentionResult } from './attention';
+import type { ModelConfig } from './config';
+import { feedForward } from './feedForward';
+import { layerNorm } from './layerNorm';
+import type { BlockParams, LayerNormParams } from './params';
+
+/** What a traced forward wants to see inside a block; training passes none. */
+export interface BlockTracer {
+  norm(name: string, input: tf.Tensor, output: tf.Tensor): void;
+  residual(point: string, x: tf.Tensor): void;
+  attention(kind: 'self' | 'cross', result: AttentionResult): void;
+}
+
+export interface BlockInputs {
+  self: AttentionInputs;
+  /** Encoder output and its attention inputs, for decoder blocks of encoder–decoder models. */
+  memory?: tf.Tensor;
+  cross?: AttentionInputs;
+}
+
+export interface BlockOutput {
+  x: tf.Tensor;
+  /** Keys and values of self-attention including the past: the next step's cache. */
+  selfKeys: { k: tf.Tensor; v: tf.Tensor };
+}
+
+/**
+ * One transformer block. Pre-norm (GPT-2):  x = x + f(LN(x)).
+ * Post-norm (the original Transformer, Marian):  x = LN(x + f(x)).
+ */
+export function block(
+  x: tf.Tensor,
+  p: BlockParams,
+  cfg: ModelConfig,
+  io: BlockInputs,
+  tracer?: BlockTracer,
+): BlockOutput {
+  const eps = cfg.layerNormEps;
+  const subLayer = (
+    input: tf.Tensor,
+    ln: LayerNormParams,
+    name: string,
+    f: (h: tf.Tensor) => tf.Tensor,
+  ) => {
+    if (cfg.norm === 'pre') {
+      const h = layerNorm(input, ln, eps);
+      tracer?.norm(name, input, h);
+      return input.add(f(h));
+    }
+    const sum = input.add(f(input));
+    const out = layerNorm(sum, ln, eps);
+    tracer?.norm(name, sum, out);
+    return out;
+  };
+
+  tracer?.residual('input', x);
+  let selfKeys: BlockOutput['selfKeys'] | undefined;
+  x = subLayer(x, p.ln1, 'ln_1', (h) => {
+    const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, io.self);
+    tracer?.attention('self', r);
+    selfKeys = { k: r.k, v: r.v };
+    return r.out;
+  });
+  tracer?.residual('after-attention', x);
+
+  if (p.cross && p.lnCross && io.memory && io.cross) {
+    const { memory, cross } = io;
+    x = subLayer(x, p.lnCross, 'ln_cross_attn', (h) => {
+      const r = multiHeadAttention(h, memory, p.cross!, cfg.nHeads, cross);
+      tracer?.attention('cross', r);
+      return r.out;
+    });
+    tracer?.residual('after-cross-attention', x);
+  }
+
+  if (p.mlp && p.ln2) {
+    const mlp = p.mlp;
+    x = subLayer(x, p.ln2, 'ln_2', (h) => feedForward(h, mlp, cfg.activation));
+    tracer?.residual('after-mlp', x);
+  }
+  return { x, selfKeys: selfKeys! };
+}

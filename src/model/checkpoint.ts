@@ -1,0 +1,394 @@
+/**
+ * Checkpoints in the Hugging Face layout (`config.json` + `model.safetensors`): GPT-2, Marian,
+ * and the project's own `attention-lab` models, which reuse GPT-2's tensor names (see
+ * docs/model-format.md). Loading checks every tensor's presence and shape against the config
+ * before any of it reaches the GPU.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { parseConfig, type ModelConfig } from './config';
+import type { Model } from './model';
+import {
+  EMBEDDING_CHUNK_ROWS,
+  layersOf,
+  stacksOf,
+  type AttentionParams,
+  type BlockParams,
+  type LayerNormParams,
+  type Linear,
+  type ModelParams,
+  type StackParams,
+} from './params';
+import {
+  parseSafetensors,
+  readFloat32,
+  writeSafetensors,
+  type SafetensorsFile,
+} from './safetensors';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+  constructor(
+    readonly code: 'missing-tensor' | 'shape-mismatch',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads named tensors out of a safetensors file, checking shapes, and turns them into tf tensors. */
+class TensorReader {
+  readonly total: number;
+  loaded = 0;
+
+  constructor(
+    private file: SafetensorsFile,
+    private prefixes: string[],
+    private onProgress?: (loaded: number, total: number) => void,
+  ) {
+    this.total = [...file.entries.values()].reduce((n, e) => n + e.end - e.begin, 0);
+  }
+
+  has(name: string): boolean {
+    return this.prefixes.some((p) => this.file.entries.has(p + name));
+  }
+
+  /** The values of `name` (tried with each accepted prefix), checked against `shape`. */
+  read(name: string, shape: number[]): Float32Array {
+    const full = this.prefixes.map((p) => p + name).find((n) => this.file.entries.has(n));
+    if (!full) {
+      throw new CheckpointError(
+        'missing-tensor',
+        `model.safetensors lacks tensor "${name}", which this config needs`,
+      );
+    }
+    const entry = this.file.entries.get(full)!;
+    const same = entry.shape.length === shape.length && entry.shape.every((s, i) => s === shape[i]);
+    // [1, n] and [n] hold the same numbers (Marian's final_logits_bias is stored as [1, vocab]).
+    const sameSize = entry.shape.reduce((a, b) => a * b, 1) === shape.reduce((a, b) => a * b, 1);
+    if (
+      !same &&
+      !(
+        sameSize &&
+        entry.shape.filter((s) => s !== 1).join() === shape.filter((s) => s !== 1).join()
+      )
+    ) {
+      throw new CheckpointError(
+        'shape-mismatch',
+        `tensor "${full}" has shape [${entry.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`,
+      );
+    }
+    const values = readFloat32(this.file, full);
+    this.loaded += entry.end - entry.begin;
+    this.onProgress?.(this.loaded, this.total);
+    return values;
+  }
+
+  tensor1d(name: string, n: number): tf.Tensor1D {
+    return tf.tensor1d(this.read(name, [n]));
+  }
+
+  tensor2d(name: string, rows: number, cols: number): tf.Tensor2D {
+    return tf.tensor2d(this.read(name, [rows, cols]), [rows, cols]);
+  }
+
+  /** `[out, in]` as stored by torch.nn.Linear → `[in, out]`. */
+  transposed(name: string, out: number, inp: number): tf.Tensor2D {
+    return tf.tensor2d(transpose(this.read(name, [out, inp]), out, inp), [inp, out]);
+  }
+
+  /** A `[rows, d]` table as row chunks, uploaded chunk by chunk (no second whole-table copy). */
+  rowChunks(name: string, rows: number, d: number): tf.Tensor2D[] {
+    const values = this.read(name, [rows, d]);
+    const chunks: tf.Tensor2D[] = [];
+    for (let r = 0; r < rows; r += EMBEDDING_CHUNK_ROWS) {
+      const n = Math.min(EMBEDDING_CHUNK_ROWS, rows - r);
+      chunks.push(tf.tensor2d(values.subarray(r * d, (r + n) * d), [n, d]));
+    }
+    return chunks;
+  }
+}
+
+function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) out[j * rows + i] = values[i * cols + j];
+  return out;
+}
+
+/** Columns [from, from+n) of a row-major `[rows, cols]` matrix. */
+function columns(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  from: number,
+  n: number,
+): Float32Array {
+  const out = new Float32Array(rows * n);
+  for (let i = 0; i < rows; i++)
+    out.set(values.subarray(i * cols + from, i * cols + from + n), i * n);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPT-2 names (also the project's own format)
+
+function gpt2LayerNorm(r: TensorReader, name: string, d: number): LayerNormParams {
+  return { gamma: r.tensor1d(`${name}.weight`, d), beta: r.tensor1d(`${name}.bias`, d) };
+}
+
+/** Conv1D: weight stored `[in, out]`, as `x @ W` wants it. */
+function gpt2Linear(
+  r: TensorReader,
+  name: string,
+  inp: number,
+  out: number,
+  bias: boolean,
+): Linear {
+  return {
+    w: r.tensor2d(`${name}.weight`, inp, out),
+    ...(bias ? { b: r.tensor1d(`${name}.bias`, out) } : {}),
+  };
+}
+
+/** Split a fused projection `[d, n·d]` (and its bias) into n separate `[d, d]` ones. */
+function splitFused(r: TensorReader, name: string, d: number, n: number, bias: boolean): Linear[] {
+  const w = r.read(`${name}.weight`, [d, n * d]);
+  const b = bias ? r.read(`${name}.bias`, [n * d]) : undefined;
+  return Array.from({ length: n }, (_, i) => ({
+    w: tf.tensor2d(columns(w, d, n * d, i * d, d), [d, d]),
+    ...(b ? { b: tf.tensor1d(b.subarray(i * d, (i + 1) * d)) } : {}),
+  }));
+}
+
+function gpt2Stack(
+  r: TensorReader,
+  cfg: ModelConfig,
+  prefix: string,
+  layers: number,
+  cross: boolean,
+): StackParams {
+  const d = cfg.dModel;
+  const bias = cfg.attentionBias;
+  const blocks: BlockParams[] = [];
+  for (let i = 0; i < layers; i++) {
+    const h = `${prefix}h.${i}`;
+    const [q, k, v] = splitFused(r, `${h}.attn.c_attn`, d, 3, bias);
+    const b: BlockParams = {
+      ln1: gpt2LayerNorm(r, `${h}.ln_1`, d),
+      attn: { q, k, v, o: gpt2Linear(r, `${h}.attn.c_proj`, d, d, bias) },
+    };
+    if (cross) {
+      const [ck, cv] = splitFused(r, `${h}.crossattention.c_attn`, d, 2, bias);
+      b.lnCross = gpt2LayerNorm(r, `${h}.ln_cross_attn`, d);
+      b.cross = {
+        q: gpt2Linear(r, `${h}.crossattention.q_attn`, d, d, bias),
+        k: ck,
+        v: cv,
+        o: gpt2Linear(r, `${h}.crossattention.c_proj`, d, d, bias),
+      };
+    }
+    if (!cfg.attentionOnly) {
+      b.ln2 = gpt2LayerNorm(r, `${h}.ln_2`, d);
+      b.mlp = {
+        fc: gpt2Linear(r, `${h}.mlp.c_fc`, d, cfg.dFF, true),
+        proj: gpt2Linear(r, `${h}.mlp.c_proj`, cfg.dFF, d, true),
+      };
+    }
+    blocks.push(b);
+  }
+  return { blocks, ...(cfg.finalNorm ? { finalNorm: gpt2LayerNorm(r, `${prefix}ln_f`, d) } : {}) };
+}
+
+function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
+  const d = cfg.dModel;
+  const p: ModelParams = { tokenEmbedding: r.rowChunks('wte.weight', cfg.vocabSize, d) };
+  if (cfg.positions === 'learned')
+    p.positionEmbedding = r.tensor2d('wpe.weight', cfg.contextLength, d);
+  for (const stack of stacksOf(cfg)) {
+    const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+    p[stack] = gpt2Stack(
+      r,
+      cfg,
+      prefix,
+      layersOf(cfg, stack),
+      stack === 'decoder' && cfg.architecture === 'encoder-decoder',
+    );
+  }
+  if (!cfg.tiedEmbeddings) {
+    p.lmHead = r
+      .rowChunks('lm_head.weight', cfg.vocabSize, d)
+      .map((c) => tf.tidy(() => c.transpose() as tf.Tensor2D));
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Marian names
+
+function marianLinear(r: TensorReader, name: string, inp: number, out: number): Linear {
+  return { w: r.transposed(`${name}.weight`, out, inp), b: r.tensor1d(`${name}.bias`, out) };
+}
+
+function marianAttention(r: TensorReader, name: string, d: number): AttentionParams {
+  return {
+    q: marianLinear(r, `${name}.q_proj`, d, d),
+    k: marianLinear(r, `${name}.k_proj`, d, d),
+    v: marianLinear(r, `${name}.v_proj`, d, d),
+    o: marianLinear(r, `${name}.out_proj`, d, d),
+  };
+}
+
+function marianLayerNorm(r: TensorReader, name: string, d: number): LayerNormParams {
+  return gpt2LayerNorm(r, name, d);
+}
+
+function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
+  const d = cfg.dModel;
+  const embeddingName =
+    ['model.shared.weight', 'model.encoder.embed_tokens.weight'].find((n) => r.has(n)) ??
+    'model.shared.weight';
+  const p: ModelParams = { tokenEmbedding: r.rowChunks(embeddingName, cfg.vocabSize, d) };
+  for (const stack of ['encoder', 'decoder'] as const) {
+    const blocks: BlockParams[] = [];
+    for (let i = 0; i < layersOf(cfg, stack); i++) {
+      const l = `model.${stack}.layers.${i}`;
+      const b: BlockParams = {
+        ln1: marianLayerNorm(r, `${l}.self_attn_layer_norm`, d),
+        attn: marianAttention(r, `${l}.self_attn`, d),
+        ln2: marianLayerNorm(r, `${l}.final_layer_norm`, d),
+        mlp: {
+          fc: marianLinear(r, `${l}.fc1`, d, cfg.dFF),
+          proj: marianLinear(r, `${l}.fc2`, cfg.dFF, d),
+        },
+      };
+      if (stack === 'decoder') {
+        b.lnCross = marianLayerNorm(r, `${l}.encoder_attn_layer_norm`, d);
+        b.cross = marianAttention(r, `${l}.encoder_attn`, d);
+      }
+      blocks.push(b);
+    }
+    p[stack] = { blocks };
+  }
+  if (r.has('final_logits_bias')) p.logitsBias = r.tensor1d('final_logits_bias', cfg.vocabSize);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Build a model from a parsed `config.json` and the bytes of `model.safetensors`. Throws
+ * ConfigError, SafetensorsError or CheckpointError with a message meant for the user; nothing
+ * stays allocated on failure.
+ */
+export function loadCheckpoint(
+  configJson: unknown,
+  safetensors: Uint8Array,
+  onProgress?: (loaded: number, total: number) => void,
+): Model {
+  const config = parseConfig(configJson);
+  const file = parseSafetensors(safetensors);
+  // Published GPT-2 files name tensors with or without the `transformer.` prefix.
+  const prefixes = config.family === 'gpt2' ? ['', 'transformer.'] : [''];
+  const reader = new TensorReader(file, prefixes, onProgress);
+  // tidy frees every tensor already uploaded if a later one turns out missing or misshapen.
+  const params = tf.tidy(
+    () =>
+      (config.family === 'marian'
+        ? marianParams(reader, config)
+        : gpt2Params(reader, config)) as unknown as tf.TensorContainer,
+  ) as unknown as ModelParams;
+  return { config, params };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing the project's own format
+
+/** `config.json` of the project's own format for a config. */
+export function configToJson(cfg: ModelConfig): Record<string, unknown> {
+  return {
+    model_type: 'attention-lab',
+    architecture: cfg.architecture,
+    vocab_size: cfg.vocabSize,
+    n_embd: cfg.dModel,
+    n_head: cfg.nHeads,
+    n_layer: cfg.nLayers,
+    ...(cfg.architecture === 'encoder-decoder' ? { n_encoder_layer: cfg.nEncoderLayers } : {}),
+    n_inner: cfg.dFF,
+    n_positions: cfg.contextLength,
+    norm_placement: cfg.norm,
+    position_embedding: cfg.positions,
+    activation_function: cfg.activation,
+    layer_norm_epsilon: cfg.layerNormEps,
+    scale_embedding: cfg.scaleEmbedding,
+    final_layer_norm: cfg.finalNorm,
+    attention_bias: cfg.attentionBias,
+    attention_only: cfg.attentionOnly,
+    tie_word_embeddings: cfg.tiedEmbeddings,
+    pad_token_id: cfg.padTokenId,
+    eos_token_id: cfg.eosTokenId,
+    decoder_start_token_id: cfg.decoderStartTokenId,
+  };
+}
+
+type HostTensor = { shape: number[]; data: Float32Array };
+
+/** All parameters under the project's (GPT-2) names, read back to the host. */
+export function exportTensors(model: Model): Record<string, HostTensor> {
+  const cfg = model.config;
+  const p = model.params;
+  const out: Record<string, HostTensor> = {};
+  const host = (t: tf.Tensor): HostTensor => ({
+    shape: t.shape.slice(),
+    data: t.dataSync() as Float32Array,
+  });
+  const concatCols = (ts: tf.Tensor[]) => tf.tidy(() => host(tf.concat(ts, ts[0].rank - 1)));
+  const putLinear = (name: string, l: Linear) => {
+    out[`${name}.weight`] = host(l.w);
+    if (l.b) out[`${name}.bias`] = host(l.b);
+  };
+  const putFused = (name: string, ls: Linear[]) => {
+    out[`${name}.weight`] = concatCols(ls.map((l) => l.w));
+    if (ls[0].b) out[`${name}.bias`] = concatCols(ls.map((l) => l.b!));
+  };
+  const putNorm = (name: string, n: LayerNormParams) => {
+    out[`${name}.weight`] = host(n.gamma);
+    out[`${name}.bias`] = host(n.beta);
+  };
+  out['wte.weight'] = tf.tidy(() => host(tf.concat(p.tokenEmbedding, 0)));
+  if (p.positionEmbedding) out['wpe.weight'] = host(p.positionEmbedding);
+  if (p.lmHead) out['lm_head.weight'] = tf.tidy(() => host(tf.concat(p.lmHead!, 1).transpose()));
+  for (const stack of stacksOf(cfg)) {
+    const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+    const sp = p[stack]!;
+    sp.blocks.forEach((b, i) => {
+      const h = `${prefix}h.${i}`;
+      putNorm(`${h}.ln_1`, b.ln1);
+      putFused(`${h}.attn.c_attn`, [b.attn.q, b.attn.k, b.attn.v]);
+      putLinear(`${h}.attn.c_proj`, b.attn.o);
+      if (b.cross && b.lnCross) {
+        putNorm(`${h}.ln_cross_attn`, b.lnCross);
+        putLinear(`${h}.crossattention.q_attn`, b.cross.q);
+        putFused(`${h}.crossattention.c_attn`, [b.cross.k, b.cross.v]);
+        putLinear(`${h}.crossattention.c_proj`, b.cross.o);
+      }
+      if (b.mlp && b.ln2) {
+        putNorm(`${h}.ln_2`, b.ln2);
+        putLinear(`${h}.mlp.c_fc`, b.mlp.fc);
+        putLinear(`${h}.mlp.c_proj`, b.mlp.proj);
+      }
+    });
+    if (sp.finalNorm) putNorm(`${prefix}ln_f`, sp.finalNorm);
+  }
+  return out;
+}
+
+/** config.json object and model.safetensors bytes of the project's own format. */
+export function saveCheckpoint(
+  model: Model,
+  dtype: 'F32' | 'F16' = 'F32',
+): { config: Record<string, unknown>; safetensors: Uint8Array } {
+  return {
+    config: configToJson(model.config),
+    safetensors: writeSafetensors(exportTensors(model), dtype, { format: 'attention-lab' }),
+  };
+}

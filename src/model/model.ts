@@ -1,0 +1,620 @@
+/**
+ * The model: embeddings → blocks → final norm → logits, for decoder-only, encoder-only and
+ * encoder–decoder transformers. Two drivers share the same block code:
+ *  - `runForward` runs one sequence and streams the trace layer by layer (inference, the UI);
+ *  - `decoderLogits` / `encoderDecoderLogits` run a batch with no trace (training).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { MASKED, type AttentionInputs, type AttentionResult } from './attention';
+import { block, type BlockTracer } from './block';
+import type { ModelConfig } from './config';
+import { embedTokens, vocabularyLogits } from './embedding';
+import { featureStats, layerNorm } from './layerNorm';
+import { disposeParams, layersOf, stacksOf, type ModelParams, type StackParams } from './params';
+import { sinusoidalPositions } from './positions';
+import { Recorder } from './recorder';
+import type {
+  AttentionTrace,
+  Matrix,
+  NormStats,
+  ResidualNorms,
+  Stack,
+  Trace,
+  TraceChunk,
+} from './trace';
+import { assembleTrace } from './trace';
+
+export interface Model {
+  config: ModelConfig;
+  params: ModelParams;
+}
+
+export interface HeadRef {
+  stack: Stack;
+  layer: number;
+  head: number;
+  /** Which attention of the layer; decoder layers of encoder–decoder models have two. Default `self`. */
+  attention?: 'self' | 'cross';
+}
+
+export interface ForwardInput {
+  /** Token ids of the decoder (or of the only stack). */
+  ids: number[];
+  /** Encoder input of an encoder–decoder model. */
+  sourceIds?: number[];
+}
+
+export interface ForwardOptions {
+  /** Causal mask on decoder self-attention (default true). Off is a counterfactual for causal models. */
+  causalMask?: boolean;
+  /** Add positional information (default true). */
+  usePositions?: boolean;
+  ablatedHeads?: HeadRef[];
+  /** Also trace per-head q, k, v and head outputs. */
+  captureQKV?: boolean;
+  /** Which positions get logits (default `all`): a 50k vocabulary makes every row costly. */
+  logits?: 'all' | 'last' | 'none';
+  /** Pad sequences to this length so GPU shaders compiled for it are reused; the trace is cut back. */
+  padTo?: number;
+  /** Step-through generation: keys and values of earlier tokens; `ids` are then only the new tokens. */
+  cache?: KVCache;
+  /** Checked between layers; when it returns true the forward stops with a `cancelled` error. */
+  shouldStop?: () => boolean;
+}
+
+export class ForwardError extends Error {
+  override name = 'ForwardError';
+  constructor(
+    readonly code: 'empty-input' | 'too-long' | 'bad-token' | 'missing-source' | 'cancelled',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Keys and values of tokens already processed, per decoder layer, and the encoder's output. */
+export interface KVCache {
+  /** Number of decoder tokens already cached. */
+  length: number;
+  layers: { k: tf.Tensor; v: tf.Tensor }[];
+  memory?: { x: tf.Tensor; length: number };
+  dispose(): void;
+}
+
+export function createKVCache(): KVCache {
+  const cache: KVCache = {
+    length: 0,
+    layers: [],
+    dispose() {
+      for (const l of cache.layers) tf.dispose([l.k, l.v]);
+      if (cache.memory) cache.memory.x.dispose();
+      cache.layers = [];
+      cache.memory = undefined;
+      cache.length = 0;
+    },
+  };
+  return cache;
+}
+
+export function disposeModel(model: Model): void {
+  disposeParams(model.params);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces
+
+function stackParams(model: Model, stack: Stack): StackParams {
+  const p = model.params[stack];
+  if (!p) throw new Error(`this model has no ${stack}`);
+  return p;
+}
+
+/** Positional encoding rows offset…offset+count−1, `[count, d]`, or null when the model has none. */
+function positionRows(model: Model, count: number, offset: number): tf.Tensor2D | null {
+  const cfg = model.config;
+  if (cfg.positions === 'none') return null;
+  if (cfg.positions === 'learned') {
+    const table = model.params.positionEmbedding!;
+    return table.slice([offset, 0], [count, cfg.dModel]);
+  }
+  return tf.tensor2d(sinusoidalPositions(count, cfg.dModel, cfg.positions, offset), [
+    count,
+    cfg.dModel,
+  ]);
+}
+
+/** x₀ = E[ids] (· √d where the model scales) + P[positions]: `[B, T] → [B, T, d]`. */
+function embed(
+  model: Model,
+  ids: tf.Tensor,
+  offset: number,
+  usePositions: boolean,
+): { x: tf.Tensor; pos: tf.Tensor2D | null } {
+  const cfg = model.config;
+  let x = embedTokens(model.params.tokenEmbedding, ids);
+  if (cfg.scaleEmbedding) x = x.mul(Math.sqrt(cfg.dModel));
+  const pos = usePositions ? positionRows(model, ids.shape[1]!, offset) : null;
+  return { x: pos ? x.add(pos) : x, pos };
+}
+
+function logitsOf(model: Model, h: tf.Tensor2D): tf.Tensor2D {
+  const p = model.params;
+  const tied = !p.lmHead;
+  return vocabularyLogits(h, p.lmHead ?? p.tokenEmbedding, tied, p.logitsBias);
+}
+
+/** Additive causal mask `[1, 1, T, T]`: key j is hidden from query i when j > i. */
+function causalBias(t: number): tf.Tensor {
+  return tf.tidy(() =>
+    tf.linalg
+      .bandPart(tf.ones([t, t]), -1, 0)
+      .sub(1)
+      .mul(-MASKED)
+      .reshape([1, 1, t, t]),
+  );
+}
+
+/** Additive padding mask `[B, 1, 1, S]` from the pad id: padded keys are never attended to. */
+function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
+  const [b, s] = ids.shape;
+  if (padId === null) return tf.zeros([b, 1, 1, s]);
+  return tf.tidy(() => ids.equal(padId).toFloat().mul(MASKED).reshape([b, 1, 1, s]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training drivers: batches, no trace. Everything here is differentiable.
+
+function runStack(
+  model: Model,
+  stack: Stack,
+  x: tf.Tensor,
+  self: AttentionInputs,
+  memory?: tf.Tensor,
+  cross?: AttentionInputs,
+): tf.Tensor {
+  const p = stackParams(model, stack);
+  for (const b of p.blocks) x = block(x, b, model.config, { self, memory, cross }).x;
+  return p.finalNorm ? layerNorm(x, p.finalNorm, model.config.layerNormEps) : x;
+}
+
+function allLogits(model: Model, h: tf.Tensor): tf.Tensor3D {
+  const [b, t, d] = h.shape;
+  return logitsOf(model, h.reshape([b * t, d]) as tf.Tensor2D).reshape([b, t, -1]);
+}
+
+/** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T, vocab]`. */
+export function decoderLogits(model: Model, ids: tf.Tensor2D): tf.Tensor3D {
+  const stack = stacksOf(model.config)[0];
+  const causal = stack === 'decoder';
+  const bias = causal ? causalBias(ids.shape[1]) : paddingBias(ids, model.config.padTokenId);
+  const h = runStack(model, stack, embed(model, ids, 0, true).x, { bias });
+  return allLogits(model, h);
+}
+
+/** Encoder–decoder logits (teacher forcing): source `[B, S]`, decoder input `[B, T]` → `[B, T, vocab]`. */
+export function encoderDecoderLogits(
+  model: Model,
+  sourceIds: tf.Tensor2D,
+  ids: tf.Tensor2D,
+): tf.Tensor3D {
+  const sourceBias = paddingBias(sourceIds, model.config.padTokenId);
+  const memory = runStack(model, 'encoder', embed(model, sourceIds, 0, true).x, {
+    bias: sourceBias,
+  });
+  const h = runStack(
+    model,
+    'decoder',
+    embed(model, ids, 0, true).x,
+    { bias: causalBias(ids.shape[1]) },
+    memory,
+    {
+      bias: sourceBias,
+    },
+  );
+  return allLogits(model, h);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The traced driver: one sequence, streamed chunk by chunk.
+
+function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: number): void {
+  if (ids.length === 0)
+    throw new ForwardError('empty-input', `${what} is empty: give at least one token`);
+  if (offset + ids.length > cfg.contextLength) {
+    throw new ForwardError(
+      'too-long',
+      `${what} has ${offset + ids.length} tokens; this model's context holds ${cfg.contextLength}`,
+    );
+  }
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) {
+      throw new ForwardError(
+        'bad-token',
+        `${what}: token id ${id} is outside the vocabulary (0–${cfg.vocabSize - 1})`,
+      );
+    }
+  }
+}
+
+/**
+ * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1 of
+ * which the first `realQ` are real; keys 0…tk−1 of which the first `realK` are real.
+ */
+function allowedMatrix(
+  tq: number,
+  tk: number,
+  realK: number,
+  past: number,
+  causal: boolean,
+): Float32Array {
+  const m = new Float32Array(tq * tk);
+  for (let i = 0; i < tq; i++) {
+    for (let j = 0; j < tk; j++) m[i * tk + j] = j < realK && (!causal || j <= past + i) ? 1 : 0;
+  }
+  return m;
+}
+
+function biasOf(allowed: Float32Array, tq: number, tk: number): tf.Tensor {
+  return tf.tidy(() => tf.tensor(allowed, [1, 1, tq, tk]).sub(1).mul(-MASKED));
+}
+
+function cropMask(allowed: Float32Array, tk: number, rows: number, cols: number): Matrix {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) out.set(allowed.subarray(i * tk, i * tk + cols), i * cols);
+  return { shape: [rows, cols], data: out };
+}
+
+function gateOf(
+  opts: ForwardOptions,
+  stack: Stack,
+  layer: number,
+  attention: 'self' | 'cross',
+  nHeads: number,
+): Float32Array {
+  const gate = new Float32Array(nHeads).fill(1);
+  for (const h of opts.ablatedHeads ?? []) {
+    if (
+      h.stack === stack &&
+      h.layer === layer &&
+      (h.attention ?? 'self') === attention &&
+      h.head < nHeads
+    )
+      gate[h.head] = 0;
+  }
+  return gate;
+}
+
+/** A block tracer that records batch item 0, cut back to the real (unpadded) lengths. */
+class LayerTracer implements BlockTracer {
+  private norms: { name: string; stats: Matrix[] }[] = [];
+  private residuals: { point: string; norms: Matrix }[] = [];
+  private attentions: { kind: 'self' | 'cross'; mats: Record<string, Matrix> }[] = [];
+
+  constructor(
+    private rec: Recorder,
+    private prefix: string,
+    private queries: number,
+    private keys: Record<'self' | 'cross', number>,
+    private masks: Record<'self' | 'cross', Matrix | undefined>,
+    private gates: Record<'self' | 'cross', Float32Array>,
+    private causal: boolean,
+    private captureQKV: boolean,
+  ) {}
+
+  /** [1, P, d] → [T, d] */
+  private tokens(x: tf.Tensor): tf.Tensor {
+    const d = x.shape[2]!;
+    return x.slice([0, 0, 0], [1, this.queries, d]).reshape([this.queries, d]);
+  }
+
+  norm(name: string, input: tf.Tensor, output: tf.Tensor): void {
+    const a = featureStats(this.tokens(input));
+    const b = featureStats(this.tokens(output));
+    this.norms.push({
+      name: this.prefix + name,
+      stats: [a.mean, a.variance, b.mean, b.variance].map((t) => this.rec.record(t)),
+    });
+  }
+
+  residual(point: string, x: tf.Tensor): void {
+    this.residuals.push({
+      point,
+      norms: this.rec.record(tf.norm(this.tokens(x), 'euclidean', -1)),
+    });
+  }
+
+  attention(kind: 'self' | 'cross', r: AttentionResult): void {
+    const h = r.q.shape[1]!;
+    const tq = this.queries;
+    const tk = this.keys[kind];
+    const cut = (t: tf.Tensor, rows: number) =>
+      t.slice([0, 0, 0, 0], [1, h, rows, t.shape[3]!]).reshape([h, rows, t.shape[3]!]);
+    const mats: Record<string, Matrix> = {
+      scores: this.rec.record(
+        cut(r.scores.slice([0, 0, 0, 0], [1, h, r.scores.shape[2]!, tk]), tq),
+      ),
+      probs: this.rec.record(cut(r.probs.slice([0, 0, 0, 0], [1, h, r.probs.shape[2]!, tk]), tq)),
+    };
+    if (this.captureQKV) {
+      mats.q = this.rec.record(cut(r.q, tq));
+      mats.k = this.rec.record(cut(r.k, tk));
+      mats.v = this.rec.record(cut(r.v, tk));
+      mats.headOutputs = this.rec.record(cut(r.heads, tq));
+    }
+    this.attentions.push({ kind, mats });
+  }
+
+  /** After the recorder has flushed: the chunk's plain-data parts. */
+  finish(): { attentions: AttentionTrace[]; norms: NormStats[]; residual: ResidualNorms[] } {
+    return {
+      attentions: this.attentions.map(({ kind, mats }) => ({
+        kind,
+        causal: kind === 'self' && this.causal,
+        scores: mats.scores,
+        probs: mats.probs,
+        mask: this.masks[kind]!,
+        headGate: this.gates[kind],
+        ...(mats.q ? { q: mats.q, k: mats.k, v: mats.v, headOutputs: mats.headOutputs } : {}),
+      })),
+      norms: this.norms.map(({ name, stats: [im, iv, om, ov] }) => ({
+        name,
+        inputMean: im.data,
+        inputVar: iv.data,
+        outputMean: om.data,
+        outputVar: ov.data,
+      })),
+      residual: this.residuals.map(({ point, norms }) => ({ point, norms: norms.data })),
+    };
+  }
+}
+
+interface TracedStackResult {
+  /** Output of the last block (before any final norm), `[1, P, d]`, owned by the caller. */
+  x: tf.Tensor;
+  /** Padded length P and real length T. */
+  padded: number;
+  real: number;
+}
+
+async function traceStack(
+  model: Model,
+  stack: Stack,
+  ids: number[],
+  opts: ForwardOptions,
+  emit: (c: TraceChunk) => Promise<void>,
+  memory?: { x: tf.Tensor; length: number },
+): Promise<TracedStackResult> {
+  const cfg = model.config;
+  const cache = stack === 'decoder' ? opts.cache : undefined;
+  const past = cache?.length ?? 0;
+  const real = ids.length;
+  // A cache grows by exact lengths; padding would put garbage keys into it.
+  const padded = cache ? real : Math.max(real, opts.padTo ?? real);
+  const usePositions = opts.usePositions ?? true;
+  const causal = stack === 'decoder' && (opts.causalMask ?? true);
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+
+  // Embedding chunk
+  let rec = new Recorder();
+  let positions: Matrix | undefined;
+  let hidden0!: Matrix;
+  let x = tf.tidy(() => {
+    const idTensor = tf.tensor2d(
+      [...ids, ...new Array<number>(padded - real).fill(0)],
+      [1, padded],
+      'int32',
+    );
+    const { x: e, pos } = embed(model, idTensor, past, usePositions);
+    if (pos) positions = rec.record(pos.slice([0, 0], [real, cfg.dModel]));
+    hidden0 = rec.record(e.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]));
+    return e;
+  });
+  await rec.flush();
+  await emit({
+    type: 'embedding',
+    stack,
+    inputIds: ids,
+    ...(positions ? { positions } : {}),
+    hidden: hidden0,
+  });
+
+  const selfKeys = past + padded;
+  const selfAllowed = allowedMatrix(padded, selfKeys, past + real, past, causal);
+  const selfBias = biasOf(selfAllowed, padded, selfKeys);
+  const selfMask = cropMask(selfAllowed, selfKeys, real, past + real);
+  let crossBias: tf.Tensor | undefined;
+  let crossMask: Matrix | undefined;
+  if (memory) {
+    const mk = memory.x.shape[1]!;
+    const crossAllowed = allowedMatrix(padded, mk, memory.length, 0, false);
+    crossBias = biasOf(crossAllowed, padded, mk);
+    crossMask = cropMask(crossAllowed, mk, real, memory.length);
+  }
+
+  const blocks = stackParams(model, stack).blocks;
+  try {
+    for (let layer = 0; layer < blocks.length; layer++) {
+      if (opts.shouldStop?.())
+        throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
+      rec = new Recorder();
+      const gates = {
+        self: gateOf(opts, stack, layer, 'self', cfg.nHeads),
+        cross: gateOf(opts, stack, layer, 'cross', cfg.nHeads),
+      };
+      const tracer = new LayerTracer(
+        rec,
+        `${prefix}h.${layer}.`,
+        real,
+        { self: past + real, cross: memory?.length ?? 0 },
+        { self: selfMask, cross: crossMask },
+        gates,
+        causal,
+        opts.captureQKV ?? false,
+      );
+      let hidden!: Matrix;
+      const out = tf.tidy(() => {
+        const gate = (g: Float32Array) =>
+          g.every((v) => v === 1) ? undefined : tf.tensor(g, [1, cfg.nHeads, 1, 1]);
+        const layerPast = cache?.layers[layer];
+        const r = block(
+          x,
+          blocks[layer],
+          cfg,
+          {
+            self: { bias: selfBias, gate: gate(gates.self), past: layerPast },
+            ...(memory
+              ? { memory: memory.x, cross: { bias: crossBias!, gate: gate(gates.cross) } }
+              : {}),
+          },
+          tracer,
+        );
+        hidden = rec.record(
+          r.x.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]),
+        );
+        return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
+      });
+      x.dispose();
+      x = out.x;
+      if (cache) {
+        if (cache.layers[layer]) tf.dispose([cache.layers[layer].k, cache.layers[layer].v]);
+        cache.layers[layer] = { k: out.k, v: out.v };
+      } else {
+        tf.dispose([out.k, out.v]);
+      }
+      await rec.flush();
+      await emit({ type: 'layer', stack, layer, ...tracer.finish(), hidden });
+    }
+  } catch (e) {
+    rec.discard();
+    x.dispose();
+    throw e;
+  } finally {
+    tf.dispose([selfBias, ...(crossBias ? [crossBias] : [])]);
+  }
+  if (cache) cache.length = past + real;
+  return { x, padded, real };
+}
+
+/** Final norm and logits; resolves to the stack's final hidden state `[1, P, d]` (the caller owns it). */
+async function traceOutput(
+  model: Model,
+  stack: Stack,
+  result: TracedStackResult,
+  offset: number,
+  opts: ForwardOptions,
+  emit: (c: TraceChunk) => Promise<void>,
+): Promise<tf.Tensor> {
+  const cfg = model.config;
+  const { real } = result;
+  const which = opts.logits ?? 'all';
+  const rows = which === 'all' ? [...Array(real).keys()] : which === 'last' ? [real - 1] : [];
+  const rec = new Recorder();
+  let finalNorm: Matrix[] | undefined;
+  let hidden!: Matrix;
+  let logits: Matrix | undefined;
+  const norm = stackParams(model, stack).finalNorm;
+  const final = tf.tidy(() => {
+    const h = norm ? layerNorm(result.x, norm, cfg.layerNormEps) : result.x.clone();
+    const tokens = (t: tf.Tensor) =>
+      t.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]);
+    if (norm) {
+      const a = featureStats(tokens(result.x));
+      const b = featureStats(tokens(h));
+      finalNorm = [a.mean, a.variance, b.mean, b.variance].map((t) => rec.record(t));
+    }
+    hidden = rec.record(tokens(h));
+    if (rows.length)
+      logits = rec.record(logitsOf(model, tf.gather(tokens(h), rows) as tf.Tensor2D));
+    return h;
+  });
+  try {
+    await rec.flush();
+  } catch (e) {
+    final.dispose();
+    throw e;
+  }
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+  await emit({
+    type: 'output',
+    stack,
+    ...(finalNorm
+      ? {
+          finalNorm: {
+            name: `${prefix}ln_f`,
+            inputMean: finalNorm[0].data,
+            inputVar: finalNorm[1].data,
+            outputMean: finalNorm[2].data,
+            outputVar: finalNorm[3].data,
+          },
+        }
+      : {}),
+    hidden,
+    ...(logits ? { logits } : {}),
+    logitPositions: rows.map((r) => offset + r),
+  });
+  return final;
+}
+
+/**
+ * Run one sequence through the model and stream its trace: an `embedding` chunk, one `layer`
+ * chunk per block as soon as it is read back, then an `output` chunk, per stack. Resolves to
+ * the assembled trace. Every tensor it makes is disposed, whether it finishes or throws.
+ */
+export async function runForward(
+  model: Model,
+  input: ForwardInput,
+  opts: ForwardOptions = {},
+  onChunk?: (chunk: TraceChunk) => void | Promise<void>,
+): Promise<Trace> {
+  const cfg = model.config;
+  const chunks: TraceChunk[] = [];
+  const emit = async (c: TraceChunk) => {
+    chunks.push(c);
+    await onChunk?.(c);
+  };
+  const stacks = stacksOf(cfg);
+  const past = opts.cache?.length ?? 0;
+  checkIds(input.ids, cfg, stacks.length === 2 ? 'the target text' : 'the input', past);
+
+  if (stacks.length === 1) {
+    const r = await traceStack(model, stacks[0], input.ids, opts, emit);
+    try {
+      (await traceOutput(model, stacks[0], r, past, opts, emit)).dispose();
+    } finally {
+      r.x.dispose();
+    }
+    return assembleTrace(chunks);
+  }
+
+  let memory = opts.cache?.memory;
+  let ownMemory: tf.Tensor | undefined;
+  if (!memory) {
+    const source = input.sourceIds;
+    if (!source)
+      throw new ForwardError('missing-source', 'an encoder–decoder model needs a source text');
+    checkIds(source, cfg, 'the source text', 0);
+    const enc = await traceStack(model, 'encoder', source, opts, emit);
+    let encoded: tf.Tensor;
+    try {
+      encoded = await traceOutput(model, 'encoder', enc, 0, { ...opts, logits: 'none' }, emit);
+    } finally {
+      enc.x.dispose();
+    }
+    memory = { x: encoded, length: enc.real };
+    if (opts.cache) opts.cache.memory = memory;
+    else ownMemory = encoded;
+  }
+  try {
+    const dec = await traceStack(model, 'decoder', input.ids, opts, emit, memory);
+    try {
+      (await traceOutput(model, 'decoder', dec, past, opts, emit)).dispose();
+    } finally {
+      dec.x.dispose();
+    }
+  } finally {
+    ownMemory?.dispose();
+  }
+  return assembleTrace(chunks);
+}
+
+export { layersOf, stacksOf };

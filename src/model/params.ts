@@ -1,0 +1,110 @@
+/**
+ * The parameters of a model as plain tensors, one interface per concept. Linear layers hold
+ * `w` as `[in, out]` so that every projection reads `x @ W + b`, as on the lecture's slides.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from './config';
+
+export interface Linear {
+  w: tf.Tensor2D; // [in, out]
+  b?: tf.Tensor1D; // [out]
+}
+
+export interface LayerNormParams {
+  gamma: tf.Tensor1D; // [d]
+  beta: tf.Tensor1D; // [d]
+}
+
+export interface AttentionParams {
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+}
+
+export interface FeedForwardParams {
+  fc: Linear; // [d, d_ff]
+  proj: Linear; // [d_ff, d]
+}
+
+export interface BlockParams {
+  /** LayerNorm of the self-attention sub-layer (before it in pre-norm, after it in post-norm). */
+  ln1: LayerNormParams;
+  attn: AttentionParams;
+  lnCross?: LayerNormParams;
+  cross?: AttentionParams;
+  ln2?: LayerNormParams;
+  mlp?: FeedForwardParams;
+}
+
+export interface StackParams {
+  blocks: BlockParams[];
+  finalNorm?: LayerNormParams;
+}
+
+/**
+ * Large vocabularies are kept as row chunks: a WebGL texture wider than 4096 texels is refused
+ * by many GPUs, and a 50k × 768 table would need one for `gather`.
+ */
+export const EMBEDDING_CHUNK_ROWS = 4096;
+
+export interface ModelParams {
+  /** Token embedding as row chunks of at most EMBEDDING_CHUNK_ROWS rows, `[rows, d]` each. */
+  tokenEmbedding: tf.Tensor2D[];
+  /** Learned positions `[context, d]`. */
+  positionEmbedding?: tf.Tensor2D;
+  encoder?: StackParams;
+  decoder?: StackParams;
+  /** Untied LM head as column chunks `[d, cols]`; absent when tied to the token embedding. */
+  lmHead?: tf.Tensor2D[];
+  logitsBias?: tf.Tensor1D; // [vocab]
+}
+
+/** Split `[rows, d]` into chunks of EMBEDDING_CHUNK_ROWS rows. */
+export function chunkRows(table: tf.Tensor2D): tf.Tensor2D[] {
+  const rows = table.shape[0];
+  if (rows <= EMBEDDING_CHUNK_ROWS) return [table];
+  const sizes: number[] = [];
+  for (let r = 0; r < rows; r += EMBEDDING_CHUNK_ROWS)
+    sizes.push(Math.min(EMBEDDING_CHUNK_ROWS, rows - r));
+  return tf.split(table, sizes, 0);
+}
+
+/** Every tensor of a model, for counting and disposal. */
+export function allTensors(p: ModelParams): tf.Tensor[] {
+  const out: tf.Tensor[] = [...p.tokenEmbedding, ...(p.lmHead ?? [])];
+  if (p.positionEmbedding) out.push(p.positionEmbedding);
+  if (p.logitsBias) out.push(p.logitsBias);
+  const linear = (l: Linear) => (l.b ? [l.w, l.b] : [l.w]);
+  const ln = (n?: LayerNormParams) => (n ? [n.gamma, n.beta] : []);
+  const attn = (a?: AttentionParams) => (a ? [a.q, a.k, a.v, a.o].flatMap(linear) : []);
+  for (const stack of [p.encoder, p.decoder]) {
+    if (!stack) continue;
+    out.push(...ln(stack.finalNorm));
+    for (const b of stack.blocks) {
+      out.push(...ln(b.ln1), ...attn(b.attn), ...ln(b.lnCross), ...attn(b.cross), ...ln(b.ln2));
+      if (b.mlp) out.push(...linear(b.mlp.fc), ...linear(b.mlp.proj));
+    }
+  }
+  return out;
+}
+
+export function disposeParams(p: ModelParams): void {
+  for (const t of allTensors(p)) t.dispose();
+}
+
+export function parameterCount(p: ModelParams): number {
+  return allTensors(p).reduce((n, t) => n + t.size, 0);
+}
+
+/** The stacks a model of this architecture has, in the order they run. */
+export function stacksOf(cfg: ModelConfig): ('encoder' | 'decoder')[] {
+  if (cfg.architecture === 'encoder-decoder') return ['encoder', 'decoder'];
+  return cfg.architecture === 'encoder-only' ? ['encoder'] : ['decoder'];
+}
+
+export function layersOf(cfg: ModelConfig, stack: 'encoder' | 'decoder'): number {
+  return stack === 'encoder' && cfg.architecture === 'encoder-decoder'
+    ? cfg.nEncoderLayers
+    : cfg.nLayers;
+}

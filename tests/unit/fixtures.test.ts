@@ -1,0 +1,75 @@
+/**
+ * The correctness oracle: tiny random checkpoints and what Hugging Face transformers (float64)
+ * computes for them. Every key of every case must match to 1e-4, through the library API and
+ * through the `trace` command.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disposeModel, runForward, type Model } from '../../src/model/model';
+import { traceToReferenceJson } from '../../src/model/traceJson';
+import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
+import { FIXTURES, maxAbsDiff, readExpected } from './helpers';
+
+const TOLERANCE = 1e-4;
+const ROOT = join(import.meta.dirname, '..', '..');
+
+for (const name of ['gpt2-tiny-a', 'marian-tiny-a']) {
+  describe(`fixture ${name}`, () => {
+    let model: Model;
+    const expected = readExpected(name);
+    beforeAll(async () => {
+      await useFastestNodeBackend();
+      model = readModelDir(join(FIXTURES, name));
+    });
+    afterAll(() => disposeModel(model));
+
+    expected.cases.forEach((c, i) => {
+      it(`case ${i}: library API reproduces every key within ${TOLERANCE}`, async () => {
+        const encDec = c.decoder_input_ids !== undefined;
+        const trace = await runForward(
+          model,
+          encDec ? { ids: c.decoder_input_ids!, sourceIds: c.input_ids } : { ids: c.input_ids },
+        );
+        const ours = traceToReferenceJson(trace, model.config);
+        const perKey = Object.fromEntries(
+          Object.keys(c).map((k) => [k, maxAbsDiff(ours[k], c[k], k)]),
+        );
+        console.log(`${name} case ${i} max abs error per key (API):`, JSON.stringify(perKey));
+        expect(Object.keys(ours).sort()).toEqual(Object.keys(c).sort());
+        for (const [k, err] of Object.entries(perKey))
+          expect(err, k).toBeLessThanOrEqual(TOLERANCE);
+      });
+
+      it(`case ${i}: the trace command prints the same layout within ${TOLERANCE}`, () => {
+        const encDec = c.decoder_input_ids !== undefined;
+        const args = [
+          'tsx',
+          'scripts/trace.ts',
+          '--model',
+          join(FIXTURES, name),
+          '--ids',
+          c.input_ids.join(','),
+        ];
+        if (encDec) args.push('--decoder-ids', c.decoder_input_ids!.join(','));
+        const out = JSON.parse(execFileSync('npx', args, { cwd: ROOT, encoding: 'utf8' }));
+        const err = maxAbsDiff(out, c);
+        console.log(`${name} case ${i} max abs error (trace command): ${err.toExponential(2)}`);
+        expect(err).toBeLessThanOrEqual(TOLERANCE);
+      });
+    });
+
+    it('leaks no tensors over 50 forwards', async () => {
+      const c = expected.cases[0];
+      const input = c.decoder_input_ids
+        ? { ids: c.decoder_input_ids, sourceIds: c.input_ids }
+        : { ids: c.input_ids };
+      await runForward(model, input, { captureQKV: true });
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 50; i++)
+        await runForward(model, input, { captureQKV: i % 2 === 0, padTo: 16 });
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+}
