@@ -39,10 +39,10 @@ async function main(): Promise<void> {
   await useFastestNodeBackend();
   const model = readModelDir(values.model);
   const encDec = model.config.architecture === 'encoder-decoder';
+  const tokenizer = await readTokenizer(values.model, model.config);
   const tokenize = (text: string) => {
-    const tok = readTokenizer(values.model!);
-    if (!tok) fail(`${values.model} has no tokenizer.json: pass --ids instead of --text`);
-    return tok.encode(text);
+    if (!tokenizer) fail(`${values.model} has no tokenizer.json: pass --ids instead of --text`);
+    return tokenizer.encode(text);
   };
   const first = values.ids
     ? parseIds(values.ids, '--ids')

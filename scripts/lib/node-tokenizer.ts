@@ -1,13 +1,12 @@
-/** Node-only: the tokenizer.json of a model folder, when it has one. */
-import { existsSync } from 'node:fs';
+/** Node-only: the tokenizer of a model folder (its tokenizer.json, or GPT-2's for gpt2 checkpoints). */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ModelConfig } from '../../src/model/config';
+import { gpt2Tokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
 
-export interface TextEncoderLike {
-  encode(text: string): number[];
-}
-
-export function readTokenizer(dir: string): TextEncoderLike | null {
+export async function readTokenizer(dir: string, config: ModelConfig): Promise<Tokenizer | null> {
   const path = join(dir, 'tokenizer.json');
-  if (!existsSync(path)) return null;
-  throw new Error('tokenizers are not wired in yet');
+  if (existsSync(path)) return tokenizerFromJson(JSON.parse(readFileSync(path, 'utf8')));
+  if (config.family === 'gpt2' && config.vocabSize === 50257) return gpt2Tokenizer();
+  return null;
 }
