@@ -1,0 +1,56 @@
+/** Turning token text into something a person can read in a panel: no invisible characters. */
+
+const SHOWN_AS: Record<string, string> = { '\n': '↵', '\t': '⇥', '\r': '␍', '\x7f': '␡' };
+
+/** Newlines, tabs and other control characters become visible symbols (Unicode "control pictures"). */
+export function readableText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) =>
+    c in SHOWN_AS ? SHOWN_AS[c] : String.fromCharCode(0x2400 + c.charCodeAt(0)),
+  );
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Length of the UTF-8 sequence a lead byte starts, or 0 when the byte cannot start one. */
+function utf8SequenceLength(lead: number): number {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+function hexByte(byte: number): string {
+  return `<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`;
+}
+
+/**
+ * Readable text of a token's bytes. A byte-level token may hold only part of a UTF-8 character
+ * (an emoji is often split over several tokens): those bytes are shown as `<0xF0>` instead of
+ * being hidden behind U+FFFD.
+ */
+export function readableBytes(bytes: Uint8Array): string {
+  try {
+    return readableText(strictUtf8.decode(bytes));
+  } catch {
+    // Not valid UTF-8 as a whole: decode character by character.
+  }
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const length = utf8SequenceLength(bytes[i]);
+    if (length > 0 && i + length <= bytes.length) {
+      try {
+        out += readableText(strictUtf8.decode(bytes.subarray(i, i + length)));
+        i += length;
+        continue;
+      } catch {
+        // An invalid sequence: fall through and show its first byte.
+      }
+    }
+    out += hexByte(bytes[i]);
+    i += 1;
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+/**
+ * The one interface every tokenizer of the lab implements, so the worker and the panels never
+ * care which scheme produced the ids.
+ */
+
+export type TokenizerKind = 'bpe' | 'gpt2' | 'marian' | 'chars';
+
+export interface Tokenizer {
+  kind: TokenizerKind;
+  /** Number of ids, special tokens included: every id is in `[0, vocabSize)`. */
+  vocabSize: number;
+  /** Text to ids. Special tokens are never produced from text: callers add them (e.g. `eosId`). */
+  encode(text: string): number[];
+  /** Ids to text; throws `TokenizerError` for an id outside the vocabulary. */
+  decode(ids: number[]): string;
+  /**
+   * Readable text of one token: byte-level markers made readable ('Ġthe' -> ' the'), a newline
+   * shown as '↵', bytes that are only part of a UTF-8 character shown as `<0xE2>`.
+   */
+  piece(id: number): string;
+  /** End-of-sequence id, or null when the vocabulary has none. */
+  eosId: number | null;
+  /**
+   * BPE only: the successive splits of a word, first into bytes, then after each merge rule that
+   * applies (in rank order). The last split is the one `encode` gives.
+   */
+  explain?(word: string): string[][];
+}
+
+/** Broken or unknown tokenizer files, ids outside the vocabulary, text a tokenizer cannot encode. */
+export class TokenizerError extends Error {
+  override name = 'TokenizerError';
+}
+
+/** Names that mean "end of sequence", in the order they are looked for. */
+const EOS_NAMES = ['<|endoftext|>', '</s>'];
+
+export function eosIdOf(specialTokens: Readonly<Record<string, number>>): number | null {
+  for (const name of EOS_NAMES) {
+    if (name in specialTokens) return specialTokens[name];
+  }
+  return null;
+}
