@@ -3,6 +3,8 @@
  * transferable Float32Arrays inside trace chunks, never as JSON arrays.
  */
 import type { ModelConfig } from '../model/config';
+import type { HeadRef } from '../model/model';
+import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
 import type { Stack, TraceChunk } from '../model/trace';
 
 export type BackendName = 'webgl' | 'wasm' | 'cpu';
@@ -20,7 +22,8 @@ export type ModelSource =
   | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[] };
 
-export type TokenizerKind = 'bpe' | 'gpt2' | 'marian' | 'chars' | 'ids';
+/** `ids`: the model has no tokenizer and the input is typed as token ids. */
+export type TokenizerKind = TextTokenizerKind | 'ids';
 
 export interface ModelInfo {
   name: string;
@@ -33,12 +36,8 @@ export interface ModelInfo {
   training?: unknown;
 }
 
-/** A head addressed in the model. */
-export interface HeadRef {
-  stack: Stack;
-  layer: number;
-  head: number;
-}
+/** A head addressed in the model (`attention: 'cross'` for a decoder's cross-attention). */
+export type { HeadRef } from '../model/model';
 
 export interface Interventions {
   causalMask: boolean;
@@ -52,10 +51,16 @@ export interface TokenInfo {
   piece: string;
 }
 
+/** How many rows of logits a run reads back: every position, or only the last (large vocabularies). */
+export type LogitRows = 'all' | 'last';
+
 export interface RunInput {
   /** Text for the (decoder or only) stack; tokenized in the worker. */
   text?: string;
-  /** Or token ids directly. */
+  /**
+   * Or token ids, used as given. Text gets the model's special tokens added (an encoder–decoder's
+   * decoder start token before the target, end-of-sequence after the source); ids do not.
+   */
   ids?: number[];
   /** Source text/ids of an encoder–decoder model. */
   sourceText?: string;
@@ -63,6 +68,12 @@ export interface RunInput {
 }
 
 export type Request =
+  /**
+   * First message to a fresh worker. `pageUrl` locates shipped models (`models/NAME/` next to the
+   * page); `backend` is tried first (tests, the bench, `?backend=`); `canvas` is an
+   * OffscreenCanvas from the page for browsers whose workers cannot make one (Safari).
+   */
+  | { type: 'init'; pageUrl: string; backend?: BackendName; canvas?: OffscreenCanvas }
   | { type: 'load'; id: number; source: ModelSource }
   | {
       type: 'run';
@@ -71,10 +82,21 @@ export type Request =
       interventions: Interventions;
       captureQKV: boolean;
       topK: number;
+      /** Default: every row while `tokens × vocab` stays small (≤ 4M floats), else only the last. */
+      logits?: LogitRows;
     }
   /** Append the most likely next token to the last run's input and run again (cached keys/values). */
-  | { type: 'generate'; id: number; interventions: Interventions; topK: number; captureQKV: boolean }
-  | { type: 'cancel'; id: number };
+  | {
+      type: 'generate';
+      id: number;
+      interventions: Interventions;
+      topK: number;
+      captureQKV: boolean;
+    }
+  /** Stop the run or generation in flight; nothing more is sent for it. */
+  | { type: 'cancel'; id: number }
+  /** Tests only: lose the WebGL context on purpose (WEBGL_lose_context) to exercise recovery. */
+  | { type: 'debug-lose-context' };
 
 export interface Prediction {
   id: number;
@@ -94,6 +116,37 @@ export type Response =
   | { type: 'progress'; id: number; stage: string; loaded: number; total: number }
   | { type: 'loaded'; id: number; info: ModelInfo }
   | { type: 'tokens'; id: number; stack: Stack; tokens: TokenInfo[]; truncated: boolean }
-  | { type: 'chunk'; id: number; chunk: TraceChunk; sentAt: number }
+  /**
+   * One piece of the trace, posted as soon as it is read back. `queryStart` is the position of the
+   * chunk's first query row: 0 for a full run, the old length for a `generate` step that only
+   * computed the new token's row (the client merges it into the previous chunk).
+   * `sentAt` is `performance.timeOrigin + performance.now()` in the worker, comparable across threads.
+   */
+  | { type: 'chunk'; id: number; chunk: TraceChunk; queryStart: number; sentAt: number }
   | { type: 'done'; id: number; predictions: Prediction[]; timings: Timings }
-  | { type: 'error'; id: number; code: string; message: string };
+  | { type: 'error'; id: number; code: ErrorCode; message: string }
+  /** The WebGL context is gone; the worker is useless now and the client replaces it. */
+  | { type: 'context-lost' };
+
+/** Machine-readable reasons a request failed; `message` says the same for people. */
+export type ErrorCode =
+  | 'empty-input'
+  | 'no-model'
+  | 'bad-input'
+  | 'context-full'
+  | 'fetch-failed'
+  | 'bad-model'
+  | 'missing-source'
+  | 'forward-failed'
+  | 'no-backend'
+  | 'worker-crashed';
+
+/**
+ * `public/models/index.json`: the shipped models, each in `public/models/NAME/`
+ * (`config.json`, `model.safetensors`, optional `tokenizer.json` and `training.json`).
+ */
+export interface ModelIndex {
+  /** The model the app loads first. */
+  default: string;
+  models: { name: string; title: string; description: string }[];
+}
