@@ -1,0 +1,100 @@
+/**
+ * Picks the tfjs backend inside the worker: WebGL first, then WebAssembly, then plain JavaScript,
+ * and says why each better one was not used. Runs only in the worker (it imports the wasm
+ * binaries as Vite asset URLs); Node tests pick their backend themselves.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import type { BackendInfo, BackendName } from './protocol';
+
+export interface BackendOptions {
+  /** Try this backend first (tests and the bench force one); the usual order follows if it fails. */
+  preferred?: BackendName;
+  /**
+   * A canvas transferred from the page. Safari's workers cannot create a WebGL2 OffscreenCanvas
+   * of their own, but can use one the page made with `transferControlToOffscreen`.
+   */
+  canvas?: OffscreenCanvas;
+}
+
+const ORDER: BackendName[] = ['webgl', 'wasm', 'cpu'];
+
+// Vite copies the binaries into the build and gives their hashed URLs; tfjs would otherwise look
+// for them next to the worker script under their original names.
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmUrl,
+  'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimdUrl,
+});
+
+function webglContext(): WebGL2RenderingContext | null {
+  const backend = tf.findBackend('webgl') as tf.MathBackendWebGL | null;
+  return (backend?.gpgpu.gl as WebGL2RenderingContext | undefined) ?? null;
+}
+
+function rendererOf(gl: WebGL2RenderingContext): string {
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+}
+
+async function tryWebgl(canvas: OffscreenCanvas | undefined): Promise<string | null> {
+  if (canvas) {
+    const gl = canvas.getContext('webgl2', { alpha: false, antialias: false, depth: false });
+    if (!gl) return 'the canvas passed in by the page gives no WebGL2 context';
+    tf.setWebGLContext(2, gl);
+  } else if (typeof OffscreenCanvas === 'undefined') {
+    return 'no OffscreenCanvas in this worker';
+  }
+  if (!(await tf.setBackend('webgl'))) return 'no WebGL2 context in this worker';
+  if (tf.env().getNumber('WEBGL_VERSION') !== 2) return 'only WebGL 1 is available';
+  return null;
+}
+
+async function trySetBackend(name: BackendName, canvas?: OffscreenCanvas): Promise<string | null> {
+  try {
+    const problem = name === 'webgl' ? await tryWebgl(canvas) : null;
+    if (problem) return problem;
+    if (name !== 'webgl' && !(await tf.setBackend(name))) return 'failed to initialise';
+    await tf.ready();
+    // A context can exist and still fail on the first real kernel (float textures, shader limits).
+    const probe = tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 2])));
+    const value = (await probe.data())[0];
+    probe.dispose();
+    return value === 3 ? null : `a test matrix product gave ${value} instead of 3`;
+  } catch (e) {
+    return (e as Error).message || String(e);
+  }
+}
+
+/** Set the best backend that works and describe the choice. Throws only if not even cpu works. */
+export async function selectBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  const order = options.preferred
+    ? [options.preferred, ...ORDER.filter((b) => b !== options.preferred)]
+    : ORDER;
+  const fallbacks: string[] = [];
+  for (const name of order) {
+    const problem = await trySetBackend(name, options.canvas);
+    if (problem === null) {
+      const gl = name === 'webgl' ? webglContext() : null;
+      return { backend: name, fallbacks, ...(gl ? { renderer: rendererOf(gl) } : {}) };
+    }
+    fallbacks.push(`${name}: ${problem}`);
+  }
+  throw new Error(`no tfjs backend works here (${fallbacks.join('; ')})`);
+}
+
+/** Call `onLost` when the browser takes the WebGL context away (GPU reset, driver crash, tab limit). */
+export function watchContextLoss(onLost: () => void): void {
+  const canvas = webglContext()?.canvas;
+  canvas?.addEventListener('webglcontextlost', onLost);
+}
+
+/** Tests force a real context loss through the WEBGL_lose_context extension. */
+export function loseContextForTesting(): boolean {
+  const extension = webglContext()?.getExtension('WEBGL_lose_context');
+  extension?.loseContext();
+  return Boolean(extension);
+}
