@@ -1,0 +1,66 @@
+/**
+ * `window.__attentionLab`: how the e2e tests and the bench drive and watch the real app. The
+ * EngineClient registers itself and logs a summary of every event it passes on (no matrices);
+ * UI panels call `notePaint` after drawing a run's data, so a test can tell what reached the
+ * screen, not just the store.
+ */
+import type { EngineClient } from './client';
+
+export interface DebugEvent {
+  /** `backend`, `progress`, `loaded`, `tokens`, `chunk`, `done`, `error`, `notice`. */
+  event: string;
+  /** Request id (0 for events without one). */
+  id: number;
+  /** `performance.now()` on the main thread when the event was passed on. */
+  at: number;
+  /** A small summary, e.g. `{ type: 'layer', stack: 'decoder', layer: 3 }` for a chunk. */
+  detail: unknown;
+}
+
+export interface PaintRecord {
+  id: number;
+  panel: string;
+  at: number;
+}
+
+export interface DebugHandle {
+  client: EngineClient | null;
+  events: DebugEvent[];
+  paints: PaintRecord[];
+}
+
+declare global {
+  interface Window {
+    __attentionLab?: DebugHandle;
+  }
+}
+
+/** Keeps the logs bounded in a long session. */
+const MAX_RECORDS = 10_000;
+
+function handle(): DebugHandle | undefined {
+  if (typeof window === 'undefined') return undefined;
+  window.__attentionLab ??= { client: null, events: [], paints: [] };
+  return window.__attentionLab;
+}
+
+function push<T>(list: T[], item: T): void {
+  list.push(item);
+  if (list.length > MAX_RECORDS) list.splice(0, list.length - MAX_RECORDS);
+}
+
+export function registerDebugClient(client: EngineClient): void {
+  const h = handle();
+  if (h) h.client = client;
+}
+
+export function recordDebugEvent(event: string, id: number, detail: unknown): void {
+  const h = handle();
+  if (h) push(h.events, { event, id, at: performance.now(), detail });
+}
+
+/** UI panels call this after painting data of run `id`. */
+export function notePaint(id: number, panel: string): void {
+  const h = handle();
+  if (h) push(h.paints, { id, panel, at: performance.now() });
+}
