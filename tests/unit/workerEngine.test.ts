@@ -1,0 +1,484 @@
+/**
+ * The worker's handlers, driven in Node on the wasm backend with tiny random models served by a
+ * fake fetch: protocol messages in and out, streaming per layer, transfer lists, latest-wins,
+ * cancel, generation with the key/value cache, error codes, and no leaked tensors.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CharsTokenizer } from '../../src/model/tokenizer';
+import type { TraceChunk } from '../../src/model/trace';
+import { bucketLength, Engine, topK } from '../../src/workers/engine';
+import type { Interventions, Request, Response } from '../../src/workers/protocol';
+import { ALPHABET, fakeFetch, PAGE, PLAIN, SERVER, TOKENIZER, VOCAB } from './workerFixtures';
+
+interface Sent {
+  message: Response;
+  transfer: Transferable[];
+  /** The message object as the engine posted it (its moved buffers now detached). */
+  original: Response;
+}
+
+class Harness {
+  sent: Sent[] = [];
+  /** Called after each post, e.g. to send a request in the middle of a run. */
+  onPost: ((message: Response) => void) | null = null;
+  readonly engine: Engine;
+  private nextId = 1;
+
+  constructor(padToBuckets = false) {
+    this.engine = new Engine({
+      pageUrl: PAGE,
+      fetch: fakeFetch,
+      padToBuckets,
+      post: (message, transfer) => {
+        // What the page receives: a structured clone that moves `transfer` (as postMessage does).
+        const received = structuredClone(message, { transfer });
+        this.sent.push({ message: received, transfer, original: message });
+        this.onPost?.(received);
+      },
+    });
+  }
+
+  id(): number {
+    return this.nextId++;
+  }
+
+  send(request: Request): Promise<void> {
+    return this.engine.handle(request);
+  }
+
+  async load(name = 'tiny'): Promise<number> {
+    const id = this.id();
+    await this.send({ type: 'load', id, source: { kind: 'shipped', name } });
+    return id;
+  }
+
+  runRequest(text: string, interventions = PLAIN, captureQKV = false): Request & { type: 'run' } {
+    return { type: 'run', id: this.id(), input: { text }, interventions, captureQKV, topK: 5 };
+  }
+
+  of(id: number): Response[] {
+    return this.sent.map((s) => s.message).filter((m) => 'id' in m && m.id === id);
+  }
+
+  chunks(id: number): (Response & { type: 'chunk' })[] {
+    return this.of(id).filter((m): m is Response & { type: 'chunk' } => m.type === 'chunk');
+  }
+
+  only<T extends Response['type']>(id: number, type: T): Extract<Response, { type: T }> {
+    const found = this.of(id).filter((m) => m.type === type);
+    expect(found, `${type} messages for request ${id}`).toHaveLength(1);
+    return found[0] as Extract<Response, { type: T }>;
+  }
+}
+
+let harness: Harness;
+
+afterEach(() => harness?.engine.dispose());
+
+describe('pure helpers', () => {
+  it('buckets lengths to powers of two from 16, capped at the context', () => {
+    expect([1, 16, 17, 33, 64, 65, 300, 1000].map((n) => bucketLength(n, 1024))).toEqual([
+      16, 16, 32, 64, 64, 128, 512, 1024,
+    ]);
+    expect(bucketLength(20, 24)).toBe(24);
+  });
+
+  it('takes the top-k of softmax(logits) in order', () => {
+    const logits = new Float32Array([0.5, 3, -1, 2, 3.5]);
+    const got = topK(logits, 3, (id) => `t${id}`);
+    expect(got.map((p) => p.id)).toEqual([4, 1, 3]);
+    const z = [...logits].reduce((s, v) => s + Math.exp(v), 0);
+    got.forEach((p) => expect(p.prob).toBeCloseTo(Math.exp(logits[p.id]) / z, 6));
+    expect(got[0].piece).toBe('t4');
+  });
+});
+
+describe('loading', () => {
+  it('reports byte progress, then the model info', async () => {
+    harness = new Harness();
+    const id = await harness.load('tiny');
+    const progress = harness.of(id).filter((m) => m.type === 'progress');
+    const download = progress.filter((m) => m.stage === 'download');
+    const size = (SERVER.tiny['model.safetensors'] as Uint8Array).byteLength;
+    expect(download.at(-1)).toMatchObject({ loaded: size, total: size });
+    expect(progress.some((m) => m.stage === 'weights' && m.loaded === m.total)).toBe(true);
+    const { info } = harness.only(id, 'loaded');
+    expect(info).toMatchObject({ name: 'tiny', tokenizer: 'chars', training: { steps: 7 } });
+    expect(info.config.nLayers).toBe(3);
+    // wte 31×16 + wpe 40×16 + 3 blocks + ln_f
+    const block =
+      2 * 16 + (16 * 48 + 48) + (16 * 16 + 16) + 2 * 16 + (16 * 64 + 64) + (64 * 16 + 16);
+    expect(info.parameterCount).toBe(VOCAB * 16 + 40 * 16 + 3 * block + 2 * 16);
+    expect(info.weightBytes).toBe(info.parameterCount * 4);
+  });
+
+  it('gives clear error codes and keeps the model it had', async () => {
+    harness = new Harness();
+    await harness.load('tiny');
+    const cases: [string, string, RegExp][] = [
+      ['missing', 'bad-model', /config\.json is missing/],
+      ['no-config', 'bad-model', /config\.json is missing/],
+      ['corrupt', 'bad-model', /model\.safetensors is truncated/],
+    ];
+    for (const [name, code, message] of cases) {
+      const id = await harness.load(name);
+      expect(harness.only(id, 'error')).toMatchObject({
+        code,
+        message: expect.stringMatching(message),
+      });
+    }
+    const url = harness.id();
+    await harness.send({ type: 'load', id: url, source: { kind: 'url', url: 'broken/x/' } });
+    expect(harness.only(url, 'error')).toMatchObject({
+      code: 'fetch-failed',
+      message: expect.stringMatching(/HTTP 500/),
+    });
+    const run = harness.runRequest('still here');
+    await harness.send(run);
+    expect(harness.only(run.id, 'done').predictions).toHaveLength(5);
+  });
+
+  it('loads from a URL folder and from picked files', async () => {
+    harness = new Harness();
+    const url = harness.id();
+    await harness.send({
+      type: 'load',
+      id: url,
+      source: { kind: 'url', url: `${PAGE}models/tiny/model.safetensors` },
+    });
+    expect(harness.only(url, 'loaded').info.name).toBe('tiny');
+    const files = Object.entries(SERVER.seq2seq).map(
+      ([name, body]) => new File([body as BlobPart], name),
+    );
+    const picked = harness.id();
+    await harness.send({ type: 'load', id: picked, source: { kind: 'files', files } });
+    expect(harness.only(picked, 'loaded').info.config.architecture).toBe('encoder-decoder');
+  });
+});
+
+describe('running', () => {
+  it('answers with no-model before a model is loaded', async () => {
+    harness = new Harness();
+    const run = harness.runRequest('hello');
+    await harness.send(run);
+    expect(harness.only(run.id, 'error').code).toBe('no-model');
+  });
+
+  it('streams tokens, one chunk per layer in order, then done', async () => {
+    harness = new Harness();
+    await harness.load();
+    const run = harness.runRequest('the cat', PLAIN, true);
+    await harness.send(run);
+    const messages = harness.of(run.id).map((m) => m.type);
+    expect(messages).toEqual(['tokens', 'chunk', 'chunk', 'chunk', 'chunk', 'chunk', 'done']);
+    const tokens = harness.only(run.id, 'tokens');
+    expect(tokens.tokens.map((t) => t.piece).join('')).toBe('the cat');
+    expect(tokens.truncated).toBe(false);
+    const kinds = harness
+      .chunks(run.id)
+      .map((c) => (c.chunk.type === 'layer' ? c.chunk.layer : c.chunk.type));
+    expect(kinds).toEqual(['embedding', 0, 1, 2, 'output']);
+    const layer = harness.chunks(run.id)[1].chunk;
+    if (layer.type !== 'layer') throw new Error('expected a layer');
+    expect(layer.attentions[0].probs.shape).toEqual([2, 7, 7]);
+    expect(layer.attentions[0].q?.shape).toEqual([2, 7, 8]);
+    const done = harness.only(run.id, 'done');
+    const probs = done.predictions.map((p) => p.prob);
+    expect(probs).toEqual([...probs].sort((a, b) => b - a));
+    expect(probs.reduce((a, b) => a + b)).toBeLessThanOrEqual(1 + 1e-6);
+    expect(done.timings.totalMs).toBeGreaterThanOrEqual(done.timings.forwardMs);
+  });
+
+  it("moves each chunk's read-back buffer and copies the rest, chunk after chunk", async () => {
+    harness = new Harness();
+    await harness.load();
+    const run = harness.runRequest('abc abc', PLAIN, true);
+    await harness.send(run);
+    const chunks = harness.sent.filter((s) => s.message.type === 'chunk');
+    expect(chunks).toHaveLength(5);
+    for (const sent of chunks) {
+      const original = (sent.original as { chunk: TraceChunk }).chunk;
+      const received = (sent.message as { chunk: TraceChunk }).chunk;
+      expect(sent.transfer).toHaveLength(1);
+      // Moved, not copied: the worker's copy is detached, the page's is whole.
+      expect(original.hidden.data.byteLength).toBe(0);
+      expect(received.hidden.data.length).toBe(7 * 16);
+      if (received.type === 'layer') {
+        const att = received.attentions[0];
+        expect(att.probs.data.length).toBe(2 * 7 * 7);
+        expect(att.q?.data.length).toBe(2 * 7 * 8);
+        expect(att.mask.data.length).toBe(7 * 7);
+      }
+    }
+  });
+
+  it('rejects empty, unknown and over-long input clearly', async () => {
+    harness = new Harness();
+    await harness.load();
+    for (const text of ['', '   ']) {
+      const run = harness.runRequest(text);
+      await harness.send(run);
+      expect(harness.only(run.id, 'error').code).toBe('empty-input');
+    }
+    const unknown = harness.runRequest('CAPS');
+    await harness.send(unknown);
+    expect(harness.only(unknown.id, 'error')).toMatchObject({ code: 'bad-input' });
+    const ids: Request = {
+      type: 'run',
+      id: harness.id(),
+      input: { ids: [3, 99] },
+      interventions: PLAIN,
+      captureQKV: false,
+      topK: 3,
+    };
+    await harness.send(ids);
+    expect(harness.only(ids.id, 'error')).toMatchObject({
+      code: 'bad-input',
+      message: expect.stringMatching(/99/),
+    });
+    const long = harness.runRequest('a'.repeat(100));
+    await harness.send(long);
+    const tokens = harness.only(long.id, 'tokens');
+    expect(tokens.truncated).toBe(true);
+    expect(tokens.tokens).toHaveLength(40);
+    expect(harness.only(long.id, 'done').predictions).toHaveLength(5);
+  });
+
+  it('gives the same trace padded to a bucket as unpadded', async () => {
+    const traces: TraceChunk[][] = [];
+    for (const pad of [false, true]) {
+      harness = new Harness(pad);
+      await harness.load();
+      const run = harness.runRequest('padding test');
+      await harness.send(run);
+      traces.push(harness.chunks(run.id).map((c) => c.chunk));
+      harness.engine.dispose();
+    }
+    const [plain, padded] = traces;
+    for (let i = 0; i < plain.length; i++) {
+      const a = plain[i];
+      const b = padded[i];
+      expect(b.hidden.shape).toEqual(a.hidden.shape);
+      a.hidden.data.forEach((v, j) => expect(b.hidden.data[j]).toBeCloseTo(v, 4));
+    }
+  });
+});
+
+describe('latest wins', () => {
+  it('a newer run stops the one in flight after its current layer', async () => {
+    harness = new Harness();
+    await harness.load();
+    const first = harness.runRequest('first run');
+    const second = harness.runRequest('second run');
+    let sentSecond: Promise<void> | null = null;
+    harness.onPost = (m) => {
+      if (m.type === 'chunk' && m.id === first.id && !sentSecond) sentSecond = harness.send(second);
+    };
+    const firstDone = harness.send(first);
+    await firstDone;
+    await sentSecond;
+    expect(harness.chunks(first.id)).toHaveLength(1);
+    expect(harness.of(first.id).some((m) => m.type === 'done')).toBe(false);
+    expect(harness.chunks(second.id)).toHaveLength(5);
+    expect(harness.only(second.id, 'done').predictions).toHaveLength(5);
+  });
+
+  it('a run queued behind a newer one never starts', async () => {
+    harness = new Harness();
+    await harness.load();
+    const first = harness.runRequest('one');
+    const second = harness.runRequest('two');
+    await Promise.all([harness.send(first), harness.send(second)]);
+    expect(harness.of(first.id)).toEqual([]);
+    expect(harness.only(second.id, 'done')).toBeDefined();
+  });
+
+  it('cancel stops the run: no more chunks, no done', async () => {
+    harness = new Harness();
+    await harness.load();
+    const run = harness.runRequest('cancel me');
+    harness.onPost = (m) => {
+      if (m.type === 'chunk' && m.id === run.id) void harness.send({ type: 'cancel', id: run.id });
+    };
+    await harness.send(run);
+    expect(harness.chunks(run.id)).toHaveLength(1);
+    expect(harness.of(run.id).map((m) => m.type)).toEqual(['tokens', 'chunk']);
+  });
+});
+
+describe('generation', () => {
+  it('appends the argmax and computes only the new row from the cache', async () => {
+    harness = new Harness();
+    await harness.load();
+    const run = harness.runRequest('ab');
+    await harness.send(run);
+    let expectedNext = harness.only(run.id, 'done').predictions[0].id;
+    const steps: { id: number; tokens: number[] }[] = [];
+    for (let step = 0; step < 3; step++) {
+      const length = 2 + step;
+      const id = harness.id();
+      await harness.send({ type: 'generate', id, interventions: PLAIN, topK: 3, captureQKV: true });
+      const tokens = harness.only(id, 'tokens').tokens.map((t) => t.id);
+      expect(tokens).toHaveLength(length + 1);
+      expect(tokens.at(-1)).toBe(expectedNext);
+      const chunks = harness.chunks(id);
+      // The first step fills the cache with a full run; later steps compute one row.
+      const queryStart = step === 0 ? 0 : length;
+      expect(chunks.map((c) => c.queryStart)).toEqual(chunks.map(() => queryStart));
+      const layer = chunks[1].chunk;
+      if (layer.type !== 'layer') throw new Error('expected a layer');
+      expect(layer.attentions[0].probs.shape).toEqual(step === 0 ? [2, 3, 3] : [2, 1, length + 1]);
+      expectedNext = harness.only(id, 'done').predictions[0].id;
+      steps.push({ id, tokens });
+    }
+    // Each cached step predicts what a full run over the same tokens predicts.
+    for (const { id, tokens } of steps) {
+      const check = harness.id();
+      await harness.send({
+        type: 'run',
+        id: check,
+        input: { ids: tokens },
+        interventions: PLAIN,
+        captureQKV: false,
+        topK: 3,
+      });
+      const full = harness.only(check, 'done').predictions;
+      const cached = harness.only(id, 'done').predictions;
+      expect(cached.map((p) => p.id)).toEqual(full.map((p) => p.id));
+      cached.forEach((p, i) => expect(p.prob).toBeCloseTo(full[i].prob, 5));
+    }
+  });
+
+  it('reruns in full when the interventions change, and stops at a full context', async () => {
+    harness = new Harness();
+    await harness.load();
+    const run = harness.runRequest('x'.repeat(38));
+    await harness.send(run);
+    const generate = (interventions: Interventions) => {
+      const id = harness.id();
+      return harness
+        .send({ type: 'generate', id, interventions, topK: 1, captureQKV: false })
+        .then(() => id);
+    };
+    const a = await generate(PLAIN);
+    const b = await generate({ ...PLAIN, ablatedHeads: [{ stack: 'decoder', layer: 0, head: 1 }] });
+    expect(harness.chunks(b)[0].queryStart).toBe(0);
+    expect(harness.chunks(a)[0].queryStart).toBe(0);
+    const full = await generate(PLAIN);
+    expect(harness.only(full, 'error')).toMatchObject({ code: 'context-full' });
+  });
+
+  it('refuses to generate before a run', async () => {
+    harness = new Harness();
+    await harness.load();
+    const id = harness.id();
+    await harness.send({ type: 'generate', id, interventions: PLAIN, topK: 1, captureQKV: false });
+    expect(harness.only(id, 'error').code).toBe('bad-input');
+  });
+
+  it('runs and extends an encoder–decoder model', async () => {
+    harness = new Harness();
+    await harness.load('seq2seq');
+    const run: Request = {
+      type: 'run',
+      id: harness.id(),
+      input: { sourceText: 'hello', text: 'he' },
+      interventions: PLAIN,
+      captureQKV: false,
+      topK: 2,
+    };
+    await harness.send(run);
+    const tokens = harness.of(run.id).filter((m) => m.type === 'tokens');
+    expect(tokens.map((t) => [t.stack, t.tokens.map((x) => x.id)])).toEqual([
+      ['encoder', [...'hello'].map((c) => ALPHABET.indexOf(c) + 3).concat(2)],
+      ['decoder', [1, ...[...'he'].map((c) => ALPHABET.indexOf(c) + 3)]],
+    ]);
+    const order = harness
+      .chunks(run.id)
+      .map((c) => `${c.chunk.stack[0]}:${c.chunk.type === 'layer' ? c.chunk.layer : c.chunk.type}`);
+    expect(order).toEqual([
+      'e:embedding',
+      'e:0',
+      'e:1',
+      'e:output',
+      'd:embedding',
+      'd:0',
+      'd:1',
+      'd:output',
+    ]);
+    for (let step = 0; step < 2; step++) {
+      const id = harness.id();
+      await harness.send({
+        type: 'generate',
+        id,
+        interventions: PLAIN,
+        topK: 2,
+        captureQKV: false,
+      });
+      expect(harness.only(id, 'done').predictions).toHaveLength(2);
+      // Cached steps reuse the encoder's output: only decoder chunks come back.
+      if (step === 1)
+        expect(harness.chunks(id).every((c) => c.chunk.stack === 'decoder')).toBe(true);
+    }
+    const empty: Request = {
+      type: 'run',
+      id: harness.id(),
+      input: { sourceText: '', text: 'a' },
+      interventions: PLAIN,
+      captureQKV: false,
+      topK: 2,
+    };
+    await harness.send(empty);
+    expect(harness.only(empty.id, 'error').code).toBe('empty-input');
+  });
+});
+
+describe('memory', () => {
+  it('keeps tf.memory().numTensors flat over 500 interventions, generations and cancels', async () => {
+    harness = new Harness();
+    await harness.load();
+    const warm = harness.runRequest('warm up');
+    await harness.send(warm);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 500; i++) {
+      const interventions: Interventions = {
+        causalMask: i % 7 !== 0,
+        usePositions: i % 5 !== 0,
+        ablatedHeads: [{ stack: 'decoder', layer: i % 3, head: i % 2 }],
+      };
+      if (i % 50 === 25) {
+        const id = harness.id();
+        await harness.send({
+          type: 'generate',
+          id,
+          interventions: PLAIN,
+          topK: 1,
+          captureQKV: true,
+        });
+      } else {
+        const run = harness.runRequest('intervene', interventions, i % 2 === 0);
+        if (i % 50 === 10) {
+          harness.onPost = (m) => {
+            if (m.type === 'chunk' && m.id === run.id)
+              void harness.send({ type: 'cancel', id: run.id });
+          };
+        }
+        await harness.send(run);
+        harness.onPost = null;
+      }
+    }
+    // A finished run holds no tensors; a generate session holds its cache until the next run.
+    const last = harness.runRequest('final');
+    await harness.send(last);
+    expect(tf.memory().numTensors).toBe(before);
+    const errors = harness.sent.filter((s) => s.message.type === 'error');
+    expect(errors).toEqual([]);
+  }, 120_000);
+});
+
+it('the chars tokenizer of the fixtures matches the one the tests assume', () => {
+  const t = CharsTokenizer.fromJson(TOKENIZER);
+  expect(t.vocabSize).toBe(VOCAB);
+  expect(t.encode('a')).toEqual([ALPHABET.indexOf('a') + 3]);
+});
