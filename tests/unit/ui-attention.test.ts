@@ -22,7 +22,7 @@ function randomMatrix(shape: number[], rand: () => number): Matrix {
 
 /**
  * An independent reference in matrix form, the way a textbook writes it:
- * S = QKᵀ/√d_h, S[mask=0] = −1e9, P = softmax(S) · gate, O = P·V.
+ * S = QKᵀ/√d_h, S[mask=0] = −1e9, P = softmax(S), O = gate · P·V.
  */
 function referenceAttention(
   heads: number,
@@ -55,11 +55,11 @@ function referenceAttention(
       const mx = Math.max(...s);
       const e = s.map((x) => Math.exp(x - mx));
       const z = e.reduce((a, b) => a + b, 0);
-      for (let j = 0; j < t; j++) probs[(h * t + i) * t + j] = (e[j] / z) * gate[h];
+      for (let j = 0; j < t; j++) probs[(h * t + i) * t + j] = e[j] / z;
       for (let c = 0; c < dh; c++) {
         let acc = 0;
         for (let j = 0; j < t; j++) acc += probs[(h * t + i) * t + j] * at(v, j, c);
-        out[(h * t + i) * dh + c] = acc;
+        out[(h * t + i) * dh + c] = acc * gate[h];
       }
     }
   }
@@ -103,8 +103,11 @@ describe('step-through arithmetic', () => {
     const att = referenceAttention(2, 4, 8, false, [1, 0], 3);
     const off = stepQuery(att, 1, 2);
     expect(off.gate).toBe(0);
-    expect(Array.from(off.probs)).toEqual([0, 0, 0, 0]);
-    expect(off.probError).toBe(0);
+    // The gate silences the head's output; its probabilities are still what it would attend to.
+    expect(Array.from(off.output)).toEqual(new Array(8).fill(0));
+    expect(off.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 10);
+    expect(off.probError).toBeLessThan(1e-6);
+    expect(off.outputError).toBe(0);
     att.probs.data[(0 * 4 + 2) * 4 + 1] += 0.01;
     expect(stepQuery(att, 0, 2).probError).toBeCloseTo(0.01, 5);
   });

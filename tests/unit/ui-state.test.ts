@@ -29,6 +29,7 @@ describe('URL hash state', () => {
       ablated: [
         { stack: 'decoder', layer: 1, head: 2 },
         { stack: 'encoder', layer: 0, head: 3 },
+        { stack: 'decoder', layer: 0, head: 3, attention: 'cross' },
       ],
       focus: { stack: 'decoder', layer: 1, head: 0, kind: 'cross' },
       mode: 'scores',
@@ -41,7 +42,7 @@ describe('URL hash state', () => {
     };
     const hash = serializeView(v);
     expect(parseView('#' + hash)).toEqual(v);
-    expect(hash).toContain('ablate=d1.2%2Ce0.3');
+    expect(hash).toContain('ablate=d1.2%2Ce0.3%2Cd0.3x');
   });
 
   it('falls back to defaults on garbage rather than failing', () => {
@@ -59,7 +60,8 @@ describe('URL hash state', () => {
 
   it('formats and parses head references', () => {
     expect(formatHead({ stack: 'encoder', layer: 3, head: 11 })).toBe('e3.11');
-    expect(parseHead('d0.4')).toEqual({ stack: 'decoder', layer: 0, head: 4 });
+    expect(parseHead('d0.4')).toEqual({ stack: 'decoder', layer: 0, head: 4, kind: 'self' });
+    expect(parseHead('d1.2x')).toEqual({ stack: 'decoder', layer: 1, head: 2, kind: 'cross' });
     expect(parseHead('d0')).toBeNull();
   });
 });

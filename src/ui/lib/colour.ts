@@ -112,3 +112,15 @@ export function legendStops(
     return { offset, value, colour: cssColour(scale, value) };
   });
 }
+
+/** Okabe–Ito: categorical colours that stay distinct under the common colour-vision deficiencies. */
+export const CATEGORICAL = [
+  '#0072B2',
+  '#E69F00',
+  '#009E73',
+  '#CC79A7',
+  '#56B4E9',
+  '#D55E00',
+  '#000000',
+  '#F0E442',
+];

@@ -21,7 +21,7 @@ export interface HeatmapInput {
 export interface Raster {
   width: number;
   height: number;
-  data: Uint8ClampedArray;
+  data: Uint8ClampedArray<ArrayBuffer>;
 }
 
 /** Masked cells: light grey with dark diagonal stripes, so they never read as "probability 0". */

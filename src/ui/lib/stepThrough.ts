@@ -21,10 +21,11 @@ export interface QueryStep {
   allowed: boolean[];
   /** scaled, with −∞ where masked. */
   masked: Float64Array;
-  /** softmax over the allowed keys, times the head gate. */
+  /** softmax over the allowed keys. */
   probs: Float64Array;
+  /** 1, or 0 for an ablated head: the gate multiplies the head's output, not its probabilities. */
   gate: number;
-  /** Σ_j p_j v_j. */
+  /** gate · Σ_j p_j v_j. */
   output: Float64Array;
   /** Largest |recomputed − traced| for scores, probabilities and the head output (NaN if not traced). */
   scoreError: number;
@@ -81,12 +82,12 @@ export function stepQuery(att: AttentionTrace, head: number, query: number): Que
     masked[j] = allowed[j] ? scaled[j] : -Infinity;
   }
   const gate = att.headGate[head] ?? 1;
-  const probs = softmax(masked).map((p) => p * gate);
+  const probs = softmax(masked);
   const output = new Float64Array(headDim);
   for (let j = 0; j < nKeys; j++) {
     if (probs[j] === 0) continue;
     const v = row(att.v, head, j);
-    for (let c = 0; c < headDim; c++) output[c] += probs[j] * v[c];
+    for (let c = 0; c < headDim; c++) output[c] += gate * probs[j] * v[c];
   }
   return {
     head,

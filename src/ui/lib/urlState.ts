@@ -17,6 +17,11 @@ export interface HeadFocus extends HeadRef {
   kind: AttentionKind;
 }
 
+/** An ablated head; `attention` tells a decoder layer's self- from its cross-attention. */
+export interface AblatedHead extends HeadRef {
+  attention?: AttentionKind;
+}
+
 export interface ViewState {
   /** Shipped model name; '' for the default. */
   model: string;
@@ -25,7 +30,7 @@ export interface ViewState {
   sourceText: string;
   causalMask: boolean;
   usePositions: boolean;
-  ablated: HeadRef[];
+  ablated: AblatedHead[];
   focus: HeadFocus;
   mode: ValueMode;
   /** Aggregate subword pieces to words. */
@@ -57,20 +62,31 @@ export const DEFAULT_VIEW: ViewState = {
 };
 
 const STACK_LETTER: Record<Stack, string> = { encoder: 'e', decoder: 'd' };
-const HEAD_RE = /^([ed])(\d+)\.(\d+)$/;
+const HEAD_RE = /^([ed])(\d{1,4})\.(\d{1,4})(x?)$/;
 
-export function formatHead(h: HeadRef): string {
-  return `${STACK_LETTER[h.stack]}${h.layer}.${h.head}`;
+/** `d1.2` (decoder layer 1 head 2), `e0.3`, `d1.2x` for cross-attention. */
+export function formatHead(h: HeadRef, kind: AttentionKind = 'self'): string {
+  return `${STACK_LETTER[h.stack]}${h.layer}.${h.head}${kind === 'cross' ? 'x' : ''}`;
 }
 
-export function parseHead(s: string): HeadRef | null {
+export function parseHead(s: string): (HeadRef & { kind: AttentionKind }) | null {
   const m = HEAD_RE.exec(s);
   if (!m) return null;
-  return { stack: m[1] === 'e' ? 'encoder' : 'decoder', layer: Number(m[2]), head: Number(m[3]) };
+  return {
+    stack: m[1] === 'e' ? 'encoder' : 'decoder',
+    layer: Number(m[2]),
+    head: Number(m[3]),
+    kind: m[4] ? 'cross' : 'self',
+  };
 }
 
 export function sameHead(a: HeadRef, b: HeadRef): boolean {
   return a.stack === b.stack && a.layer === b.layer && a.head === b.head;
+}
+
+/** Same head of the same attention (self unless said otherwise). */
+export function sameAblation(a: AblatedHead, b: AblatedHead): boolean {
+  return sameHead(a, b) && (a.attention ?? 'self') === (b.attention ?? 'self');
 }
 
 function formatNumber(x: number): string {
@@ -85,9 +101,11 @@ export function serializeView(v: ViewState): string {
   if (v.sourceText !== d.sourceText) p.set('src', v.sourceText);
   if (!v.causalMask) p.set('mask', '0');
   if (!v.usePositions) p.set('pos', '0');
-  if (v.ablated.length) p.set('ablate', v.ablated.map(formatHead).join(','));
+  if (v.ablated.length) {
+    p.set('ablate', v.ablated.map((h) => formatHead(h, h.attention)).join(','));
+  }
   if (!sameHead(v.focus, d.focus) || v.focus.kind !== d.focus.kind) {
-    p.set('head', formatHead(v.focus) + (v.focus.kind === 'cross' ? 'x' : ''));
+    p.set('head', formatHead(v.focus, v.focus.kind));
   }
   if (v.mode !== d.mode) p.set('values', v.mode);
   if (v.words) p.set('words', '1');
@@ -115,14 +133,14 @@ export function parseView(hash: string): ViewState {
   v.sourceText = p.get('src') ?? d.sourceText;
   v.causalMask = p.get('mask') !== '0';
   v.usePositions = p.get('pos') !== '0';
-  const ablated = (p.get('ablate') ?? '').split(',').map(parseHead);
-  for (const h of ablated) if (h && !v.ablated.some((a) => sameHead(a, h))) v.ablated.push(h);
-  const head = p.get('head');
-  if (head) {
-    const cross = head.endsWith('x');
-    const h = parseHead(cross ? head.slice(0, -1) : head);
-    if (h) v.focus = { ...h, kind: cross ? 'cross' : 'self' };
+  for (const parsed of (p.get('ablate') ?? '').split(',').map(parseHead)) {
+    if (!parsed) continue;
+    const { kind, ...ref } = parsed;
+    const h: AblatedHead = kind === 'cross' ? { ...ref, attention: 'cross' } : ref;
+    if (!v.ablated.some((a) => sameAblation(a, h))) v.ablated.push(h);
   }
+  const head = parseHead(p.get('head') ?? '');
+  if (head) v.focus = head;
   v.mode = p.get('values') === 'scores' ? 'scores' : 'probs';
   v.words = p.get('words') === '1';
   v.query = nonNegativeInt(p.get('q'), d.query);

@@ -1,0 +1,76 @@
+/**
+ * Entry point: one store (which owns the engine clients), the URL hash kept in step with the
+ * view, the service worker that keeps the app usable offline, and React on top.
+ */
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import 'katex/dist/katex.min.css';
+import './ui/styles.css';
+import { backendFromUrl, EngineClient, fetchModelIndex } from './workers/client';
+import { App } from './ui/App';
+import { StoreContext } from './ui/context';
+import { parseView, serializeView } from './ui/lib/urlState';
+import { createLabStore, viewOf, type LabStore } from './ui/store/store';
+
+declare module './workers/debug' {
+  interface DebugHandle {
+    /** The app's store, for the e2e tests: state, actions and the trace behind every canvas. */
+    store?: LabStore;
+  }
+}
+
+const DEFAULT_TEXT = 'The cat sat on the mat. The cat sat on the';
+const DEFAULT_SOURCE = 'March 3, 1999';
+
+const initialView = parseView(location.hash);
+if (!location.hash.includes('text=')) initialView.text = DEFAULT_TEXT;
+if (!location.hash.includes('src=')) initialView.sourceText = DEFAULT_SOURCE;
+
+const backend = backendFromUrl(location.href);
+const store = createLabStore({
+  createEngine: (events, role) =>
+    new EngineClient(events, { ...(backend ? { backend } : {}), debugHandle: role === 'main' }),
+  fetchIndex: () => fetchModelIndex(),
+  fetchJson: async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    return response.json();
+  },
+  initialView,
+});
+if (window.__attentionLab) window.__attentionLab.store = store;
+
+// The URL hash follows the view (replaceState: typing must not flood the history) and the view
+// follows a hash the user edits or pastes.
+let lastHash = '';
+let pending = false;
+store.subscribe(() => {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => {
+    pending = false;
+    lastHash = serializeView(viewOf(store.getState()));
+    if (location.hash.replace(/^#/, '') !== lastHash)
+      history.replaceState(null, '', `#${lastHash}`);
+  });
+});
+window.addEventListener('hashchange', () => {
+  if (location.hash.replace(/^#/, '') !== lastHash)
+    store.getState().applyView(parseView(location.hash));
+});
+
+void store.getState().fetchModelIndex();
+
+if ('serviceWorker' in navigator && import.meta.env.PROD) {
+  navigator.serviceWorker.register('./sw.js').catch((e: Error) => {
+    store.getState().notify('info', `Offline use is unavailable: ${e.message}`);
+  });
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <StoreContext.Provider value={store}>
+      <App />
+    </StoreContext.Provider>
+  </StrictMode>,
+);

@@ -1,0 +1,320 @@
+/**
+ * A matrix drawn on a canvas from an RGBA raster, with d3 axes of token labels, a legend, a
+ * tooltip with the exact value, and zoom (wheel, buttons) and pan (drag). The canvas carries the
+ * request id and a checksum of the numbers it last painted, so tests can check what is on it.
+ */
+import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
+import { axisLeft, axisTop, scaleLinear, select } from 'd3';
+import type { ColourScale } from '../lib/colour';
+import { checksum, rasterise, cellPixels } from '../lib/heatmap';
+import {
+  cellAt,
+  charsThatFit,
+  clampTransform,
+  fitLabel,
+  IDENTITY,
+  labelIndices,
+  panBy,
+  visibleRange,
+  zoomAt,
+  type ViewTransform,
+} from '../lib/layout';
+import { notePaint } from '../../workers/debug';
+import { Legend } from './Legend';
+
+export interface HeatmapData {
+  values: ArrayLike<number>;
+  rows: number;
+  cols: number;
+  mask?: ArrayLike<number>;
+  rowLabels: string[];
+  colLabels: string[];
+  /** Stripe the whole map: an ablated head. */
+  hatchAll?: boolean;
+}
+
+export interface HeatmapProps {
+  testId: string;
+  /** The request whose numbers these are; null for data not tied to a run. */
+  requestId: number | null;
+  data: HeatmapData | null;
+  scale: ColourScale;
+  /** Largest side of the map area, px. */
+  size?: number;
+  zoom?: ViewTransform;
+  onZoom?(t: ViewTransform): void;
+  rowTitle?: string;
+  colTitle?: string;
+  /** Tooltip text for a cell; default "row → col: value". */
+  describe?(row: number, col: number, value: number, masked: boolean): string;
+  onCellClick?(row: number, col: number): void;
+  highlightRow?: number;
+  /** Axis margins; 0 hides the axes. */
+  margin?: { top: number; left: number };
+  label: string;
+}
+
+const DEFAULT_MARGIN = { top: 64, left: 84 };
+const MIN_LABEL_SPACING = 11;
+const MAX_CELL = 36;
+
+function defaultDescribe(d: HeatmapData) {
+  return (r: number, c: number, v: number, masked: boolean) =>
+    `${d.rowLabels[r] ?? r} → ${d.colLabels[c] ?? c}: ${masked ? 'masked' : v.toPrecision(4)}`;
+}
+
+export function Heatmap(props: HeatmapProps) {
+  const { data, scale, requestId, testId, highlightRow } = props;
+  const size = props.size ?? 420;
+  const margin = props.margin ?? DEFAULT_MARGIN;
+  const [localZoom, setLocalZoom] = useState<ViewTransform>(IDENTITY);
+  const zoom = props.zoom ?? localZoom;
+  const setZoom = props.onZoom ?? setLocalZoom;
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const topAxis = useRef<SVGGElement>(null);
+  const leftAxis = useRef<SVGGElement>(null);
+  const drag = useRef<{ x: number; y: number } | null>(null);
+  const [tip, setTip] = useState<{ x: number; y: number; text: string } | null>(null);
+
+  const rows = data?.rows ?? 1;
+  const cols = data?.cols ?? 1;
+  // Square cells for attention; a wide matrix (positions × features) gets wide-and-short ones.
+  const cellW = Math.min(MAX_CELL, size / cols);
+  const cellH = Math.min(MAX_CELL, size / rows);
+  const width = Math.round(cellW * cols);
+  const height = Math.round(cellH * rows);
+  const view = clampTransform(zoom, width, height, width, height);
+
+  // The raster only changes with the numbers, not with zoom or hover.
+  const raster = useMemo(() => {
+    if (!data) return null;
+    const cellPx = cellPixels(Math.max(data.rows, data.cols));
+    const r = rasterise({ ...data, scale, cellPx });
+    const canvas = document.createElement('canvas');
+    canvas.width = r.width;
+    canvas.height = r.height;
+    canvas.getContext('2d')!.putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
+    return { canvas, sum: checksum(data.values) };
+  }, [data, scale]);
+
+  useEffect(() => {
+    const canvas = canvasRef.current;
+    if (!canvas) return;
+    if (!raster) {
+      // Nothing (yet) for the current request: keep the last picture, marked as stale.
+      canvas.dataset.stale = 'true';
+      return;
+    }
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+    const ctx = canvas.getContext('2d')!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.save();
+    ctx.translate(view.x, view.y);
+    ctx.scale(view.k, view.k);
+    ctx.drawImage(raster.canvas, 0, 0, width, height);
+    if (highlightRow !== undefined && highlightRow < rows) {
+      ctx.strokeStyle = '#ff2d95';
+      ctx.lineWidth = 2 / view.k;
+      ctx.strokeRect(0, highlightRow * cellH, width, cellH);
+    }
+    ctx.restore();
+    canvas.dataset.requestId = String(requestId ?? '');
+    canvas.dataset.checksum = raster.sum;
+    canvas.dataset.rows = String(rows);
+    canvas.dataset.cols = String(cols);
+    delete canvas.dataset.stale;
+    if (requestId !== null) notePaint(requestId, testId);
+  }, [
+    testId,
+    raster,
+    width,
+    height,
+    view.x,
+    view.y,
+    view.k,
+    highlightRow,
+    rows,
+    cols,
+    cellH,
+    requestId,
+  ]);
+
+  useEffect(() => {
+    if (!data || margin.top === 0) return;
+    const [r0, r1] = visibleRange(view.y, view.k, height, cellH, rows);
+    const [c0, c1] = visibleRange(view.x, view.k, width, cellW, cols);
+    const x = scaleLinear()
+      .domain([0, cols])
+      .range([view.x, view.x + width * view.k]);
+    const y = scaleLinear()
+      .domain([0, rows])
+      .range([view.y, view.y + height * view.k]);
+    const topChars = charsThatFit(margin.top * 1.1);
+    const leftChars = charsThatFit(margin.left - 8);
+    const top = axisTop(x)
+      .tickValues(labelIndices(cols, cellW * view.k, MIN_LABEL_SPACING, c0, c1).map((i) => i + 0.5))
+      .tickFormat((v) => fitLabel(data.colLabels[Math.floor(+v)] ?? '', topChars))
+      .tickSizeOuter(0);
+    const left = axisLeft(y)
+      .tickValues(labelIndices(rows, cellH * view.k, MIN_LABEL_SPACING, r0, r1).map((i) => i + 0.5))
+      .tickFormat((v) => fitLabel(data.rowLabels[Math.floor(+v)] ?? '', leftChars))
+      .tickSizeOuter(0);
+    const t = select(topAxis.current!).call(top);
+    t.select('.domain').remove();
+    t.selectAll('text')
+      .attr('transform', 'rotate(-60)')
+      .attr('dx', '0.4em')
+      .attr('dy', '0.3em')
+      .style('text-anchor', 'start');
+    select(leftAxis.current!).call(left).select('.domain').remove();
+  }, [
+    data,
+    view.x,
+    view.y,
+    view.k,
+    width,
+    height,
+    cellW,
+    cellH,
+    rows,
+    cols,
+    margin.top,
+    margin.left,
+  ]);
+
+  // Wheel zoom needs a non-passive listener to keep the page from scrolling.
+  useEffect(() => {
+    const canvas = canvasRef.current;
+    if (!canvas) return;
+    const onWheel = (e: WheelEvent) => {
+      e.preventDefault();
+      const factor = Math.exp(-e.deltaY * 0.002);
+      setZoom(
+        clampTransform(zoomAt(view, factor, e.offsetX, e.offsetY), width, height, width, height),
+      );
+    };
+    canvas.addEventListener('wheel', onWheel, { passive: false });
+    return () => canvas.removeEventListener('wheel', onWheel);
+  }, [view, width, height, setZoom]);
+
+  const hit = (e: PointerEvent<HTMLCanvasElement>) => {
+    const rect = e.currentTarget.getBoundingClientRect();
+    const px = e.clientX - rect.left;
+    const py = e.clientY - rect.top;
+    return { px, py, cell: cellAt(view, px, py, cellW, cellH, rows, cols) };
+  };
+
+  const onPointerMove = (e: PointerEvent<HTMLCanvasElement>) => {
+    if (drag.current) {
+      const next = panBy(view, e.clientX - drag.current.x, e.clientY - drag.current.y);
+      drag.current = { x: e.clientX, y: e.clientY };
+      setZoom(clampTransform(next, width, height, width, height));
+      return;
+    }
+    const { px, py, cell: c } = hit(e);
+    if (!data || !c) return setTip(null);
+    const i = c.row * data.cols + c.col;
+    const masked = data.mask !== undefined && data.mask[i] === 0;
+    const text = (props.describe ?? defaultDescribe(data))(c.row, c.col, data.values[i], masked);
+    setTip({ x: px + margin.left + 12, y: py + margin.top + 12, text });
+  };
+
+  const zoomButton = (factor: number) =>
+    setZoom(
+      clampTransform(zoomAt(view, factor, width / 2, height / 2), width, height, width, height),
+    );
+
+  return (
+    <figure className="heatmap" aria-label={props.label}>
+      <div
+        className="heatmap-frame"
+        style={{ width: margin.left + width, height: margin.top + height }}
+      >
+        {margin.top > 0 && (
+          <svg className="heatmap-axes" width={margin.left + width} height={margin.top + height}>
+            <g ref={topAxis} transform={`translate(${margin.left},${margin.top})`} />
+            <g ref={leftAxis} transform={`translate(${margin.left},${margin.top})`} />
+            {props.colTitle && (
+              <text className="axis-title" x={margin.left} y={10}>
+                {props.colTitle}
+              </text>
+            )}
+            {props.rowTitle && (
+              <text
+                className="axis-title"
+                transform={`translate(10,${margin.top + height}) rotate(-90)`}
+              >
+                {props.rowTitle}
+              </text>
+            )}
+          </svg>
+        )}
+        <canvas
+          ref={canvasRef}
+          data-testid={testId}
+          role="img"
+          aria-label={props.label}
+          tabIndex={0}
+          style={{ left: margin.left, top: margin.top, width, height }}
+          onPointerDown={(e) => {
+            drag.current = { x: e.clientX, y: e.clientY };
+            e.currentTarget.setPointerCapture(e.pointerId);
+          }}
+          onPointerUp={(e) => {
+            const moved =
+              drag.current && (drag.current.x !== e.clientX || drag.current.y !== e.clientY);
+            drag.current = null;
+            const c = hit(e).cell;
+            if (!moved && c && props.onCellClick) props.onCellClick(c.row, c.col);
+          }}
+          onPointerMove={onPointerMove}
+          onPointerLeave={() => setTip(null)}
+          onDoubleClick={() => setZoom(IDENTITY)}
+          onKeyDown={(e) => {
+            if (e.key === '+' || e.key === '=') zoomButton(1.5);
+            else if (e.key === '-') zoomButton(1 / 1.5);
+            else if (e.key === '0') setZoom(IDENTITY);
+          }}
+        />
+        {tip && (
+          <div className="heatmap-tip" role="tooltip" style={{ left: tip.x, top: tip.y }}>
+            {tip.text}
+          </div>
+        )}
+        {!data && <div className="heatmap-empty">waiting for this layer…</div>}
+      </div>
+      <figcaption>
+        <Legend scale={scale} masked={data?.mask !== undefined} />
+        <span className="zoom-buttons">
+          <button
+            type="button"
+            onClick={() => zoomButton(1.5)}
+            aria-label="zoom in"
+            title="zoom in (+)"
+          >
+            +
+          </button>
+          <button
+            type="button"
+            onClick={() => zoomButton(1 / 1.5)}
+            aria-label="zoom out"
+            title="zoom out (−)"
+          >
+            −
+          </button>
+          <button
+            type="button"
+            onClick={() => setZoom(IDENTITY)}
+            title="reset zoom (0, double-click)"
+          >
+            reset
+          </button>
+        </span>
+      </figcaption>
+    </figure>
+  );
+}

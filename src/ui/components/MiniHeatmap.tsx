@@ -1,0 +1,51 @@
+/** A thumbnail heatmap (model view): canvas only, no axes; carries request id and checksum. */
+import { useEffect, useRef } from 'react';
+import { row, type Matrix } from '../../model/trace';
+import type { ColourScale } from '../lib/colour';
+import { checksum, rasterise } from '../lib/heatmap';
+import { notePaint } from '../../workers/debug';
+
+export interface MiniHeatmapProps {
+  /** `[heads, rows, cols]`; the thumbnail shows `matrix[index]`. */
+  matrix: Matrix | null;
+  index: number;
+  /** `[rows, cols]`. */
+  mask?: Matrix;
+  scale: ColourScale;
+  hatchAll?: boolean;
+  requestId: number | null;
+  size: number;
+}
+
+export function MiniHeatmap({
+  matrix,
+  index,
+  mask,
+  scale,
+  hatchAll,
+  requestId,
+  size,
+}: MiniHeatmapProps) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const canvas = ref.current;
+    if (!canvas) return;
+    if (!matrix) {
+      canvas.dataset.stale = 'true';
+      return;
+    }
+    const [, rows, cols] = matrix.shape;
+    const values = row(matrix, index);
+    // Cells of a few pixels so masked and ablated hatching shows even in a thumbnail.
+    const cellPx = Math.max(1, Math.min(8, Math.ceil((size * 2) / Math.max(rows, cols))));
+    const r = rasterise({ values, rows, cols, mask: mask?.data, scale, cellPx, hatchAll });
+    canvas.width = r.width;
+    canvas.height = r.height;
+    canvas.getContext('2d')!.putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
+    canvas.dataset.requestId = String(requestId ?? '');
+    canvas.dataset.checksum = checksum(values);
+    delete canvas.dataset.stale;
+    if (requestId !== null) notePaint(requestId, 'model-view');
+  }, [matrix, index, mask, scale, hatchAll, requestId, size]);
+  return <canvas ref={ref} className="mini-heatmap" style={{ width: size, height: size }} />;
+}

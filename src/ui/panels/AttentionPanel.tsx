@@ -1,0 +1,208 @@
+import { useMemo } from 'react';
+import { useLab } from '../context';
+import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
+import { heatmapSvg, traceJson } from '../lib/exporters';
+import { formatHead } from '../lib/urlState';
+import { Heatmap } from '../components/Heatmap';
+import { Counterfactual } from '../components/Counterfactual';
+import { download, svgToPng } from '../components/download';
+import { attentionOf, headMatrix, isAblated } from '../store/selectors';
+import { attentionBlocks } from '../store/shape';
+
+function FocusPicker() {
+  const cfg = useLab((s) => s.modelInfo?.config);
+  const focus = useLab((s) => s.focus);
+  const setFocus = useLab((s) => s.setFocus);
+  if (!cfg) return null;
+  const blocks = attentionBlocks(cfg);
+  const block = blocks.find((b) => b.stack === focus.stack && b.kind === focus.kind) ?? blocks[0];
+  return (
+    <span className="focus-picker">
+      {blocks.length > 1 && (
+        <select
+          aria-label="attention"
+          data-testid="focus-block"
+          value={`${focus.stack}/${focus.kind}`}
+          onChange={(e) => {
+            const [stack, kind] = e.target.value.split('/') as [
+              typeof focus.stack,
+              typeof focus.kind,
+            ];
+            setFocus({ ...focus, stack, kind });
+          }}
+        >
+          {blocks.map((b) => (
+            <option key={b.title} value={`${b.stack}/${b.kind}`}>
+              {b.title}
+            </option>
+          ))}
+        </select>
+      )}
+      <label>
+        layer{' '}
+        <select
+          data-testid="focus-layer"
+          value={focus.layer}
+          onChange={(e) => setFocus({ ...focus, layer: Number(e.target.value) })}
+        >
+          {Array.from({ length: block.layers }, (_, i) => (
+            <option key={i}>{i}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        head{' '}
+        <select
+          data-testid="focus-head"
+          value={focus.head}
+          onChange={(e) => setFocus({ ...focus, head: Number(e.target.value) })}
+        >
+          {Array.from({ length: cfg.nHeads }, (_, i) => (
+            <option key={i}>{i}</option>
+          ))}
+        </select>
+      </label>
+    </span>
+  );
+}
+
+/** The focused head, large: scores or probabilities, pieces or words, zoomable, exportable. */
+export function AttentionPanel() {
+  const run = useLab((s) => s.run);
+  const focus = useLab((s) => s.focus);
+  const mode = useLab((s) => s.mode);
+  const words = useLab((s) => s.words);
+  const zoom = useLab((s) => s.zoom);
+  const setZoom = useLab((s) => s.setZoom);
+  const setMode = useLab((s) => s.setMode);
+  const setWords = useLab((s) => s.setWords);
+  const setQuery = useLab((s) => s.setQuery);
+  const query = useLab((s) => s.query);
+  const modelName = useLab((s) => s.modelInfo?.name ?? '');
+  const matrix = useMemo(() => headMatrix(run, focus, mode, words), [run, focus, mode, words]);
+  const att = attentionOf(run, focus);
+  const ablated = isAblated(att, focus.head);
+  const scale = useMemo(
+    () =>
+      mode === 'scores' && matrix ? divergingScale(finiteExtent(matrix.values)) : sequentialScale(),
+    [mode, matrix],
+  );
+  const data = useMemo(() => (matrix ? { ...matrix, hatchAll: ablated } : null), [matrix, ablated]);
+  const title = `${modelName} ${formatHead(focus, focus.kind)} ${mode}${words ? ' (words)' : ''}`;
+  const fileBase = `attention-${formatHead(focus, focus.kind)}-${mode}`;
+
+  const svg = () =>
+    matrix &&
+    heatmapSvg({
+      title,
+      values: matrix.values,
+      rows: matrix.rows,
+      cols: matrix.cols,
+      mask: matrix.mask,
+      scale,
+      rowLabels: matrix.rowLabels,
+      colLabels: matrix.colLabels,
+    });
+
+  return (
+    <section className="panel attention-panel" aria-labelledby="attention-title">
+      <h2 id="attention-title">
+        Attention <FocusPicker />
+      </h2>
+      <div className="toolbar">
+        <span role="radiogroup" aria-label="values" className="segmented">
+          {(['probs', 'scores'] as const).map((m) => (
+            <button
+              key={m}
+              type="button"
+              role="radio"
+              aria-checked={mode === m}
+              data-testid={`mode-${m}`}
+              onClick={() => setMode(m)}
+            >
+              {m === 'probs' ? 'probabilities' : 'raw scores'}
+            </button>
+          ))}
+        </span>
+        <label className="switch" title="sum attention over a word's pieces (probabilities only)">
+          <input
+            type="checkbox"
+            data-testid="words-toggle"
+            checked={words}
+            disabled={mode !== 'probs'}
+            onChange={(e) => setWords(e.target.checked)}
+          />
+          words
+        </label>
+        <button
+          type="button"
+          data-testid="export-png"
+          disabled={!matrix}
+          onClick={async () => download(await svgToPng(svg()!), `${fileBase}.png`)}
+        >
+          PNG
+        </button>
+        <button
+          type="button"
+          data-testid="export-svg"
+          disabled={!matrix}
+          onClick={() => download(new Blob([svg()!], { type: 'image/svg+xml' }), `${fileBase}.svg`)}
+        >
+          SVG
+        </button>
+        <button
+          type="button"
+          data-testid="export-json"
+          disabled={!run}
+          onClick={() =>
+            download(
+              new Blob(
+                [
+                  traceJson(run!.trace, {
+                    model: modelName,
+                    requestId: run!.id,
+                    tokens: run!.tokens,
+                    interventions: run!.interventions,
+                  }),
+                ],
+                {
+                  type: 'application/json',
+                },
+              ),
+              `trace-${run!.id}.json`,
+            )
+          }
+        >
+          trace JSON
+        </button>
+      </div>
+      <p className="caption">
+        {mode === 'probs'
+          ? 'Row i: how query token i spreads its attention over the key tokens (rows sum to 1).'
+          : 'e_ij = q_i·k_j / √(d/h), before the mask: white is 0, red positive, blue negative.'}{' '}
+        {ablated && (
+          <span className="counterfactual">this head is ablated: its output is zeroed</span>
+        )}
+        <Counterfactual run={run} />
+      </p>
+      <Heatmap
+        testId="attention-heatmap"
+        label={`attention of ${formatHead(focus, focus.kind)}`}
+        requestId={run?.id ?? null}
+        data={data}
+        scale={scale}
+        zoom={zoom}
+        onZoom={setZoom}
+        rowTitle="query"
+        colTitle="key"
+        highlightRow={words ? undefined : query}
+        onCellClick={(r) => !words && setQuery(r)}
+        describe={(r, c, v, masked) =>
+          `query ${matrix?.rowLabels[r]} (#${r}) → key ${matrix?.colLabels[c]} (#${c}): ${
+            masked ? 'masked' : `${mode === 'probs' ? 'p' : 'e'} = ${v.toPrecision(5)}`
+          }`
+        }
+      />
+    </section>
+  );
+}

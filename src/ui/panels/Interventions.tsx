@@ -1,0 +1,148 @@
+import { useLab } from '../context';
+import { displayPiece } from '../lib/pieces';
+import { sameAblation } from '../lib/urlState';
+import { attentionBlocks } from '../store/shape';
+import { inputKey, isDefaultInterventions } from '../store/store';
+import { Counterfactual } from '../components/Counterfactual';
+
+function AblationGrid() {
+  const cfg = useLab((s) => s.modelInfo?.config);
+  const ablated = useLab((s) => s.ablated);
+  const toggle = useLab((s) => s.toggleAblation);
+  const clear = useLab((s) => s.clearAblations);
+  if (!cfg) return null;
+  return (
+    <div className="ablation" aria-label="ablate heads">
+      <p className="small">
+        Ablate heads (their output is set to zero):{' '}
+        <button type="button" onClick={clear} disabled={ablated.length === 0}>
+          restore all
+        </button>
+      </p>
+      {attentionBlocks(cfg).map((b) => (
+        <div key={`${b.stack}-${b.kind}`} className="ablation-block">
+          {attentionBlocks(cfg).length > 1 && <span className="small">{b.title}</span>}
+          {Array.from({ length: b.layers }, (_, layer) => (
+            <div key={layer} className="ablation-row">
+              <span className="small">L{layer}</span>
+              {Array.from({ length: cfg.nHeads }, (_, head) => {
+                const ref = {
+                  stack: b.stack,
+                  layer,
+                  head,
+                  ...(b.kind === 'cross' ? { attention: b.kind } : {}),
+                };
+                const on = ablated.some((a) => sameAblation(a, ref));
+                return (
+                  <button
+                    key={head}
+                    type="button"
+                    className={`ablate-toggle${on ? ' ablated' : ''}`}
+                    data-testid="ablate-toggle"
+                    data-stack={b.stack}
+                    data-kind={b.kind}
+                    data-layer={layer}
+                    data-head={head}
+                    aria-pressed={on}
+                    title={`${on ? 'restore' : 'ablate'} layer ${layer} head ${head}`}
+                    onClick={() => toggle(ref)}
+                  >
+                    {head}
+                  </button>
+                );
+              })}
+            </div>
+          ))}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+function TopK() {
+  const run = useLab((s) => s.run);
+  const baseline = useLab((s) => s.baseline);
+  const key = useLab(inputKey);
+  if (!run?.done || run.predictions.length === 0) return null;
+  const compare =
+    !isDefaultInterventions(run.interventions) && baseline?.key === key
+      ? baseline.predictions
+      : null;
+  const max = Math.max(...run.predictions.map((p) => p.prob), 1e-9);
+  return (
+    <div className="topk">
+      <h3>
+        Next token <Counterfactual run={run} />
+      </h3>
+      <ol data-testid="topk" data-request-id={run.id}>
+        {run.predictions.map((p) => {
+          const before = compare?.find((b) => b.id === p.id);
+          const delta = compare ? p.prob - (before?.prob ?? 0) : null;
+          return (
+            <li key={p.id} data-testid="topk-item" data-id={p.id} data-prob={p.prob}>
+              <span className="topk-piece" title={`id ${p.id}`}>
+                {displayPiece(p.piece)}
+              </span>
+              <span className="bar" style={{ width: `${(p.prob / max) * 100}%` }} />
+              <span className="topk-prob">{(p.prob * 100).toFixed(1)}%</span>
+              {delta !== null && (
+                <span
+                  className={`delta ${delta >= 0 ? 'up' : 'down'}`}
+                  data-testid="topk-delta"
+                  title={
+                    before
+                      ? `unmodified model: ${(before.prob * 100).toFixed(1)}%`
+                      : 'not in the unmodified top-k'
+                  }
+                >
+                  {delta >= 0 ? '+' : '−'}
+                  {Math.abs(delta * 100).toFixed(1)}
+                </span>
+              )}
+            </li>
+          );
+        })}
+      </ol>
+      {compare && (
+        <p className="small">Changes in percentage points against the unmodified model.</p>
+      )}
+    </div>
+  );
+}
+
+/** Switch the causal mask and positions off, ablate heads, and see what the model predicts. */
+export function Interventions() {
+  const causalMask = useLab((s) => s.causalMask);
+  const usePositions = useLab((s) => s.usePositions);
+  const setCausalMask = useLab((s) => s.setCausalMask);
+  const setUsePositions = useLab((s) => s.setUsePositions);
+  const causal = useLab((s) => s.modelInfo?.config.architecture !== 'encoder-only');
+  const hasPositions = useLab((s) => s.modelInfo?.config.positions !== 'none');
+  return (
+    <section className="panel interventions" aria-labelledby="interventions-title">
+      <h2 id="interventions-title">Interventions</h2>
+      <label className="switch">
+        <input
+          type="checkbox"
+          data-testid="mask-toggle"
+          checked={causalMask}
+          disabled={!causal}
+          onChange={(e) => setCausalMask(e.target.checked)}
+        />
+        causal mask {causal ? '' : '(the encoder has none)'}
+      </label>
+      <label className="switch">
+        <input
+          type="checkbox"
+          data-testid="positions-toggle"
+          checked={usePositions}
+          disabled={!hasPositions}
+          onChange={(e) => setUsePositions(e.target.checked)}
+        />
+        positional encoding
+      </label>
+      <AblationGrid />
+      <TopK />
+    </section>
+  );
+}

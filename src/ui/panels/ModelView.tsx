@@ -1,0 +1,95 @@
+import { useMemo } from 'react';
+import { useLab } from '../context';
+import { sequentialScale } from '../lib/colour';
+import { MiniHeatmap } from '../components/MiniHeatmap';
+import { Counterfactual } from '../components/Counterfactual';
+import { attentionOf } from '../store/selectors';
+import { attentionBlocks } from '../store/shape';
+
+/** Every head of every layer as a thumbnail: click to focus, shift-click to ablate. */
+export function ModelView() {
+  const cfg = useLab((s) => s.modelInfo?.config);
+  const run = useLab((s) => s.run);
+  const focus = useLab((s) => s.focus);
+  const setFocus = useLab((s) => s.setFocus);
+  const toggleAblation = useLab((s) => s.toggleAblation);
+  const scale = useMemo(() => sequentialScale(), []);
+  if (!cfg) return null;
+  const blocks = attentionBlocks(cfg);
+  const size = Math.max(36, Math.min(72, Math.floor(560 / cfg.nHeads)));
+  return (
+    <section className="panel model-view" aria-labelledby="model-view-title">
+      <h2 id="model-view-title">
+        Model view <Counterfactual run={run} />
+      </h2>
+      <p className="caption">Layers × heads. Click a head to focus it; shift-click ablates it.</p>
+      {blocks.map((b) => (
+        <div key={`${b.stack}-${b.kind}`} className="model-block">
+          {blocks.length > 1 && <h3>{b.title}</h3>}
+          <div
+            className="head-grid"
+            style={{ gridTemplateColumns: `auto repeat(${cfg.nHeads}, ${size}px)` }}
+          >
+            <span />
+            {Array.from({ length: cfg.nHeads }, (_, h) => (
+              <span key={h} className="small grid-label">
+                H{h}
+              </span>
+            ))}
+            {Array.from({ length: b.layers }, (_, layer) => {
+              const att = attentionOf(run, { stack: b.stack, layer, kind: b.kind });
+              return [
+                <span key={`l${layer}`} className="small grid-label">
+                  L{layer}
+                </span>,
+                ...Array.from({ length: cfg.nHeads }, (_, head) => {
+                  const focused =
+                    focus.stack === b.stack &&
+                    focus.kind === b.kind &&
+                    focus.layer === layer &&
+                    focus.head === head;
+                  const ablated = att ? att.headGate[head] === 0 : false;
+                  return (
+                    <button
+                      key={`${layer}-${head}`}
+                      type="button"
+                      className={`head-cell${focused ? ' focused' : ''}${ablated ? ' ablated' : ''}`}
+                      data-testid="head-cell"
+                      data-stack={b.stack}
+                      data-kind={b.kind}
+                      data-layer={layer}
+                      data-head={head}
+                      data-ablated={ablated}
+                      aria-pressed={focused}
+                      aria-label={`${b.title} layer ${layer} head ${head}${ablated ? ' (ablated)' : ''}`}
+                      onClick={(e) => {
+                        if (e.shiftKey) {
+                          toggleAblation({
+                            stack: b.stack,
+                            layer,
+                            head,
+                            ...(b.kind === 'cross' ? { attention: b.kind } : {}),
+                          });
+                        } else setFocus({ stack: b.stack, layer, head, kind: b.kind });
+                      }}
+                    >
+                      <MiniHeatmap
+                        matrix={att?.probs ?? null}
+                        index={head}
+                        mask={att?.mask}
+                        scale={scale}
+                        hatchAll={ablated}
+                        requestId={run?.id ?? null}
+                        size={size}
+                      />
+                    </button>
+                  );
+                }),
+              ];
+            })}
+          </div>
+        </div>
+      ))}
+    </section>
+  );
+}

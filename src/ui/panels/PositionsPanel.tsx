@@ -1,0 +1,126 @@
+import { useMemo, useState } from 'react';
+import { useLab } from '../context';
+import { divergingScale, finiteExtent } from '../lib/colour';
+import { displayPiece } from '../lib/pieces';
+import { positionalSimilarity } from '../lib/positions';
+import { Heatmap } from '../components/Heatmap';
+import { Counterfactual } from '../components/Counterfactual';
+
+/** The positional encodings actually added, and how similar positions are to each other. */
+export function PositionsPanel() {
+  const run = useLab((s) => s.run);
+  const focusStack = useLab((s) => s.focus.stack);
+  const kind = useLab((s) => s.modelInfo?.config.positions);
+  const usePositions = useLab((s) => s.usePositions);
+  const setUsePositions = useLab((s) => s.setUsePositions);
+  const [cosine, setCosine] = useState(false);
+  const embedding =
+    run?.trace[focusStack]?.embedding ??
+    run?.trace.decoder?.embedding ??
+    run?.trace.encoder?.embedding;
+  const positions = embedding?.positions;
+  const tokens = run?.tokens[embedding?.stack ?? focusStack];
+  const labels = useMemo(
+    () =>
+      Array.from(
+        { length: positions?.shape[0] ?? 0 },
+        (_, i) => `${i} ${displayPiece(tokens?.[i]?.piece ?? '')}`,
+      ),
+    [positions, tokens],
+  );
+  const similarity = useMemo(
+    () => (positions ? positionalSimilarity(positions, cosine) : null),
+    [positions, cosine],
+  );
+  const matrixData = useMemo(
+    () =>
+      positions
+        ? {
+            values: positions.data,
+            rows: positions.shape[0],
+            cols: positions.shape[1],
+            rowLabels: labels,
+            colLabels: Array.from({ length: positions.shape[1] }, (_, i) => String(i)),
+          }
+        : null,
+    [positions, labels],
+  );
+  const simData = useMemo(
+    () =>
+      similarity && positions
+        ? {
+            values: similarity,
+            rows: positions.shape[0],
+            cols: positions.shape[0],
+            rowLabels: labels,
+            colLabels: labels,
+          }
+        : null,
+    [similarity, positions, labels],
+  );
+  const posScale = useMemo(() => divergingScale(finiteExtent(positions?.data ?? [])), [positions]);
+  const simScale = useMemo(() => divergingScale(finiteExtent(similarity ?? [])), [similarity]);
+  return (
+    <section className="positions-panel" data-testid="positions-panel" data-request-id={run?.id}>
+      <p className="caption">
+        Position encoding: <strong>{kind ?? '—'}</strong>. Each row p_t is added to token t’s
+        embedding; without it, self-attention cannot tell word order apart.{' '}
+        <Counterfactual run={run} />
+      </p>
+      <div className="toolbar">
+        <label className="switch">
+          <input
+            type="checkbox"
+            data-testid="positions-switch"
+            checked={usePositions}
+            disabled={kind === 'none'}
+            onChange={(e) => setUsePositions(e.target.checked)}
+          />
+          add positions
+        </label>
+        <label className="switch">
+          <input type="checkbox" checked={cosine} onChange={(e) => setCosine(e.target.checked)} />
+          cosine similarity
+        </label>
+      </div>
+      {!positions ? (
+        <p className="hint" data-testid="positions-absent">
+          {kind === 'none'
+            ? 'This model has no positional encoding.'
+            : !usePositions
+              ? 'Positions are switched off: the model sees a bag of tokens.'
+              : 'Waiting for the embedding…'}
+        </p>
+      ) : (
+        <div className="side-by-side">
+          <div>
+            <h3>positions p_t (t × feature)</h3>
+            <Heatmap
+              testId="positions-heatmap"
+              label="positional encoding matrix"
+              requestId={run?.id ?? null}
+              data={matrixData}
+              scale={posScale}
+              size={320}
+              rowTitle="position"
+              colTitle="feature"
+            />
+          </div>
+          <div>
+            <h3>{cosine ? 'cos(p_i, p_j)' : 'p_i · p_j'}</h3>
+            <Heatmap
+              testId="positions-similarity"
+              label="positional similarity"
+              requestId={run?.id ?? null}
+              data={simData}
+              scale={simScale}
+              size={320}
+              rowTitle="position i"
+              colTitle="position j"
+            />
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}

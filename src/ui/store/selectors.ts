@@ -1,0 +1,107 @@
+/** Derived views of a run: the attention a focus points at, its matrix, its axis labels. */
+import { row, type AttentionTrace, type Stack } from '../../model/trace';
+import type { TokenInfo } from '../../workers/protocol';
+import { displayPiece } from '../lib/pieces';
+import type { AttentionKind, HeadFocus, ValueMode } from '../lib/urlState';
+import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../lib/words';
+import type { RunState } from './types';
+
+export function attentionOf(
+  run: RunState | null,
+  at: { stack: Stack; layer: number; kind: AttentionKind },
+): AttentionTrace | null {
+  const layer = run?.trace[at.stack]?.layers[at.layer];
+  return layer?.attentions.find((a) => a.kind === at.kind) ?? null;
+}
+
+/** Pieces along the query and key axes: cross-attention's keys are the encoder's tokens. */
+export function axisTokens(
+  run: RunState | null,
+  at: { stack: Stack; kind: AttentionKind },
+): { queries: TokenInfo[]; keys: TokenInfo[] } {
+  const queries = run?.tokens[at.stack] ?? [];
+  const keys = at.kind === 'cross' ? (run?.tokens.encoder ?? []) : queries;
+  return { queries, keys };
+}
+
+export interface HeadMatrix {
+  values: Float32Array;
+  rows: number;
+  cols: number;
+  mask: Float32Array;
+  rowLabels: string[];
+  colLabels: string[];
+  /** Token index (or word group) each row / column stands for. */
+  rowGroups: number[][];
+  colGroups: number[][];
+}
+
+/** Labels for `n` positions: the pieces when known, else the position numbers. */
+function labels(tokens: TokenInfo[], n: number): string[] {
+  return Array.from({ length: n }, (_, i) =>
+    tokens[i] ? displayPiece(tokens[i].piece) : String(i),
+  );
+}
+
+/**
+ * One head's matrix as drawn: probabilities or raw scores, per piece or (probabilities only)
+ * aggregated to words.
+ */
+export function headMatrix(
+  run: RunState | null,
+  focus: HeadFocus,
+  mode: ValueMode,
+  words: boolean,
+): HeadMatrix | null {
+  const att = attentionOf(run, focus);
+  if (!att || focus.head >= att.probs.shape[0]) return null;
+  const [, rows, cols] = att.probs.shape;
+  const values = row(mode === 'scores' ? att.scores : att.probs, focus.head);
+  const { queries, keys } = axisTokens(run, focus);
+  const single = (n: number) => Array.from({ length: n }, (_, i) => [i]);
+  if (words && mode === 'probs' && queries.length === rows && keys.length === cols) {
+    const qPieces = queries.map((t) => t.piece);
+    const kPieces = keys.map((t) => t.piece);
+    const rowGroups = wordGroups(qPieces);
+    const colGroups = wordGroups(kPieces);
+    return {
+      values: aggregateToWords(values, cols, rowGroups, colGroups),
+      rows: rowGroups.length,
+      cols: colGroups.length,
+      mask: aggregateMask(att.mask.data, cols, rowGroups, colGroups),
+      rowLabels: rowGroups.map((g) => displayPiece(wordText(qPieces, g))),
+      colLabels: colGroups.map((g) => displayPiece(wordText(kPieces, g))),
+      rowGroups,
+      colGroups,
+    };
+  }
+  return {
+    values,
+    rows,
+    cols,
+    mask: att.mask.data,
+    rowLabels: labels(queries, rows),
+    colLabels: labels(keys, cols),
+    rowGroups: single(rows),
+    colGroups: single(cols),
+  };
+}
+
+/** Whether the run's attention at `focus` came from an ablated head. */
+export function isAblated(att: AttentionTrace | null, head: number): boolean {
+  return att !== null && att.headGate[head] === 0;
+}
+
+/** Descriptions of every counterfactual a run was made under, for the panels' labels. */
+export function counterfactuals(run: RunState | null, causalModel: boolean): string[] {
+  if (!run) return [];
+  const out: string[] = [];
+  const i = run.interventions;
+  if (!i.causalMask && causalModel) out.push('causal mask off');
+  if (!i.usePositions) out.push('positions removed');
+  if (i.ablatedHeads.length) {
+    const n = i.ablatedHeads.length;
+    out.push(`${n} head${n === 1 ? '' : 's'} ablated`);
+  }
+  return out;
+}

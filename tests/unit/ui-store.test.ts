@@ -1,0 +1,372 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../../src/model/config';
+import type { LayerChunk, TraceChunk } from '../../src/model/trace';
+import type { Interventions, ModelInfo, ModelSource, RunInput } from '../../src/workers/protocol';
+import type { Engine, EngineEvents, RunOptions } from '../../src/ui/store/engine';
+import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
+import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
+import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
+
+type Call =
+  | { kind: 'load'; id: number; source: ModelSource }
+  | { kind: 'run'; id: number; input: RunInput; interventions: Interventions; opts: RunOptions }
+  | { kind: 'generate'; id: number; interventions: Interventions; opts: RunOptions }
+  | { kind: 'cancel' };
+
+/** A stand-in for the worker client: records what the store asks and lets the test answer. */
+class FakeEngine implements Engine {
+  calls: Call[] = [];
+  private nextId = 1;
+  disposed = false;
+  constructor(readonly events: EngineEvents) {}
+  load(source: ModelSource) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'load', id, source });
+    return id;
+  }
+  run(input: RunInput, interventions: Interventions, opts: RunOptions) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'run', id, input, interventions, opts });
+    return id;
+  }
+  generate(interventions: Interventions, opts: RunOptions) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'generate', id, interventions, opts });
+    return id;
+  }
+  cancel() {
+    this.calls.push({ kind: 'cancel' });
+  }
+  dispose() {
+    this.disposed = true;
+  }
+  last<K extends Call['kind']>(kind: K): Extract<Call, { kind: K }> {
+    const found = this.calls.filter((c) => c.kind === kind);
+    return found[found.length - 1] as Extract<Call, { kind: K }>;
+  }
+}
+
+const config = (norm: 'pre' | 'post' = 'pre', architecture = 'decoder-only') =>
+  parseConfig({
+    model_type: 'attention-lab',
+    architecture,
+    n_embd: 8,
+    n_head: 2,
+    n_layer: 2,
+    n_encoder_layer: 1,
+    vocab_size: 20,
+    n_positions: 32,
+    norm_placement: norm,
+  });
+
+const info = (
+  name: string,
+  norm: 'pre' | 'post' = 'pre',
+  architecture = 'decoder-only',
+): ModelInfo => ({
+  name,
+  config: config(norm, architecture),
+  tokenizer: 'chars',
+  parameterCount: 100,
+  weightBytes: 400,
+});
+
+function layerChunk(layer: number, value: number): LayerChunk {
+  const m = (shape: number[]) => ({
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value),
+  });
+  return {
+    type: 'layer',
+    stack: 'decoder',
+    layer,
+    attentions: [
+      {
+        kind: 'self',
+        causal: true,
+        scores: m([2, 2, 2]),
+        probs: m([2, 2, 2]),
+        mask: m([2, 2]),
+        headGate: new Float32Array([1, 1]),
+      },
+    ],
+    norms: [],
+    residual: [],
+    hidden: m([2, 8]),
+  };
+}
+
+const embedding: TraceChunk = {
+  type: 'embedding',
+  stack: 'decoder',
+  inputIds: [1, 2],
+  hidden: { shape: [2, 8], data: new Float32Array(16) },
+};
+
+const timings = { forwardMs: 5, readbackMs: 1, transferMs: 1, totalMs: 7 };
+const index = {
+  default: 'prenorm',
+  models: [
+    { name: 'prenorm', title: 'Pre-norm LM', description: 'GPT-style, pre-norm' },
+    { name: 'postnorm', title: 'Post-norm twin', description: 'the same, post-norm' },
+  ],
+};
+
+let engines: FakeEngine[];
+let store: LabStore;
+const main = () => engines[0];
+
+function makeStore(hash = '#text=ab') {
+  engines = [];
+  store = createLabStore({
+    createEngine: (events, role) => {
+      expect(role).toBe(engines.length === 0 ? 'main' : 'compare');
+      const e = new FakeEngine(events);
+      engines.push(e);
+      return e;
+    },
+    fetchIndex: async () => index,
+    fetchJson: async (url) => {
+      if (url === 'models/prenorm/training.json') return { steps: [0, 1], train_loss: [3, 2] };
+      throw new Error('404');
+    },
+    debounceMs: 50,
+    initialView: parseView(hash),
+  });
+  return store;
+}
+
+async function loaded(hash?: string) {
+  makeStore(hash);
+  await store.getState().fetchModelIndex();
+  const load = main().last('load');
+  main().events.onLoaded(info('prenorm'));
+  return load;
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('store: loading and running', () => {
+  it('loads the default model from the index, then runs the input from the URL', async () => {
+    const load = await loaded();
+    expect(load.source).toEqual({ kind: 'shipped', name: 'prenorm' });
+    const run = main().last('run');
+    expect(run.input).toEqual({ text: 'ab' });
+    expect(run.interventions).toEqual({ causalMask: true, usePositions: true, ablatedHeads: [] });
+    // The default tab is the step-through, which needs q/k/v.
+    expect(run.opts.captureQKV).toBe(true);
+    expect(store.getState().run?.id).toBe(run.id);
+    expect(store.getState().training.prenorm).toEqual({ steps: [0, 1], trainLoss: [3, 2] });
+  });
+
+  it('asks for a named model from the URL, and says so when it does not exist', async () => {
+    makeStore('#model=postnorm');
+    await store.getState().fetchModelIndex();
+    expect(main().last('load').source).toEqual({ kind: 'shipped', name: 'postnorm' });
+    makeStore('#model=nope');
+    await store.getState().fetchModelIndex();
+    expect(main().last('load').source).toEqual({ kind: 'shipped', name: 'prenorm' });
+    expect(store.getState().notices[0].text).toMatch(/no shipped model "nope"/);
+  });
+
+  it('assembles chunks of the request in flight and drops those of a superseded one', async () => {
+    await loaded();
+    const first = main().last('run').id;
+    main().events.onChunk(first, embedding);
+    main().events.onChunk(first, layerChunk(1, 0.5));
+    expect(store.getState().run?.trace.decoder?.layers[1].attentions[0].probs.data[0]).toBe(0.5);
+
+    store.getState().setCausalMask(false);
+    expect(main().calls.at(-2)).toEqual({ kind: 'cancel' });
+    // Interventions are on: the unmodified baseline runs first, then the run shown.
+    const baseline = main().last('run');
+    expect(baseline.interventions.causalMask).toBe(true);
+    expect(baseline.opts.captureQKV).toBe(false);
+    main().events.onChunk(first, layerChunk(0, 0.9)); // late chunk of the superseded request
+    main().events.onChunk(baseline.id, layerChunk(0, 0.7)); // baseline chunks are never shown
+    expect(store.getState().run).toBeNull();
+    main().events.onDone(baseline.id, [{ id: 3, piece: 'c', prob: 0.6 }], timings);
+    expect(store.getState().baseline?.predictions[0].prob).toBe(0.6);
+
+    const shown = main().last('run');
+    expect(shown.interventions.causalMask).toBe(false);
+    expect(store.getState().run?.id).toBe(shown.id);
+    main().events.onTokens(
+      shown.id,
+      'decoder',
+      [
+        { id: 1, piece: 'a' },
+        { id: 2, piece: 'b' },
+      ],
+      false,
+    );
+    main().events.onChunk(shown.id, embedding);
+    main().events.onChunk(shown.id, layerChunk(0, 0.25));
+    main().events.onDone(shown.id, [{ id: 3, piece: 'c', prob: 0.4 }], timings);
+    const run = store.getState().run!;
+    expect(run.done).toBe(true);
+    expect(run.interventions.causalMask).toBe(false);
+    expect(run.trace.decoder?.layers[0].attentions[0].probs.data[0]).toBe(0.25);
+    expect(run.tokens.decoder?.map((t) => t.piece)).toEqual(['a', 'b']);
+    expect(store.getState().inFlight).toBeNull();
+
+    // Switching back needs no baseline any more: one plain run.
+    const before = main().calls.length;
+    store.getState().setCausalMask(true);
+    expect(
+      main()
+        .calls.slice(before)
+        .filter((c) => c.kind === 'run'),
+    ).toHaveLength(1);
+  });
+
+  it('debounces typing into one run and does not run empty input', async () => {
+    await loaded();
+    main().events.onDone(main().last('run').id, [], timings);
+    const runs = () => main().calls.filter((c) => c.kind === 'run').length;
+    const before = runs();
+    store.getState().setText('abc');
+    store.getState().setText('abcd');
+    expect(runs()).toBe(before);
+    vi.advanceTimersByTime(60);
+    expect(runs()).toBe(before + 1);
+    expect(main().last('run').input).toEqual({ text: 'abcd' });
+    store.getState().setText('   ');
+    vi.advanceTimersByTime(60);
+    expect(runs()).toBe(before + 1);
+    expect(store.getState().run).toBeNull();
+  });
+
+  it('reports errors on the run and as a notice, except for empty input', async () => {
+    await loaded();
+    const id = main().last('run').id;
+    main().events.onError(id, 'context-full', 'too long');
+    expect(store.getState().run?.error).toEqual({ code: 'context-full', message: 'too long' });
+    expect(store.getState().notices.at(-1)).toMatchObject({ level: 'error', text: 'too long' });
+    store.getState().loadModel('postnorm');
+    main().events.onError(main().last('load').id, 'bad-model', 'corrupt safetensors');
+    expect(store.getState().notices.at(-1)?.text).toMatch(/Could not load the model: corrupt/);
+    main().events.onNotice('fell back to wasm');
+    expect(store.getState().notices.at(-1)).toMatchObject({
+      level: 'info',
+      text: 'fell back to wasm',
+    });
+  });
+
+  it('generates the next token after a finished run and appends it to the text', async () => {
+    await loaded();
+    const id = main().last('run').id;
+    main().events.onDone(id, [{ id: 3, piece: 'c', prob: 1 }], timings);
+    store.getState().generateNext();
+    const gen = main().last('generate');
+    main().events.onTokens(
+      gen.id,
+      'decoder',
+      [1, 2, 3].map((i) => ({ id: i, piece: 'abc'[i - 1] })),
+      false,
+    );
+    main().events.onDone(gen.id, [], timings);
+    expect(store.getState().text).toBe('abc');
+    expect(store.getState().query).toBe(2);
+  });
+
+  it('times the forward pass per length, skipping warm-ups, then reruns the input', async () => {
+    await loaded();
+    main().events.onDone(main().last('run').id, [], timings);
+    store.getState().measureCost();
+    const lengths: number[] = [];
+    for (;;) {
+      const f = store.getState().inFlight;
+      if (!f) break;
+      const call = main().last('run');
+      if (f.job.purpose === 'main') break;
+      lengths.push(call.input.ids!.length);
+      main().events.onDone(f.id, [], { ...timings, forwardMs: call.input.ids!.length });
+    }
+    expect(lengths).toEqual([8, 8, 16, 16, 32, 32]);
+    expect(store.getState().measurements.map((m) => [m.n, m.forwardMs])).toEqual([
+      [8, 8],
+      [16, 16],
+      [32, 32],
+    ]);
+    expect(main().last('run').input).toEqual({ text: 'ab' });
+  });
+});
+
+describe('store: view, URL and comparison', () => {
+  it('round-trips the view through the URL hash and reruns when the input part changes', async () => {
+    await loaded('#text=ab&tab=metrics&head=d1.1');
+    expect(store.getState().focus).toEqual({ stack: 'decoder', layer: 1, head: 1, kind: 'self' });
+    const hash = serializeView(viewOf(store.getState()));
+    expect(parseView(hash)).toEqual({
+      ...DEFAULT_VIEW,
+      text: 'ab',
+      tab: 'metrics',
+      focus: store.getState().focus,
+    });
+    const runs = main().calls.filter((c) => c.kind === 'run').length;
+    store.getState().applyView(parseView('#text=ab&tab=metrics&theme=dark'));
+    expect(store.getState().theme).toBe('dark');
+    expect(main().calls.filter((c) => c.kind === 'run').length).toBe(runs);
+    store.getState().applyView(parseView('#text=xyz&ablate=d0.1'));
+    expect(main().last('run').input).toEqual({ text: 'xyz' });
+  });
+
+  it('clamps the focused head to the model and ablates heads on and off', async () => {
+    await loaded('#text=ab&head=d7.9');
+    expect(store.getState().focus).toEqual({ stack: 'decoder', layer: 1, head: 1, kind: 'self' });
+    store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
+    expect(store.getState().inFlight?.job.purpose).toBe('baseline');
+    expect(store.getState().pending[0].run?.interventions.ablatedHeads).toEqual([
+      { stack: 'decoder', layer: 0, head: 1 },
+    ]);
+    store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
+    expect(store.getState().ablated).toEqual([]);
+  });
+
+  it('compares against the twin with the other norm placement on a second engine', async () => {
+    await loaded();
+    store.getState().openCompare('');
+    expect(engines).toHaveLength(2);
+    const second = engines[1];
+    expect(second.last('load').source).toEqual({ kind: 'shipped', name: 'postnorm' });
+    second.events.onLoaded(info('postnorm', 'post'));
+    const run = second.last('run');
+    expect(run.input).toEqual({ text: 'ab' });
+    second.events.onChunk(run.id, layerChunk(0, 0.3));
+    second.events.onDone(run.id, [], timings);
+    expect(store.getState().compare?.run?.done).toBe(true);
+    expect(store.getState().compare?.run?.trace).toEqual({});
+    // Main engine untouched by the comparison.
+    expect(store.getState().run?.chunks).toEqual([]);
+    store.getState().closeCompare();
+    expect(second.disposed).toBe(true);
+  });
+});
+
+describe('model shape helpers', () => {
+  it('lists attention blocks and clamps focus for an encoder–decoder model', () => {
+    const cfg = config('post', 'encoder-decoder');
+    expect(attentionBlocks(cfg).map((b) => `${b.stack}/${b.kind}/${b.layers}`)).toEqual([
+      'encoder/self/1',
+      'decoder/self/2',
+      'decoder/cross/2',
+    ]);
+    expect(clampFocus(cfg, { stack: 'encoder', layer: 5, head: 0, kind: 'cross' })).toEqual({
+      stack: 'encoder',
+      layer: 0,
+      head: 0,
+      kind: 'self',
+    });
+    expect(clampFocus(config(), { stack: 'encoder', layer: 0, head: 0, kind: 'self' }).stack).toBe(
+      'decoder',
+    );
+  });
+
+  it('picks the comparison model by its norm placement', () => {
+    expect(pickCompareModel(index.models, 'prenorm', 'pre')).toBe('postnorm');
+    expect(pickCompareModel(index.models, 'postnorm', 'post')).toBe('prenorm');
+    expect(pickCompareModel(index.models.slice(0, 1), 'prenorm', 'pre')).toBe('');
+  });
+});
