@@ -47,6 +47,12 @@ export interface ModelConfig {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly code: 'not-an-object' | 'unsupported-model' | 'bad-value' = 'bad-value',
+  ) {
+    super(message);
+  }
 }
 
 type Json = Record<string, unknown>;
@@ -221,7 +227,7 @@ function parseAttentionLab(c: Json): ModelConfig {
 /** Normalise a Hugging Face style `config.json` object. */
 export function parseConfig(json: unknown): ModelConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ConfigError('config.json must hold a JSON object');
+    throw new ConfigError('config.json must hold a JSON object', 'not-an-object');
   }
   const c = json as Json;
   switch (c.model_type) {
@@ -234,6 +240,7 @@ export function parseConfig(json: unknown): ModelConfig {
     default:
       throw new ConfigError(
         `unsupported model_type ${JSON.stringify(c.model_type)}: Attention Lab runs gpt2, marian and attention-lab models`,
+        'unsupported-model',
       );
   }
 }

@@ -12,12 +12,21 @@ export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
     return tf.gather(chunks[0], flat).reshape([...ids.shape, chunks[0].shape[1]]);
   let sum: tf.Tensor | undefined;
   chunks.forEach((chunk, c) => {
-    const local = flat.sub(c * EMBEDDING_CHUNK_ROWS);
+    // An int32 scalar keeps the ids int32 (a plain number would make them float32).
+    const local = flat.sub(tf.scalar(c * EMBEDDING_CHUNK_ROWS, 'int32'));
     const inside = tf
       .logicalAnd(local.greaterEqual(0), local.less(chunk.shape[0]))
       .toFloat()
       .expandDims(1);
-    const rows = tf.gather(chunk, local.clipByValue(0, chunk.shape[0] - 1)).mul(inside);
+    const rows = tf
+      .gather(
+        chunk,
+        tf.maximum(
+          tf.minimum(local, tf.scalar(chunk.shape[0] - 1, 'int32')),
+          tf.scalar(0, 'int32'),
+        ),
+      )
+      .mul(inside);
     sum = sum ? sum.add(rows) : rows;
   });
   return (sum as tf.Tensor).reshape([...ids.shape, chunks[0].shape[1]]);

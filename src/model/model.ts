@@ -409,14 +409,20 @@ async function traceStack(
     hidden0 = rec.record(e.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]));
     return e;
   });
-  await rec.flush();
-  await emit({
-    type: 'embedding',
-    stack,
-    inputIds: ids,
-    ...(positions ? { positions } : {}),
-    hidden: hidden0,
-  });
+  try {
+    await rec.flush();
+    await emit({
+      type: 'embedding',
+      stack,
+      inputIds: ids,
+      ...(positions ? { positions } : {}),
+      hidden: hidden0,
+    });
+  } catch (e) {
+    rec.discard();
+    x.dispose();
+    throw e;
+  }
 
   const selfKeys = past + padded;
   const selfAllowed = allowedMatrix(padded, selfKeys, past + real, past, causal);
@@ -432,6 +438,8 @@ async function traceStack(
   }
 
   const blocks = stackParams(model, stack).blocks;
+  // New keys/values reach the cache only once every layer has run: a cancelled step leaves it intact.
+  const staged: { k: tf.Tensor; v: tf.Tensor }[] = [];
   try {
     for (let layer = 0; layer < blocks.length; layer++) {
       if (opts.shouldStop?.())
@@ -475,23 +483,24 @@ async function traceStack(
       });
       x.dispose();
       x = out.x;
-      if (cache) {
-        if (cache.layers[layer]) tf.dispose([cache.layers[layer].k, cache.layers[layer].v]);
-        cache.layers[layer] = { k: out.k, v: out.v };
-      } else {
-        tf.dispose([out.k, out.v]);
-      }
+      if (cache) staged.push({ k: out.k, v: out.v });
+      else tf.dispose([out.k, out.v]);
       await rec.flush();
       await emit({ type: 'layer', stack, layer, ...tracer.finish(), hidden });
     }
   } catch (e) {
     rec.discard();
     x.dispose();
+    tf.dispose(staged.flatMap((s) => [s.k, s.v]));
     throw e;
   } finally {
     tf.dispose([selfBias, ...(crossBias ? [crossBias] : [])]);
   }
-  if (cache) cache.length = past + real;
+  if (cache) {
+    tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
+    cache.layers = staged;
+    cache.length = past + real;
+  }
   return { x, padded, real };
 }
 
@@ -527,31 +536,32 @@ async function traceOutput(
       logits = rec.record(logitsOf(model, tf.gather(tokens(h), rows) as tf.Tensor2D));
     return h;
   });
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   try {
     await rec.flush();
+    await emit({
+      type: 'output',
+      stack,
+      ...(finalNorm
+        ? {
+            finalNorm: {
+              name: `${prefix}ln_f`,
+              inputMean: finalNorm[0].data,
+              inputVar: finalNorm[1].data,
+              outputMean: finalNorm[2].data,
+              outputVar: finalNorm[3].data,
+            },
+          }
+        : {}),
+      hidden,
+      ...(logits ? { logits } : {}),
+      logitPositions: rows.map((r) => offset + r),
+    });
   } catch (e) {
+    rec.discard();
     final.dispose();
     throw e;
   }
-  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
-  await emit({
-    type: 'output',
-    stack,
-    ...(finalNorm
-      ? {
-          finalNorm: {
-            name: `${prefix}ln_f`,
-            inputMean: finalNorm[0].data,
-            inputVar: finalNorm[1].data,
-            outputMean: finalNorm[2].data,
-            outputVar: finalNorm[3].data,
-          },
-        }
-      : {}),
-    hidden,
-    ...(logits ? { logits } : {}),
-    logitPositions: rows.map((r) => offset + r),
-  });
   return final;
 }
 

@@ -19,7 +19,7 @@ export interface AttentionTrace {
   causal: boolean;
   /** e_ij = q_i·k_j / √(d/h) before the mask, `[heads, queries, keys]`. */
   scores: Matrix;
-  /** softmax over keys after the mask and the head gate, `[heads, queries, keys]`. */
+  /** softmax over keys after the mask, `[heads, queries, keys]`; an ablated head keeps its pattern (the gate acts on its output). */
   probs: Matrix;
   /** 1 where query i may attend to key j, 0 where masked (causal or padding), `[queries, keys]`. */
   mask: Matrix;
