@@ -9,6 +9,7 @@ import { TokenizerError, type Tokenizer } from './types';
 export { BpeTokenizer, trainBpe, type BpeJson, type BpeTrainOptions } from './bpe';
 export { CharsTokenizer, DEFAULT_CHARS_SPECIAL_TOKENS, type CharsJson } from './chars';
 export type { Gpt2Tokenizer } from './gpt2';
+export { marianTokenizer, MarianTokenizer, type MarianTokenizerOptions } from './marian';
 export { TokenizerError, type Tokenizer, type TokenizerKind } from './types';
 
 /** Validates a parsed `tokenizer.json` of ours and builds the tokenizer its `type` names. */
