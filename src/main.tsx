@@ -37,6 +37,7 @@ const store = createLabStore({
     return response.json();
   },
   initialView,
+  sampleText: DEFAULT_TEXT,
 });
 if (window.__attentionLab) window.__attentionLab.store = store;
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import katex from 'katex';
 import type { AttentionTrace, Matrix } from '../../src/model/trace';
 import { argmax, softmax, stepFormula, stepQuery } from '../../src/ui/lib/stepThrough';
 import { headMetrics } from '../../src/ui/lib/headMetrics';
@@ -135,6 +136,12 @@ describe('step-through arithmetic', () => {
     expect(tex).toContain('\\sqrt{4}');
     expect(tex).toContain(s.probs[1].toFixed(4));
     expect(stepFormula(stepQuery(att, 0, 0), 2)).toContain('-\\infty');
+    // Valid TeX for KaTeX in strict mode (the panel renders it with katex.render).
+    for (const f of [tex, stepFormula(stepQuery(att, 0, 0), 2)]) {
+      expect(() =>
+        katex.renderToString(f, { displayMode: true, throwOnError: true, strict: 'error' }),
+      ).not.toThrow();
+    }
   });
 });
 

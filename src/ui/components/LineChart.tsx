@@ -102,6 +102,7 @@ export function LineChart(props: LineChartProps) {
           ) : (
             <path
               key={s.name}
+              className="series"
               d={path(s.points) ?? ''}
               fill="none"
               stroke={s.colour}

@@ -119,10 +119,12 @@ export function stepFormula(step: QueryStep, j: number): string {
   const t = step.query;
   const e = Number.isFinite(step.masked[j]) ? step.masked[j].toFixed(3) : '-\\infty';
   return [
+    '\\begin{gathered}',
     `e_{${t}j} = \\frac{q_{${t}} \\cdot k_j}{\\sqrt{d/h}},\\quad`,
     `p_{${t}j} = \\frac{\\exp e_{${t}j}}{\\sum_{j' \\text{ unmasked}} \\exp e_{${t}j'}},\\quad`,
     `o_{${t}} = \\sum_j p_{${t}j}\\, v_j`,
     `\\\\[4pt] e_{${t},${j}} = \\frac{${step.dots[j].toFixed(3)}}{\\sqrt{${step.headDim}}} \\to ${e},\\quad`,
     `p_{${t},${j}} = ${step.probs[j].toFixed(4)}`,
+    '\\end{gathered}',
   ].join(' ');
 }

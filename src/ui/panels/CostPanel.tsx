@@ -10,8 +10,20 @@ export function CostPanel() {
   const measurements = useLab((s) => s.measurements);
   const measure = useLab((s) => s.measureCost);
   const busy = useLab((s) => s.inFlight?.job.purpose === 'bench');
+  // Far enough past the crossover to see n² win, even where the model's context stops short of it.
   const series = useMemo(
-    () => (cfg ? costSeries(cfg.contextLength, cfg.dModel, cfg.dFF, cfg.nHeads) : []),
+    () =>
+      cfg
+        ? costSeries(
+            Math.max(
+              cfg.contextLength,
+              2 ** Math.ceil(Math.log2(4 * crossoverLength(cfg.dModel, cfg.dFF))),
+            ),
+            cfg.dModel,
+            cfg.dFF,
+            cfg.nHeads,
+          )
+        : [],
     [cfg],
   );
   if (!cfg) return null;

@@ -41,8 +41,8 @@ function Alignment({ run, layer }: { run: RunState | null; layer: number }) {
   const avg = new Float32Array(nq * nk);
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < nq * nk; i++) avg[i] += att.probs.data[h * nq * nk + i] / heads;
-  const step = 46;
-  const width = Math.max(nq, nk) * step + 40;
+  const width = 680;
+  const step = Math.min(46, (width - 40) / Math.max(nq, nk, 1));
   const x = (i: number) => 20 + i * step + step / 2;
   return (
     <figure data-testid="alignment" className="alignment">

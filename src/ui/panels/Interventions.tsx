@@ -96,7 +96,7 @@ function TopK() {
                   }
                 >
                   {delta >= 0 ? '+' : '−'}
-                  {Math.abs(delta * 100).toFixed(1)}
+                  {Math.abs(delta * 100).toFixed(2)}
                 </span>
               )}
             </li>

@@ -33,7 +33,7 @@ function NormDepthChart({ stack, testId }: { stack: StackTrace; testId?: string 
       testId={testId}
       series={series}
       xLabel="LayerNorm"
-      yLabel="per-token statistic (mean over tokens)"
+      yLabel="mean over tokens"
       xTickLabels={norms.map((n) => n.name)}
       logY
     />

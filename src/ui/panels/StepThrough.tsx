@@ -161,35 +161,37 @@ export function StepThrough() {
         )}
         <Counterfactual run={run} />
       </p>
-      <table className="step-table">
-        <thead>
-          <tr>
-            <th>key j</th>
-            <th>q·k</th>
-            {stage >= 1 && <th>× {step.scale.toFixed(3)}</th>}
-            {stage >= 2 && <th>masked</th>}
-            {stage >= 3 && <th>p = softmax</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {Array.from(step.dots, (dot, j) => (
-            <tr key={j} data-testid="step-row" className={step.allowed[j] ? '' : 'masked-row'}>
-              <td>
-                #{j} {label(j)}
-              </td>
-              <td>{fmt(dot)}</td>
-              {stage >= 1 && <td>{fmt(step.scaled[j])}</td>}
-              {stage >= 2 && <td>{fmt(step.masked[j])}</td>}
-              {stage >= 3 && (
-                <td className="prob-cell">
-                  <span className="bar" style={{ width: `${(step.probs[j] / maxP) * 100}%` }} />
-                  {step.probs[j].toFixed(4)}
-                </td>
-              )}
+      <div className="step-table-scroll">
+        <table className="step-table">
+          <thead>
+            <tr>
+              <th>key j</th>
+              <th>q·k</th>
+              {stage >= 1 && <th>× {step.scale.toFixed(3)}</th>}
+              {stage >= 2 && <th>masked</th>}
+              {stage >= 3 && <th>p = softmax</th>}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {Array.from(step.dots, (dot, j) => (
+              <tr key={j} data-testid="step-row" className={step.allowed[j] ? '' : 'masked-row'}>
+                <td>
+                  #{j} {label(j)}
+                </td>
+                <td>{fmt(dot)}</td>
+                {stage >= 1 && <td>{fmt(step.scaled[j])}</td>}
+                {stage >= 2 && <td>{fmt(step.masked[j])}</td>}
+                {stage >= 3 && (
+                  <td className="prob-cell">
+                    <span className="bar" style={{ width: `${(step.probs[j] / maxP) * 100}%` }} />
+                    {step.probs[j].toFixed(4)}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {stage >= 4 && (
         <p className="output-vector" data-testid="step-output">
           o<sub>{t}</sub> = {step.gate === 0 ? '0 · ' : ''}Σ<sub>j</sub> p<sub>j</sub> v<sub>j</sub>{' '}

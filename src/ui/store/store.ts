@@ -34,6 +34,11 @@ export interface StoreDeps {
   debounceMs?: number;
   /** The view to start from (the URL hash). */
   initialView?: ViewState;
+  /**
+   * The sample text the app starts with when the URL names none: it suits a language model, so an
+   * encoder–decoder model starts from an empty target prefix instead.
+   */
+  sampleText?: string;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -120,7 +125,7 @@ function finishJob(set: Set, get: Get): void {
 }
 
 /** Events of the main engine: everything not for the request in flight is stale and dropped. */
-function mainEvents(set: Set, get: Get): EngineEvents {
+function mainEvents(set: Set, get: Get, deps: StoreDeps): EngineEvents {
   const current = (id: number) => {
     const f = get().inFlight;
     return f && f.id === id ? f.job : null;
@@ -138,6 +143,8 @@ function mainEvents(set: Set, get: Get): EngineEvents {
     },
     onLoaded: (info) => {
       const s = get();
+      if (info.config.architecture === 'encoder-decoder' && s.text === deps.sampleText)
+        set({ text: '' });
       set({
         modelInfo: info,
         loadId: null,
@@ -585,7 +592,7 @@ function compareSlice(set: Set, get: Get, deps: StoreDeps): CompareSlice {
 
 export function createLabStore(deps: StoreDeps): LabStore {
   return createStore<LabState>()((set, get) => {
-    const engine = deps.createEngine(mainEvents(set, get), 'main');
+    const engine = deps.createEngine(mainEvents(set, get, deps), 'main');
     return {
       ...modelSlice(set, get, deps, engine),
       ...inputSlice(set, get, deps),
