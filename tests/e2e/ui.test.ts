@@ -270,6 +270,25 @@ describe('the visualizer in the built app', () => {
     expect(await page.locator('[data-testid="focus-head"]').inputValue()).toBe('3');
   });
 
+  it('aggregates pieces to words and draws the head view from the same run', async () => {
+    await open('text=ab cd e&tab=heads');
+    await page.locator('[data-testid="words-toggle"]').check();
+    const words = await canvasData('attention-heatmap');
+    // Pieces a b ␣ c d ␣ e → words "ab", " cd", " e".
+    expect([words.rows, words.cols]).toEqual(['3', '3']);
+    const p = await headValues(0, 0);
+    const n = 7;
+    // Word " cd" attending to word "ab": mean over its 3 query pieces of p(→a) + p(→b).
+    const expected = [2, 3, 4].reduce((acc, i) => acc + p[i * n] + p[i * n + 1], 0) / 3;
+    expect(page.url()).toContain('words=1');
+    const box = (await page.locator('[data-testid="attention-heatmap"]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 6, box.y + box.height / 2);
+    expect(await page.locator('[role="tooltip"]').textContent()).toContain(expected.toPrecision(5));
+    const headView = page.locator('[data-testid="head-view"]');
+    expect(await headView.getAttribute('data-request-id')).toBe(words.requestId);
+    expect(await headView.locator('line').count()).toBeGreaterThan(0);
+  });
+
   it('hover shows the exact value with its tokens; zoom is kept in the URL', async () => {
     await open('text=abcdefgh');
     const canvas = page.locator('[data-testid="attention-heatmap"]');

@@ -6,6 +6,14 @@ import type { Engine, EngineEvents, RunOptions } from '../../src/ui/store/engine
 import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
+import {
+  attentionOf,
+  axisTokens,
+  counterfactuals,
+  headMatrix,
+  isAblated,
+} from '../../src/ui/store/selectors';
+import type { RunState } from '../../src/ui/store/types';
 
 type Call =
   | { kind: 'load'; id: number; source: ModelSource }
@@ -132,6 +140,7 @@ function makeStore(hash = '#text=ab') {
     },
     debounceMs: 50,
     initialView: parseView(hash),
+    sampleText: 'sample',
   });
   return store;
 }
@@ -254,6 +263,15 @@ describe('store: loading and running', () => {
     });
   });
 
+  it('starts an encoder–decoder model from an empty target rather than the sample text', async () => {
+    makeStore('#src=3%20March%201999');
+    store.setState({ text: 'sample' });
+    await store.getState().fetchModelIndex();
+    main().events.onLoaded(info('dates', 'post', 'encoder-decoder'));
+    expect(store.getState().text).toBe('');
+    expect(main().last('run').input).toEqual({ sourceText: '3 March 1999', text: '' });
+  });
+
   it('generates the next token after a finished run and appends it to the text', async () => {
     await loaded();
     const id = main().last('run').id;
@@ -368,5 +386,93 @@ describe('model shape helpers', () => {
     expect(pickCompareModel(index.models, 'prenorm', 'pre')).toBe('postnorm');
     expect(pickCompareModel(index.models, 'postnorm', 'post')).toBe('prenorm');
     expect(pickCompareModel(index.models.slice(0, 1), 'prenorm', 'pre')).toBe('');
+  });
+});
+
+describe('selectors', () => {
+  const att = (kind: 'self' | 'cross', rows: number, cols: number, gate = [1, 1]) => {
+    const probs = new Float32Array(2 * rows * cols).map(
+      (_, i) => (i % cols) / 10 + Math.floor(i / (rows * cols)),
+    );
+    return {
+      kind,
+      causal: kind === 'self',
+      scores: { shape: [2, rows, cols], data: probs.map((p) => -p) },
+      probs: { shape: [2, rows, cols], data: probs },
+      mask: { shape: [rows, cols], data: new Float32Array(rows * cols).fill(1) },
+      headGate: Float32Array.from(gate),
+    };
+  };
+  const run = (): RunState => ({
+    id: 4,
+    input: { text: 'ab c' },
+    interventions: {
+      causalMask: false,
+      usePositions: true,
+      ablatedHeads: [{ stack: 'decoder', layer: 0, head: 1 }],
+    },
+    captureQKV: false,
+    chunks: [],
+    trace: {
+      encoder: { embedding, layers: [] },
+      decoder: {
+        embedding,
+        layers: [
+          { ...layerChunk(0, 0), attentions: [att('self', 4, 4, [1, 0]), att('cross', 4, 3)] },
+        ],
+      },
+    },
+    tokens: {
+      decoder: ['a', 'b', ' ', 'c'].map((piece, id) => ({ id, piece })),
+      encoder: ['x', 'y', 'z'].map((piece, id) => ({ id, piece })),
+    },
+    truncated: {},
+    done: true,
+    predictions: [],
+    timings: null,
+    error: null,
+  });
+
+  it('picks the focused head, its labels, and cross-attention keys from the encoder', () => {
+    const m = headMatrix(
+      run(),
+      { stack: 'decoder', layer: 0, head: 1, kind: 'cross' },
+      'probs',
+      false,
+    )!;
+    expect([m.rows, m.cols]).toEqual([4, 3]);
+    expect(m.colLabels).toEqual(['x', 'y', 'z']);
+    expect(m.rowLabels).toEqual(['a', 'b', '·', 'c']);
+    expect(Array.from(m.values.slice(0, 3))).toEqual([1, 1.1, 1.2].map(Math.fround));
+    expect(
+      headMatrix(run(), { stack: 'decoder', layer: 1, head: 0, kind: 'self' }, 'probs', false),
+    ).toBeNull();
+    const scores = headMatrix(
+      run(),
+      { stack: 'decoder', layer: 0, head: 0, kind: 'self' },
+      'scores',
+      false,
+    )!;
+    expect(scores.values[1]).toBeCloseTo(-0.1);
+  });
+
+  it('aggregates probabilities to words, never scores', () => {
+    const focus = { stack: 'decoder', layer: 0, head: 0, kind: 'self' } as const;
+    const words = headMatrix(run(), focus, 'probs', true)!;
+    expect(words.rowLabels).toEqual(['ab', '·c']);
+    expect([words.rows, words.cols]).toEqual([2, 2]);
+    // Word "ab" → word "ab": mean over 2 query pieces of p(→a) + p(→b) = 0 + 0.1.
+    expect(words.values[0]).toBeCloseTo(0.1);
+    expect(headMatrix(run(), focus, 'scores', true)!.rows).toBe(4);
+  });
+
+  it('tells ablated heads and lists the counterfactuals of a run', () => {
+    const a = attentionOf(run(), { stack: 'decoder', layer: 0, kind: 'self' });
+    expect(isAblated(a, 1)).toBe(true);
+    expect(isAblated(a, 0)).toBe(false);
+    expect(axisTokens(run(), { stack: 'decoder', kind: 'self' }).keys).toHaveLength(4);
+    expect(counterfactuals(run(), true)).toEqual(['causal mask off', '1 head ablated']);
+    expect(counterfactuals(run(), false)).toEqual(['1 head ablated']);
+    expect(counterfactuals(null, true)).toEqual([]);
   });
 });
