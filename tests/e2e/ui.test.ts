@@ -98,6 +98,8 @@ afterAll(async () => {
 
 /** Open the app at `hash` and wait for the first run to be painted. */
 async function open(hash = ''): Promise<void> {
+  // A fresh page load each time: going from one hash to another would only change the hash.
+  await page.goto('about:blank');
   await page.goto(`${server.url}#${hash}`);
   await settled();
 }

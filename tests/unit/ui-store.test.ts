@@ -14,6 +14,7 @@ import {
   isAblated,
 } from '../../src/ui/store/selectors';
 import type { RunState } from '../../src/ui/store/types';
+import type { HeadFocus } from '../../src/ui/lib/urlState';
 
 type Call =
   | { kind: 'load'; id: number; source: ModelSource }
@@ -314,11 +315,13 @@ describe('store: loading and running', () => {
 
 describe('store: view, URL and comparison', () => {
   it('round-trips the view through the URL hash and reruns when the input part changes', async () => {
-    await loaded('#text=ab&tab=metrics&head=d1.1');
+    await loaded('#text=ab&tab=metrics&head=d1.1&q=1');
+    expect(store.getState().query).toBe(1);
     expect(store.getState().focus).toEqual({ stack: 'decoder', layer: 1, head: 1, kind: 'self' });
     const hash = serializeView(viewOf(store.getState()));
     expect(parseView(hash)).toEqual({
       ...DEFAULT_VIEW,
+      query: 1,
       text: 'ab',
       tab: 'metrics',
       focus: store.getState().focus,
@@ -329,6 +332,12 @@ describe('store: view, URL and comparison', () => {
     expect(main().calls.filter((c) => c.kind === 'run').length).toBe(runs);
     store.getState().applyView(parseView('#text=xyz&ablate=d0.1'));
     expect(main().last('run').input).toEqual({ text: 'xyz' });
+    // A pasted link to another model loads it; one naming no model goes back to the default.
+    store.getState().applyView(parseView('#model=postnorm&text=xyz'));
+    expect(main().last('load').source).toEqual({ kind: 'shipped', name: 'postnorm' });
+    main().events.onLoaded(info('postnorm', 'post'));
+    store.getState().applyView(parseView('#text=xyz'));
+    expect(main().last('load').source).toEqual({ kind: 'shipped', name: 'prenorm' });
   });
 
   it('clamps the focused head to the model and ablates heads on and off', async () => {
@@ -433,22 +442,21 @@ describe('selectors', () => {
     error: null,
   });
 
+  const matrixOf = (focus: HeadFocus, mode: 'probs' | 'scores', words: boolean) => {
+    const r = run();
+    return headMatrix(attentionOf(r, focus), axisTokens(r.tokens, focus), focus.head, mode, words);
+  };
+
   it('picks the focused head, its labels, and cross-attention keys from the encoder', () => {
-    const m = headMatrix(
-      run(),
-      { stack: 'decoder', layer: 0, head: 1, kind: 'cross' },
-      'probs',
-      false,
-    )!;
+    const m = matrixOf({ stack: 'decoder', layer: 0, head: 1, kind: 'cross' }, 'probs', false)!;
     expect([m.rows, m.cols]).toEqual([4, 3]);
     expect(m.colLabels).toEqual(['x', 'y', 'z']);
     expect(m.rowLabels).toEqual(['a', 'b', '·', 'c']);
     expect(Array.from(m.values.slice(0, 3))).toEqual([1, 1.1, 1.2].map(Math.fround));
     expect(
-      headMatrix(run(), { stack: 'decoder', layer: 1, head: 0, kind: 'self' }, 'probs', false),
+      matrixOf({ stack: 'decoder', layer: 1, head: 0, kind: 'self' }, 'probs', false),
     ).toBeNull();
-    const scores = headMatrix(
-      run(),
+    const scores = matrixOf(
       { stack: 'decoder', layer: 0, head: 0, kind: 'self' },
       'scores',
       false,
@@ -458,19 +466,19 @@ describe('selectors', () => {
 
   it('aggregates probabilities to words, never scores', () => {
     const focus = { stack: 'decoder', layer: 0, head: 0, kind: 'self' } as const;
-    const words = headMatrix(run(), focus, 'probs', true)!;
+    const words = matrixOf(focus, 'probs', true)!;
     expect(words.rowLabels).toEqual(['ab', '·c']);
     expect([words.rows, words.cols]).toEqual([2, 2]);
     // Word "ab" → word "ab": mean over 2 query pieces of p(→a) + p(→b) = 0 + 0.1.
     expect(words.values[0]).toBeCloseTo(0.1);
-    expect(headMatrix(run(), focus, 'scores', true)!.rows).toBe(4);
+    expect(matrixOf(focus, 'scores', true)!.rows).toBe(4);
   });
 
   it('tells ablated heads and lists the counterfactuals of a run', () => {
     const a = attentionOf(run(), { stack: 'decoder', layer: 0, kind: 'self' });
     expect(isAblated(a, 1)).toBe(true);
     expect(isAblated(a, 0)).toBe(false);
-    expect(axisTokens(run(), { stack: 'decoder', kind: 'self' }).keys).toHaveLength(4);
+    expect(axisTokens(run().tokens, { stack: 'decoder', kind: 'self' }).keys).toHaveLength(4);
     expect(counterfactuals(run(), true)).toEqual(['causal mask off', '1 head ablated']);
     expect(counterfactuals(run(), false)).toEqual(['1 head ablated']);
     expect(counterfactuals(null, true)).toEqual([]);

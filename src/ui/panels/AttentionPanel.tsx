@@ -6,7 +6,7 @@ import { formatHead } from '../lib/urlState';
 import { Heatmap } from '../components/Heatmap';
 import { Counterfactual } from '../components/Counterfactual';
 import { download, svgToPng } from '../components/download';
-import { attentionOf, headMatrix, isAblated } from '../store/selectors';
+import { attentionOf, axisTokens, headMatrix, isAblated } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 function FocusPicker() {
@@ -79,8 +79,15 @@ export function AttentionPanel() {
   const setQuery = useLab((s) => s.setQuery);
   const query = useLab((s) => s.query);
   const modelName = useLab((s) => s.modelInfo?.name ?? '');
-  const matrix = useMemo(() => headMatrix(run, focus, mode, words), [run, focus, mode, words]);
+  // Keyed on the focused attention and the tokens, not the run: chunks of other layers arriving
+  // leave this picture alone.
   const att = attentionOf(run, focus);
+  const tokens = run?.tokens;
+  const axis = useMemo(() => axisTokens(tokens, focus), [tokens, focus]);
+  const matrix = useMemo(
+    () => headMatrix(att, axis, focus.head, mode, words),
+    [att, axis, focus.head, mode, words],
+  );
   const ablated = isAblated(att, focus.head);
   const scale = useMemo(
     () =>

@@ -20,7 +20,7 @@ function headData(
   const att = attentionOf(run, { stack, layer, kind });
   if (!att || head >= att.probs.shape[0]) return null;
   const [, rows, cols] = att.probs.shape;
-  const { queries, keys } = axisTokens(run, { stack, kind });
+  const { queries, keys } = axisTokens(run?.tokens, { stack, kind });
   return {
     values: row(att.probs, head),
     rows,
@@ -35,7 +35,7 @@ function headData(
 /** Cross-attention averaged over the heads of a layer: which source token each output token reads. */
 function Alignment({ run, layer }: { run: RunState | null; layer: number }) {
   const att = attentionOf(run, { stack: 'decoder', layer, kind: 'cross' });
-  const { queries, keys } = axisTokens(run, { stack: 'decoder', kind: 'cross' });
+  const { queries, keys } = axisTokens(run?.tokens, { stack: 'decoder', kind: 'cross' });
   if (!att) return null;
   const [heads, nq, nk] = att.probs.shape;
   const avg = new Float32Array(nq * nk);

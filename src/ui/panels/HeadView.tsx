@@ -21,7 +21,7 @@ export function HeadView() {
   const [hover, setHover] = useState<number | null>(null);
   const [allHeads, setAllHeads] = useState(false);
   const att = attentionOf(run, focus);
-  const { queries, keys } = axisTokens(run, focus);
+  const { queries, keys } = axisTokens(run?.tokens, focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
   const [heads, nq, nk] = att.probs.shape;
   const shown = allHeads ? Array.from({ length: heads }, (_, h) => h) : [focus.head];

@@ -31,7 +31,7 @@ export function StepThrough() {
   const [stage, setStage] = useState(0);
   const [playing, setPlaying] = useState(false);
   const att = attentionOf(run, focus);
-  const { queries, keys } = axisTokens(run, focus);
+  const { queries, keys } = axisTokens(run?.tokens, focus);
   const nQueries = att?.probs.shape[1] ?? 0;
   const t = Math.min(query, Math.max(0, nQueries - 1));
   const step = useMemo(

@@ -2,7 +2,7 @@
 import { row, type AttentionTrace, type Stack } from '../../model/trace';
 import type { TokenInfo } from '../../workers/protocol';
 import { displayPiece } from '../lib/pieces';
-import type { AttentionKind, HeadFocus, ValueMode } from '../lib/urlState';
+import type { AttentionKind, ValueMode } from '../lib/urlState';
 import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../lib/words';
 import type { RunState } from './types';
 
@@ -14,13 +14,18 @@ export function attentionOf(
   return layer?.attentions.find((a) => a.kind === at.kind) ?? null;
 }
 
+export interface AxisTokens {
+  queries: TokenInfo[];
+  keys: TokenInfo[];
+}
+
 /** Pieces along the query and key axes: cross-attention's keys are the encoder's tokens. */
 export function axisTokens(
-  run: RunState | null,
+  tokens: RunState['tokens'] | undefined,
   at: { stack: Stack; kind: AttentionKind },
-): { queries: TokenInfo[]; keys: TokenInfo[] } {
-  const queries = run?.tokens[at.stack] ?? [];
-  const keys = at.kind === 'cross' ? (run?.tokens.encoder ?? []) : queries;
+): AxisTokens {
+  const queries = tokens?.[at.stack] ?? [];
+  const keys = at.kind === 'cross' ? (tokens?.encoder ?? []) : queries;
   return { queries, keys };
 }
 
@@ -48,16 +53,16 @@ function labels(tokens: TokenInfo[], n: number): string[] {
  * aggregated to words.
  */
 export function headMatrix(
-  run: RunState | null,
-  focus: HeadFocus,
+  att: AttentionTrace | null,
+  axis: AxisTokens,
+  head: number,
   mode: ValueMode,
   words: boolean,
 ): HeadMatrix | null {
-  const att = attentionOf(run, focus);
-  if (!att || focus.head >= att.probs.shape[0]) return null;
+  if (!att || head >= att.probs.shape[0]) return null;
   const [, rows, cols] = att.probs.shape;
-  const values = row(mode === 'scores' ? att.scores : att.probs, focus.head);
-  const { queries, keys } = axisTokens(run, focus);
+  const values = row(mode === 'scores' ? att.scores : att.probs, head);
+  const { queries, keys } = axis;
   const single = (n: number) => Array.from({ length: n }, (_, i) => [i]);
   if (words && mode === 'probs' && queries.length === rows && keys.length === cols) {
     const qPieces = queries.map((t) => t.piece);

@@ -152,7 +152,8 @@ function mainEvents(set: Set, get: Get, deps: StoreDeps): EngineEvents {
         run: null,
         baseline: null,
         measurements: [],
-        query: 0,
+        // The first model keeps the query the URL asked for; switching models starts over.
+        query: s.modelInfo ? 0 : s.query,
       });
       if (info.training !== undefined) {
         set({ training: { ...get().training, [info.name]: parseTrainingCurve(info.training) } });
@@ -472,8 +473,10 @@ function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
       });
       s.setFocus(view.focus);
       if (view.tab !== s.tab) s.setTab(view.tab);
-      if (view.model && view.model !== s.modelName && s.models.some((m) => m.name === view.model)) {
-        s.loadModel(view.model);
+      // An empty model in the hash means the default one.
+      const model = view.model || s.defaultModel;
+      if (model && model !== s.modelName && s.models.some((m) => m.name === model)) {
+        s.loadModel(model);
       } else if (inputChanged) {
         get().runNow();
       }
