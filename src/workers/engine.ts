@@ -52,6 +52,8 @@ export interface EngineOptions {
 
 /** Above this many logits (rows × vocabulary) a run reads back only the last row by default. */
 const ALL_LOGITS_LIMIT = 4_000_000;
+/** GPT-2's r50k vocabulary: 50,000 merges + 256 bytes + <|endoftext|>. */
+const GPT2_VOCAB = 50257;
 const NO_AFFIXES = { prefix: [], suffix: [], allowEmpty: false };
 /** Progress messages are spaced at least this far apart (ms); the first and the last always go. */
 const PROGRESS_INTERVAL_MS = 50;
@@ -303,7 +305,10 @@ export class Engine {
     let tokenizer: Tokenizer | null = null;
     try {
       if (json) tokenizer = tokenizerFromJson(parseJson(json, 'tokenizer.json'));
-      else if (model.config.family === 'gpt2') tokenizer = await gpt2Tokenizer();
+      // A GPT-2-layout model with a smaller vocabulary (a test fixture) takes ids instead.
+      else if (model.config.family === 'gpt2' && model.config.vocabSize >= GPT2_VOCAB) {
+        tokenizer = await gpt2Tokenizer();
+      }
     } catch (e) {
       if (e instanceof EngineError) throw e;
       throw new EngineError('bad-model', (e as Error).message);
