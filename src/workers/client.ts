@@ -1,8 +1,8 @@
 /**
  * The main thread's side of the worker: sends requests, and passes on only what belongs to the
  * latest load and the latest run, so a superseded chunk never reaches the store. When the worker
- * crashes or loses its WebGL context it starts a new one, reloads the model, re-runs the last
- * request and says so through `onNotice`.
+ * crashes or loses its WebGL context it starts a new one, reloads the model (quietly, when the
+ * UI already has it), re-runs the last request under its own id, and says so through `onNotice`.
  */
 import type { Stack, TraceChunk } from '../model/trace';
 import { recordDebugEvent, registerDebugClient } from './debug';
@@ -110,6 +110,13 @@ export class EngineClient {
   private lastRun: RunRequest | null = null;
   private deliveryMs = 0;
   private restarts: number[] = [];
+  /** The load whose model the UI has (its `loaded` was passed on). */
+  private loadedId: number | null = null;
+  /**
+   * A load repeated after a restart for a model the UI already shows: its progress and `loaded`
+   * are not passed on, so the screen keeps its state instead of starting over.
+   */
+  private quietLoad: number | null = null;
   private disposed = false;
   private readonly debug: boolean;
 
@@ -125,6 +132,7 @@ export class EngineClient {
   load(source: ModelSource): number {
     const request = { type: 'load', id: this.nextId++, source } as const;
     this.latestLoad = request;
+    this.record('request', request.id, { type: 'load' });
     this.latestRun = null;
     this.lastRun = null;
     this.chunks.clear();
@@ -166,6 +174,7 @@ export class EngineClient {
   /** Stop the run in flight; nothing more of it reaches the events. */
   cancel(): void {
     if (!this.latestRun) return;
+    this.record('request', this.latestRun.id, { type: 'cancel' });
     this.post({ type: 'cancel', id: this.latestRun.id });
     this.latestRun = null;
   }
@@ -181,6 +190,7 @@ export class EngineClient {
   }
 
   private beginRun(request: RunRequest | GenerateRequest): void {
+    this.record('request', request.id, { type: request.type });
     this.latestRun = request;
     this.deliveryMs = 0;
   }
@@ -231,7 +241,7 @@ export class EngineClient {
         this.restart('lost its WebGL context');
         return;
       case 'progress':
-        if (this.latestLoad?.id !== message.id) return;
+        if (this.latestLoad?.id !== message.id || this.quietLoad === message.id) return;
         this.record('progress', message.id, { stage: message.stage, loaded: message.loaded });
         e.onProgress?.({
           id: message.id,
@@ -242,6 +252,12 @@ export class EngineClient {
         return;
       case 'loaded':
         if (this.latestLoad?.id !== message.id) return;
+        if (this.quietLoad === message.id) {
+          this.quietLoad = null;
+          this.record('reloaded', message.id, { name: message.info.name });
+          return;
+        }
+        this.loadedId = message.id;
         this.record('loaded', message.id, { name: message.info.name, config: message.info.config });
         e.onLoaded?.(message.info, message.id);
         return;
@@ -331,7 +347,10 @@ export class EngineClient {
     this.record('notice', 0, notice);
     this.events.onNotice?.(notice);
     this.startWorker();
-    if (this.latestLoad) this.post(this.latestLoad);
+    if (this.latestLoad) {
+      this.quietLoad = this.latestLoad.id === this.loadedId ? this.loadedId : null;
+      this.post(this.latestLoad);
+    }
     const run = this.rerunRequest();
     if (run) {
       this.beginRun(run);

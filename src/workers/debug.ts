@@ -7,7 +7,11 @@
 import type { EngineClient } from './client';
 
 export interface DebugEvent {
-  /** `backend`, `progress`, `loaded`, `tokens`, `chunk`, `done`, `error`, `notice`. */
+  /**
+   * What the client sent (`request`, detail `{ type }`: load, run, generate, cancel) or passed
+   * on: `backend`, `progress`, `loaded`, `tokens`, `chunk`, `done`, `error`, `notice`; and
+   * `reloaded` for the model loaded again after a restart (not passed on: the UI has it).
+   */
   event: string;
   /** Request id (0 for events without one). */
   id: number;

@@ -232,7 +232,9 @@ describe('EngineClient', () => {
       expect.stringMatching(/crashed \(out of memory\).*reloading the model/),
     ]);
     expect(workers[1].received.map((r) => r.type)).toEqual(['init', 'load', 'run']);
-    expect(log.events.filter((e) => e.name === 'loaded').map((e) => e.id)).toEqual([load, load]);
+    expect(workers[1].received[1]).toMatchObject({ type: 'load', id: load });
+    // The UI already has this model: the reload is quiet, the re-run answers under its own id.
+    expect(log.events.filter((e) => e.name === 'loaded').map((e) => e.id)).toEqual([load]);
     expect(log.done.get(run)).toBe(2);
     client.dispose();
   });
@@ -251,6 +253,16 @@ describe('EngineClient', () => {
     const rerun = workers[1].received.at(-1)!;
     expect(rerun).toMatchObject({ type: 'run', id: step, input: { ids: expect.any(Array) } });
     expect((rerun as { input: { ids: number[] } }).input.ids).toHaveLength(3);
+    client.dispose();
+  });
+
+  it('passes on the reload of a model that was still loading when the worker crashed', async () => {
+    const { client, log, loaded, workers } = setup();
+    const load = client.load({ kind: 'shipped', name: 'tiny' });
+    workers[0].crash();
+    await loaded();
+    expect(log.events.filter((e) => e.name === 'loaded').map((e) => e.id)).toEqual([load]);
+    expect(workers).toHaveLength(2);
     client.dispose();
   });
 
