@@ -106,16 +106,43 @@ async function open(hash = ''): Promise<void> {
 
 /** Nothing in flight, the last run done, and the focused heatmap showing that run. */
 async function settled(): Promise<number> {
-  const handle = await page.waitForFunction(
-    () => {
-      const s = window.__attentionLab?.store?.getState();
-      const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="attention-heatmap"]');
-      if (!s?.run?.done || s.inFlight || s.pending.length || s.loadId !== null) return false;
-      return canvas?.dataset.requestId === String(s.run.id) ? s.run.id : false;
-    },
-    undefined,
-    { timeout: 60_000 },
-  );
+  const handle = await page
+    .waitForFunction(
+      () => {
+        const s = window.__attentionLab?.store?.getState();
+        const canvas = document.querySelector<HTMLCanvasElement>(
+          '[data-testid="attention-heatmap"]',
+        );
+        if (!s?.run?.done || s.inFlight || s.pending.length || s.loadId !== null) return false;
+        return canvas?.dataset.requestId === String(s.run.id) ? s.run.id : false;
+      },
+      undefined,
+      { timeout: 60_000 },
+    )
+    .catch(async (e: Error) => {
+      // Say what the app was doing, not only that it timed out.
+      const state = await page.evaluate(() => {
+        const s = window.__attentionLab?.store?.getState();
+        const canvas = document.querySelector<HTMLCanvasElement>(
+          '[data-testid="attention-heatmap"]',
+        );
+        return JSON.stringify({
+          run: s?.run && {
+            id: s.run.id,
+            done: s.run.done,
+            error: s.run.error,
+            chunks: s.run.chunks.length,
+          },
+          inFlight: s?.inFlight && { id: s.inFlight.id, purpose: s.inFlight.job.purpose },
+          pending: s?.pending.map((j) => j.purpose),
+          loadId: s?.loadId,
+          canvas: canvas && { ...canvas.dataset },
+          notices: s?.notices,
+          events: window.__attentionLab?.events.slice(-8),
+        });
+      });
+      throw new Error(`${e.message}\n${state}`);
+    });
   return (await handle.jsonValue()) as number;
 }
 
