@@ -57,6 +57,8 @@ export interface RunOptions {
   captureQKV: boolean;
   topK: number;
   logits?: LogitRows;
+  /** `false`: predictions only, no chunks (unmodified model); see the `run` request. */
+  trace?: boolean;
 }
 
 /** More restarts than this within RESTART_WINDOW_MS and the client gives up. */
@@ -150,6 +152,7 @@ export class EngineClient {
       captureQKV: options.captureQKV,
       topK: options.topK,
       ...(options.logits ? { logits: options.logits } : {}),
+      ...(options.trace === false ? { trace: false } : {}),
     };
     this.beginRun(request);
     this.lastRun = request;

@@ -5,9 +5,12 @@
  * flight stop at its next layer and send nothing more.
  */
 import { loadCheckpoint } from '../model/checkpoint';
+import * as tf from '@tensorflow/tfjs';
 import {
   createKVCache,
+  decoderLogits,
   disposeModel,
+  encoderDecoderLogits,
   ForwardError,
   runForward,
   type ForwardOptions,
@@ -437,6 +440,11 @@ export class Engine {
     const input = this.prepare(request.id, request.input);
     this.dropSession();
     const logits = request.logits ?? this.defaultLogitRows(input.ids.length);
+    if (request.trace === false) {
+      const nextId = await this.bareForward(request, input, startedAt);
+      this.session = { ...input, nextId, logits };
+      return;
+    }
     const nextId = await this.forward({
       id: request.id,
       input,
@@ -501,6 +509,51 @@ export class Engine {
   private dropSession(): void {
     this.session?.cache?.kv.dispose();
     this.session = null;
+  }
+
+  /**
+   * Predictions without a trace: the model's batch driver (no recording, one readback), for
+   * baselines and the bench. It knows no interventions, so it only runs the unmodified model.
+   */
+  private async bareForward(
+    request: Extract<Request, { type: 'run' }>,
+    input: Prepared,
+    startedAt: number,
+  ): Promise<number> {
+    const { interventions: i } = request;
+    if (!i.causalMask || !i.usePositions || i.ablatedHeads.length > 0) {
+      throw new EngineError('bad-input', 'a run without a trace cannot apply interventions');
+    }
+    const { model } = this.requireModel();
+    const vocab = model.config.vocabSize;
+    const forwardStart = now();
+    const last = tf.tidy(() => {
+      const ids = tf.tensor2d([input.ids], [1, input.ids.length], 'int32');
+      const logits = input.sourceIds
+        ? encoderDecoderLogits(model, tf.tensor2d([input.sourceIds], undefined, 'int32'), ids)
+        : decoderLogits(model, ids);
+      return logits.slice([0, input.ids.length - 1, 0], [1, 1, vocab]).reshape([vocab]);
+    });
+    const readStart = now();
+    const values = (await last.data()) as Float32Array;
+    last.dispose();
+    const end = now();
+    const predictions = topK(values, Math.max(1, request.topK), (id) => this.piece(id));
+    this.options.post(
+      {
+        type: 'done',
+        id: request.id,
+        predictions: predictions.slice(0, request.topK),
+        timings: {
+          forwardMs: end - forwardStart,
+          readbackMs: end - readStart,
+          transferMs: 0,
+          totalMs: end - startedAt,
+        },
+      },
+      [],
+    );
+    return predictions[0].id;
   }
 
   /** Run the forward, stream its chunks, post `done`; resolves to the argmax of the last position. */

@@ -84,6 +84,11 @@ export type Request =
       topK: number;
       /** Default: every row while `tokens × vocab` stays small (≤ 4M floats), else only the last. */
       logits?: LogitRows;
+      /**
+       * `false`: predictions only, no chunks: the unmodified model (default interventions
+       * required) through its batch driver, read back once. For baselines and the bench.
+       */
+      trace?: boolean;
     }
   /** Append the most likely next token to the last run's input and run again (cached keys/values). */
   | {

@@ -245,6 +245,41 @@ describe('running', () => {
     expect(harness.only(long.id, 'done').predictions).toHaveLength(5);
   });
 
+  it('answers a run without a trace with the same predictions and no chunks', async () => {
+    harness = new Harness();
+    for (const name of ['tiny', 'seq2seq']) {
+      await harness.load(name);
+      const input = { text: 'the cat', sourceText: 'a dog' };
+      const traced: Request = {
+        type: 'run',
+        id: harness.id(),
+        input,
+        interventions: PLAIN,
+        captureQKV: false,
+        topK: 4,
+      };
+      const bare: Request = { ...traced, id: harness.id(), trace: false };
+      await harness.send(traced);
+      await harness.send(bare);
+      expect(harness.chunks(bare.id)).toEqual([]);
+      const a = harness.only(traced.id, 'done').predictions;
+      const b = harness.only(bare.id, 'done').predictions;
+      expect(b.map((p) => p.id)).toEqual(a.map((p) => p.id));
+      b.forEach((p, i) => expect(p.prob).toBeCloseTo(a[i].prob, 5));
+    }
+    const ablated: Request = {
+      type: 'run',
+      id: harness.id(),
+      input: { text: 'x', sourceText: 'y' },
+      interventions: { ...PLAIN, usePositions: false },
+      captureQKV: false,
+      topK: 1,
+      trace: false,
+    };
+    await harness.send(ablated);
+    expect(harness.only(ablated.id, 'error').code).toBe('bad-input');
+  });
+
   it('gives the same trace padded to a bucket as unpadded', async () => {
     const traces: TraceChunk[][] = [];
     for (const pad of [false, true]) {
