@@ -14,6 +14,7 @@ import {
   checksum,
   MASK_BACKGROUND,
   MASK_STRIPE,
+  maxPool,
   rasterise,
 } from '../../src/ui/lib/heatmap';
 import {
@@ -134,6 +135,17 @@ describe('heatmap rasterisation', () => {
     expect(cellPixels(8)).toBe(12);
     expect(cellPixels(1024)).toBe(1);
     expect(cellPixels(4096)).toBe(1);
+  });
+
+  it('pools thumbnails by block maximum, masking only fully masked blocks', () => {
+    // 3×3 causal probabilities pooled by 2 → 2×2.
+    const p = [1, 0, 0, 0.4, 0.6, 0, 0.2, 0.3, 0.5];
+    const mask = [1, 0, 0, 1, 1, 0, 1, 1, 1];
+    const pooled = maxPool(p, 3, 3, 2, mask);
+    expect([pooled.rows, pooled.cols]).toEqual([2, 2]);
+    expect(Array.from(pooled.values)).toEqual([1, 0, 0.3, 0.5].map(Math.fround));
+    expect(Array.from(pooled.mask!)).toEqual([1, 0, 1, 1]);
+    expect(maxPool([-1, -2, -3, -4], 2, 2, 2).values[0]).toBe(-1);
   });
 
   it('checksum changes with any value and is stable otherwise', () => {

@@ -2,7 +2,7 @@
 import { useEffect, useRef } from 'react';
 import { row, type Matrix } from '../../model/trace';
 import type { ColourScale } from '../lib/colour';
-import { checksum, rasterise } from '../lib/heatmap';
+import { checksum, maxPool, rasterise } from '../lib/heatmap';
 import { notePaint } from '../../workers/debug';
 
 export interface MiniHeatmapProps {
@@ -36,9 +36,18 @@ export function MiniHeatmap({
     }
     const [, rows, cols] = matrix.shape;
     const values = row(matrix, index);
-    // Cells of a few pixels so masked and ablated hatching shows even in a thumbnail.
-    const cellPx = Math.max(1, Math.min(8, Math.ceil((size * 2) / Math.max(rows, cols))));
-    const r = rasterise({ values, rows, cols, mask: mask?.data, scale, cellPx, hatchAll });
+    // Long inputs are pooled to about two cells per pixel; short ones get cells of a few pixels
+    // so that masked and ablated hatching shows even in a thumbnail.
+    const factor = Math.ceil(Math.max(rows, cols) / (size * 2));
+    const shown =
+      factor > 1
+        ? maxPool(values, rows, cols, factor, mask?.data)
+        : { values, rows, cols, mask: mask?.data };
+    const cellPx = Math.max(
+      1,
+      Math.min(8, Math.ceil((size * 2) / Math.max(shown.rows, shown.cols))),
+    );
+    const r = rasterise({ ...shown, scale, cellPx, hatchAll });
     canvas.width = r.width;
     canvas.height = r.height;
     canvas.getContext('2d')!.putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
