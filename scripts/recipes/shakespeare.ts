@@ -1,0 +1,158 @@
+/**
+ * The language-model twins: the same small GPT on Tiny Shakespeare, once pre-norm and once
+ * post-norm. Same data, tokenizer, initial weights, batches, schedule and steps; the only
+ * difference is where the LayerNorms sit (and so that post-norm has no final LayerNorm).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { parseConfig, type NormPlacement } from '../../src/model/config';
+import { decoderLogits, type Model } from '../../src/model/model';
+import { trainBpe, type Tokenizer } from '../../src/model/tokenizer';
+import {
+  consecutiveWindows,
+  evaluateLoss,
+  languageModelLoss,
+  sampleWindows,
+  type Schedule,
+} from '../../src/model/train';
+import type { Recipe } from './recipe';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+/** Shared data lives next to the repository, never in it. */
+export const CORPUS_PATH = join(ROOT, '..', 'shared', 'data', 'tinyshakespeare.txt');
+
+export const CONTEXT = 128;
+const BATCH = 16;
+const VOCAB = 2048;
+/** Fraction of the corpus (its end, cut at a line break) held out for validation. */
+const VALIDATION_FRACTION = 0.05;
+/** The validation windows the loss curve and the shipped-model test use. */
+export const VALIDATION_SLICE_WINDOWS = 16;
+const EVAL_ROWS = 16;
+
+export interface ShakespeareSplit {
+  train: string;
+  validation: string;
+}
+
+export function readShakespeare(): ShakespeareSplit {
+  if (!existsSync(CORPUS_PATH)) {
+    throw new Error(
+      `Tiny Shakespeare not found at ${CORPUS_PATH}: put tinyshakespeare.txt in ../shared/data/ next to the repository`,
+    );
+  }
+  const text = readFileSync(CORPUS_PATH, 'utf8');
+  const cut = text.lastIndexOf('\n', Math.floor(text.length * (1 - VALIDATION_FRACTION))) + 1;
+  return { train: text.slice(0, cut), validation: text.slice(cut) };
+}
+
+export const encodeAll = (tokenizer: Tokenizer, text: string) =>
+  Int32Array.from(tokenizer.encode(text));
+
+/** Mean loss on the first VALIDATION_SLICE_WINDOWS validation windows: the test's reference. */
+export function validationSliceLoss(model: Model, validation: Int32Array): number {
+  return evaluateLoss(
+    model,
+    consecutiveWindows(validation, CONTEXT, VALIDATION_SLICE_WINDOWS),
+    EVAL_ROWS,
+  );
+}
+
+/** Greedy continuation of `prompt`, for a glance at what the model learned. */
+function greedy(model: Model, tokenizer: Tokenizer, prompt: string, tokens: number): string {
+  const ids = tokenizer.encode(prompt);
+  const start = ids.length;
+  for (let i = 0; i < tokens; i++) {
+    const window = ids.slice(-CONTEXT);
+    const next = tf.tidy(() => {
+      const logits = decoderLogits(model, tf.tensor2d([window], [1, window.length], 'int32'));
+      return logits
+        .slice([0, window.length - 1, 0], [1, 1, -1])
+        .argMax(-1)
+        .dataSync()[0];
+    });
+    ids.push(next);
+  }
+  return tokenizer.decode(ids.slice(start));
+}
+
+const SCHEDULE: Schedule = {
+  steps: 600,
+  // Post-norm needs the warmup; pre-norm gets the same one so that norm placement is the only difference.
+  warmupSteps: 100,
+  peakLearningRate: 1.5e-3,
+  finalLearningRate: 1e-4,
+  clipNorm: 1,
+};
+
+function shakespeareRecipe(norm: NormPlacement): Recipe {
+  const where = norm === 'pre' ? 'before' : 'after';
+  return {
+    name: `lm-${norm}norm`,
+    title: `Shakespeare LM (${norm}-norm)`,
+    description: `A 4-layer, 4-head GPT (d = 128, context ${CONTEXT}, byte-level BPE of ${VOCAB} tokens) trained by the project on Tiny Shakespeare, with LayerNorm ${where} each sub-layer. Its twin differs only in norm placement.`,
+    seed: 1234,
+    schedule: SCHEDULE,
+    evalEvery: 25,
+    prepare() {
+      const split = readShakespeare();
+      const tokenizer = trainBpe(split.train, {
+        vocabSize: VOCAB,
+        specialTokens: ['<|endoftext|>'],
+      });
+      const train = encodeAll(tokenizer, split.train);
+      const validation = encodeAll(tokenizer, split.validation);
+      const config = parseConfig({
+        model_type: 'attention-lab',
+        architecture: 'decoder-only',
+        vocab_size: tokenizer.vocabSize,
+        n_embd: 128,
+        n_head: 4,
+        n_layer: 4,
+        n_inner: 512,
+        n_positions: CONTEXT,
+        norm_placement: norm,
+        position_embedding: 'learned',
+        activation_function: 'gelu',
+        eos_token_id: tokenizer.eosId,
+      });
+      return {
+        config,
+        tokenizer,
+        tokensPerStep: BATCH * CONTEXT,
+        batchLoss: (model, rng) =>
+          languageModelLoss(model, sampleWindows(train, BATCH, CONTEXT, rng)),
+        validationLoss: (model) => validationSliceLoss(model, validation),
+        metrics: (model) => {
+          const all = consecutiveWindows(validation, CONTEXT);
+          const valLoss = evaluateLoss(model, all, EVAL_ROWS);
+          const valChars = tokenizer.decode(Array.from(all.targets)).length;
+          return {
+            val_loss: valLoss,
+            val_tokens: all.targets.length,
+            val_bits_per_char: (valLoss * all.targets.length) / valChars / Math.LN2,
+            val_loss_slice: validationSliceLoss(model, validation),
+            val_slice_windows: VALIDATION_SLICE_WINDOWS,
+            train_loss: evaluateLoss(model, consecutiveWindows(train, CONTEXT, 64), EVAL_ROWS),
+            greedy_sample: { prompt: 'ROMEO:\n', text: greedy(model, tokenizer, 'ROMEO:\n', 48) },
+          };
+        },
+        data: {
+          corpus: 'tinyshakespeare.txt (public domain), read from ../shared/data/',
+          split: `last ${VALIDATION_FRACTION * 100}% of characters (from a line break) held out for validation`,
+          train_characters: split.train.length,
+          validation_characters: split.validation.length,
+          train_tokens: train.length,
+          validation_tokens: validation.length,
+          tokenizer: `byte-level BPE trained on the training split, ${tokenizer.vocabSize} tokens`,
+          batch: `${BATCH} random windows of ${CONTEXT} tokens`,
+          validation_curve: `first ${VALIDATION_SLICE_WINDOWS} validation windows`,
+        },
+      };
+    },
+  };
+}
+
+export const lmPrenorm = shakespeareRecipe('pre');
+export const lmPostnorm = shakespeareRecipe('post');
