@@ -9,6 +9,7 @@ import { attentionOf, axisTokens } from '../store/selectors';
 const ROW = 20;
 const WIDTH = 460;
 const MIN_SHOWN = 0.02;
+const MAX_TOKENS = 96;
 
 /**
  * BertViz-style: tokens on the left attend to tokens on the right; a line's opacity is the
@@ -23,7 +24,10 @@ export function HeadView() {
   const att = attentionOf(run, focus);
   const { queries, keys } = axisTokens(run?.tokens, focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
-  const [heads, nq, nk] = att.probs.shape;
+  const [heads, allQ, allK] = att.probs.shape;
+  // Lines between hundreds of tokens are unreadable (and slow): draw the start of the input.
+  const nq = Math.min(allQ, MAX_TOKENS);
+  const nk = Math.min(allK, MAX_TOKENS);
   const shown = allHeads ? Array.from({ length: heads }, (_, h) => h) : [focus.head];
   const height = Math.max(nq, nk) * ROW + 10;
   const lines: React.ReactNode[] = [];
@@ -31,8 +35,8 @@ export function HeadView() {
     for (let i = 0; i < nq; i++) {
       if (hover !== null && hover !== i) continue;
       for (let j = 0; j < nk; j++) {
-        const p = att.probs.data[(h * nq + i) * nk + j];
-        if (p < MIN_SHOWN || att.mask.data[i * nk + j] === 0) continue;
+        const p = att.probs.data[(h * allQ + i) * allK + j];
+        if (p < MIN_SHOWN || att.mask.data[i * allK + j] === 0) continue;
         lines.push(
           <line
             key={`${h}-${i}-${j}`}
@@ -54,6 +58,9 @@ export function HeadView() {
         {formatHead(focus, focus.kind)}: left tokens attend to right tokens; hover a token to
         isolate its lines. <Counterfactual run={run} />
       </p>
+      {(allQ > nq || allK > nk) && (
+        <p className="warning">Showing the first {MAX_TOKENS} tokens.</p>
+      )}
       <label className="switch">
         <input type="checkbox" checked={allHeads} onChange={(e) => setAllHeads(e.target.checked)} />
         all heads of layer {focus.layer}
