@@ -146,6 +146,11 @@ async function settled(): Promise<number> {
   return (await handle.jsonValue()) as number;
 }
 
+/** The hash follows the view on the next animation frame. */
+async function hashContains(part: string): Promise<void> {
+  await page.waitForFunction((part) => location.hash.includes(part), part, { timeout: 5_000 });
+}
+
 async function canvasData(testId: string, nth = 0): Promise<Record<string, string | undefined>> {
   return page
     .locator(`[data-testid="${testId}"]`)
@@ -228,7 +233,7 @@ describe('the visualizer in the built app', () => {
     expect(await page.locator('[data-testid="counterfactual"]').first().textContent()).toMatch(
       /causal mask off/,
     );
-    expect(page.url()).toContain('mask=0');
+    await hashContains('mask=0');
     await screenshot(page, 'ui-mask-off');
   });
 
@@ -276,7 +281,7 @@ describe('the visualizer in the built app', () => {
     expect(after).not.toEqual(before);
     const deltas = await page.locator('[data-testid="topk-delta"]').allTextContents();
     expect(deltas).toHaveLength(after.length);
-    expect(page.url()).toContain('ablate=d0.1');
+    await hashContains('ablate=d0.1');
     await screenshot(page, 'ui-ablation');
   });
 
@@ -287,7 +292,7 @@ describe('the visualizer in the built app', () => {
     expect(await page.locator('[data-testid="focus-head"]').inputValue()).toBe('2');
     expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(1, 2)));
     await page.locator('[data-testid="mode-scores"]').click();
-    await page.waitForFunction(() => location.hash.includes('values=scores'));
+    await hashContains('values=scores');
     expect((await canvasData('attention-heatmap')).checksum).toBe(
       checksum(await headValues(1, 2, 'scores')),
     );
@@ -309,7 +314,7 @@ describe('the visualizer in the built app', () => {
     const n = 7;
     // Word " cd" attending to word "ab": mean over its 3 query pieces of p(→a) + p(→b).
     const expected = [2, 3, 4].reduce((acc, i) => acc + p[i * n] + p[i * n + 1], 0) / 3;
-    expect(page.url()).toContain('words=1');
+    await hashContains('words=1');
     const box = (await page.locator('[data-testid="attention-heatmap"]').boundingBox())!;
     await page.mouse.move(box.x + box.width / 6, box.y + box.height / 2);
     expect(await page.locator('[role="tooltip"]').textContent()).toContain(expected.toPrecision(5));
@@ -329,7 +334,7 @@ describe('the visualizer in the built app', () => {
     expect(tip).toContain('query h (#7) → key a (#0)');
     expect(tip).toContain(p.toPrecision(5));
     await page.getByRole('button', { name: 'zoom in' }).click();
-    await page.waitForFunction(() => location.hash.includes('zoom=1.5'));
+    await hashContains('zoom=1.5');
     expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(0, 0)));
   });
 
@@ -401,9 +406,17 @@ describe('the visualizer in the built app', () => {
       rs.map((r) => Number(r.querySelector('[data-metric="firstToken"]')!.textContent)),
     );
     expect([...sinks].sort((a, b) => b - a)).toEqual(sinks);
-    await rows.nth(3).click();
     const ref = await rows.nth(3).getAttribute('data-head-ref');
-    expect(page.url()).toContain(ref === 'd0.0' ? 'tab=metrics' : `head=${ref}`);
+    await rows.nth(3).click();
+    const [layer, head] = ref!.slice(1).split('.');
+    expect(await page.locator('[data-testid="focus-layer"]').inputValue()).toBe(layer);
+    expect(await page.locator('[data-testid="focus-head"]').inputValue()).toBe(head);
+    // The hash follows on the next frame; the default head (d0.0) is left out of it.
+    await page.waitForFunction(
+      (ref) =>
+        ref === 'd0.0' ? !location.hash.includes('head=') : location.hash.includes(`head=${ref}`),
+      ref,
+    );
     await screenshot(page, 'ui-metrics-dark');
     await page.locator('[data-testid="theme-toggle"]').click();
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');

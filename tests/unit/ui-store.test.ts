@@ -192,7 +192,7 @@ describe('store: loading and running', () => {
     // Interventions are on: the unmodified baseline runs first, then the run shown.
     const baseline = main().last('run');
     expect(baseline.interventions.causalMask).toBe(true);
-    expect(baseline.opts.captureQKV).toBe(false);
+    expect(baseline.opts).toEqual({ captureQKV: false, topK: 10, trace: false });
     main().events.onChunk(first, layerChunk(0, 0.9)); // late chunk of the superseded request
     main().events.onChunk(baseline.id, layerChunk(0, 0.7)); // baseline chunks are never shown
     expect(store.getState().run).toBeNull();
@@ -300,6 +300,7 @@ describe('store: loading and running', () => {
       if (!f) break;
       const call = main().last('run');
       if (f.job.purpose === 'main') break;
+      expect(call.opts.trace).toBe(false);
       lengths.push(call.input.ids!.length);
       main().events.onDone(f.id, [], { ...timings, forwardMs: call.input.ids!.length });
     }

@@ -35,6 +35,8 @@ export interface EngineEvents {
 export interface RunOptions {
   captureQKV: boolean;
   topK: number;
+  /** `false`: predictions only, no chunks; only for the unmodified model (baselines, timing). */
+  trace?: boolean;
 }
 
 export interface Engine {

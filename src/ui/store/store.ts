@@ -357,7 +357,11 @@ function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
           purpose: 'baseline',
           key,
           start: (engine) =>
-            engine.run(input, DEFAULT_INTERVENTIONS, { captureQKV: false, topK: TOP_K }),
+            engine.run(input, DEFAULT_INTERVENTIONS, {
+              captureQKV: false,
+              topK: TOP_K,
+              trace: false,
+            }),
         });
       }
       jobs.push(mainJob(s, input));
@@ -403,7 +407,11 @@ function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
             n,
             warmUp,
             start: (engine) =>
-              engine.run(benchInput, DEFAULT_INTERVENTIONS, { captureQKV: false, topK: 1 }),
+              engine.run(benchInput, DEFAULT_INTERVENTIONS, {
+                captureQKV: false,
+                topK: 1,
+                trace: false,
+              }),
           });
         }
       }
