@@ -209,6 +209,10 @@ describe('the visualizer in the built app', () => {
     expect(await badge.getAttribute('data-backend')).toBe('webgl');
     expect(await badge.textContent()).toMatch(/SwiftShader/);
     expect(await predictions()).toHaveLength(10);
+    // The picker's progress bars were fed: every stage reported reached its total.
+    const progress = await page.evaluate(() => window.__attentionLab!.store!.getState().progress);
+    expect(Object.keys(progress).length).toBeGreaterThan(0);
+    for (const p of Object.values(progress)) expect(p.loaded).toBe(p.total);
     await screenshot(page, 'ui-overview');
     expect(browser.errors).toEqual([]);
   });
