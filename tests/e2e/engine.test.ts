@@ -183,3 +183,23 @@ describe.each(['wasm', 'cpu'] as const)('forced %s backend', (backend) => {
     }
   });
 });
+
+it('falls back to wasm and says why when the browser has no WebGL', async () => {
+  const app = await openApp({ chromiumArgs: ['--disable-gpu', '--disable-software-rasterizer'] });
+  try {
+    const backend = (await app.waitForEvent('backend')).detail as {
+      backend: string;
+      fallbacks: string[];
+    };
+    expect(backend.backend).toBe('wasm');
+    expect(backend.fallbacks).toEqual([expect.stringMatching(/^webgl: .+/)]);
+    const badge = app.page.locator('[data-testid="backend-badge"][data-backend="wasm"]');
+    await badge.waitFor();
+    expect(await badge.getAttribute('title')).toContain(backend.fallbacks[0]);
+    await app.waitForEvent('loaded');
+    const run = lastRequest(await app.events(), 'run')!;
+    await app.waitForEvent('done', run.id);
+  } finally {
+    await app.close();
+  }
+});

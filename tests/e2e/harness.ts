@@ -106,13 +106,13 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Headless Chromium with a fresh profile directory, removed again on close. */
-export async function launchChromium(): Promise<Browser> {
+/** Headless Chromium with a fresh profile directory, removed again on close; `extraArgs` add flags. */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'attention-lab-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -192,14 +192,14 @@ export interface App extends Browser {
 
 /**
  * The built app in Chromium, with the test models as its `models/` (unless `mounts` says
- * otherwise) and `query` appended to its URL (e.g. `?backend=wasm`).
+ * otherwise), `query` appended to its URL (e.g. `?backend=wasm`) and extra Chromium flags.
  */
 export async function openApp(
-  options: { query?: string; mounts?: Record<string, string> } = {},
+  options: { query?: string; mounts?: Record<string, string>; chromiumArgs?: string[] } = {},
 ): Promise<App> {
   await ensureTestModels();
   const server = await serveStatic({ '/': DIST, '/models/': TEST_MODELS, ...options.mounts });
-  const browser = await launchChromium();
+  const browser = await launchChromium(options.chromiumArgs);
   const { page } = browser;
   await page.goto(server.url + (options.query ?? ''));
   await page.waitForFunction(() => Boolean(window.__attentionLab?.client));
