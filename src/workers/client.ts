@@ -10,6 +10,7 @@ import { chunkKey, mergeStep } from './mergeStep';
 import type {
   BackendInfo,
   BackendName,
+  CacheUsage,
   ErrorCode,
   Interventions,
   LogitRows,
@@ -35,6 +36,8 @@ export interface EngineEvents {
   onError?(id: number, code: ErrorCode, message: string): void;
   /** Something the user should see that is not an error of their request (a worker restart). */
   onNotice?(message: string): void;
+  /** What the model cache holds: after `modelCache()` and after loads from the Hub or a URL. */
+  onCache?(usage: CacheUsage): void;
 }
 
 export interface EngineClientOptions {
@@ -120,6 +123,8 @@ export class EngineClient {
    */
   private quietLoad: number | null = null;
   private disposed = false;
+  /** The latest `model-cache` request, whose error (Cache Storage refused) is passed on. */
+  private cacheRequest: number | null = null;
   private readonly debug: boolean;
 
   constructor(
@@ -172,6 +177,14 @@ export class EngineClient {
     this.beginRun(request);
     this.post(request);
     return request.id;
+  }
+
+  /** Ask the worker what the model cache holds (`onCache`), emptying it first when `clear`. */
+  modelCache(clear: boolean): void {
+    const id = this.nextId++;
+    this.cacheRequest = id;
+    this.record('request', id, { type: 'model-cache', clear });
+    this.post({ type: 'model-cache', id, clear });
   }
 
   /** Stop the run in flight; nothing more of it reaches the events. */
@@ -243,6 +256,10 @@ export class EngineClient {
       case 'context-lost':
         this.restart('lost its WebGL context');
         return;
+      case 'cache':
+        this.record('cache', 0, message.usage);
+        e.onCache?.(message.usage);
+        return;
       case 'progress':
         if (this.latestLoad?.id !== message.id || this.quietLoad === message.id) return;
         this.record('progress', message.id, { stage: message.stage, loaded: message.loaded });
@@ -290,6 +307,7 @@ export class EngineClient {
       case 'error':
         if (
           message.id === 0 ||
+          message.id === this.cacheRequest ||
           this.isLatestRun(message.id) ||
           this.latestLoad?.id === message.id
         ) {

@@ -5,6 +5,7 @@
  * flight stop at its next layer and send nothing more.
  */
 import { loadCheckpoint } from '../model/checkpoint';
+import { ConfigError, parseConfig, type ModelConfig } from '../model/config';
 import * as tf from '@tensorflow/tfjs';
 import {
   createKVCache,
@@ -20,18 +21,28 @@ import {
 import { parameterCount, stacksOf } from '../model/params';
 import {
   gpt2Tokenizer,
+  MarianTokenizer,
+  marianTokenizer,
   tokenizerFromJson,
   TokenizerError,
   type Tokenizer,
 } from '../model/tokenizer';
 import type { Stack, TraceChunk } from '../model/trace';
-import { FetchError, modelFiles } from './modelFiles';
+import { clearModelCache, modelCacheUsage } from './modelCache';
+import {
+  FetchError,
+  ModelFileError,
+  modelFiles,
+  weightBudget,
+  type ModelFiles,
+} from './modelFiles';
+import { uploadingEachTensor } from './upload';
 import type {
+  CacheUsage,
   ErrorCode,
   Interventions,
   LogitRows,
   ModelInfo,
-  ModelSource,
   Prediction,
   Request,
   Response,
@@ -51,6 +62,10 @@ export interface EngineOptions {
    * compiled shaders; on cpu and wasm padding only costs time, so the worker turns it off there.
    */
   padToBuckets: boolean;
+  /** Most float32 weight bytes a load accepts (default: see `weightBudget`). */
+  weightBudget?: number;
+  /** Where Hub and URL model files are kept; default `caches` where there is one, else none. */
+  cache?: CacheStorage | null;
 }
 
 /** Above this many logits (rows × vocabulary) a run reads back only the last row by default. */
@@ -60,6 +75,8 @@ const GPT2_VOCAB = 50257;
 const NO_AFFIXES = { prefix: [], suffix: [], allowEmpty: false };
 /** Progress messages are spaced at least this far apart (ms); the first and the last always go. */
 const PROGRESS_INTERVAL_MS = 50;
+/** The files of a Marian tokenizer, next to config.json as in the Hub's `opus-mt-*` repositories. */
+const MARIAN_FILES = ['source.spm', 'target.spm', 'vocab.json'] as const;
 
 class EngineError extends Error {
   constructor(
@@ -153,6 +170,23 @@ function interventionsKey(i: Interventions): string {
   return JSON.stringify([i.causalMask, i.usePositions, heads]);
 }
 
+function isAbort(e: unknown): boolean {
+  return e instanceof DOMException && e.name === 'AbortError';
+}
+
+/** The parsed config, its errors as the engine reports them. */
+function configOf(json: unknown): ModelConfig {
+  try {
+    return parseConfig(json);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new EngineError(
+      e.code === 'unsupported-model' ? 'unsupported-model' : 'bad-model',
+      e.message,
+    );
+  }
+}
+
 function parseJson(bytes: Uint8Array, file: string): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
@@ -185,7 +219,9 @@ export class Engine {
         this.currentRun = 0;
         this.loadAbort?.abort();
         this.loadAbort = new AbortController();
-        return this.enqueue(request.id, () => this.load(request.id, request.source));
+        return this.enqueue(request.id, () => this.load(request));
+      case 'model-cache':
+        return this.enqueue(request.id, () => this.reportCache(request.clear));
       case 'run':
         this.currentRun = request.id;
         return this.enqueue(request.id, () => this.run(request));
@@ -239,10 +275,11 @@ export class Engine {
 
   private fail(id: number, e: unknown): void {
     if (e instanceof ForwardError && e.code === 'cancelled') return;
-    if (e instanceof DOMException && e.name === 'AbortError') return;
+    if (isAbort(e)) return;
     let code: ErrorCode = 'forward-failed';
     if (e instanceof EngineError) code = e.code;
     else if (e instanceof FetchError) code = 'fetch-failed';
+    else if (e instanceof ModelFileError) code = e.code === 'too-large' ? 'too-large' : 'bad-model';
     else if (e instanceof TokenizerError) code = 'bad-input';
     else if (e instanceof ForwardError) {
       code = e.code === 'empty-input' || e.code === 'missing-source' ? e.code : 'bad-input';
@@ -254,7 +291,13 @@ export class Engine {
   // -------------------------------------------------------------------------------------------
   // Loading
 
-  private async load(id: number, source: ModelSource): Promise<void> {
+  private get cacheStorage(): CacheStorage | null {
+    if (this.options.cache !== undefined) return this.options.cache;
+    return typeof caches === 'undefined' ? null : caches;
+  }
+
+  private async load({ id, source }: Extract<Request, { type: 'load' }>): Promise<void> {
+    const startedAt = now();
     const signal = this.loadAbort!.signal;
     const superseded = () => this.currentLoad !== id;
     const files = modelFiles(
@@ -262,67 +305,118 @@ export class Engine {
       this.options.pageUrl,
       this.options.fetch ?? fetch.bind(globalThis),
       signal,
+      this.cacheStorage,
     );
     const progress = this.progressReporter(id);
-
-    const configBytes = await files.read('config.json');
-    if (!configBytes) {
-      throw new EngineError('bad-model', `${files.name}: config.json is missing`);
-    }
-    const configJson = parseJson(configBytes, 'config.json');
-    const tokenizerBytes = await files.read('tokenizer.json');
-    const trainingBytes = await files.read('training.json');
-    const weights = await files.read('model.safetensors', (l, t) => progress('download', l, t));
-    if (superseded()) return;
-    if (!weights) {
-      throw new EngineError('bad-model', `${files.name}: model.safetensors is missing`);
-    }
-    let model: Model;
+    let model: Model | null = null;
     try {
-      model = loadCheckpoint(configJson, weights, (l, t) => progress('weights', l, t));
-    } catch (e) {
-      throw new EngineError('bad-model', (e as Error).message);
-    }
-    try {
-      const tokenizer = await this.tokenizerFor(model, tokenizerBytes);
+      const configJson = parseJson((await files.read('config.json', true))!, 'config.json');
+      // Checked before anything big is fetched: an unsupported model costs one small request.
+      const config = configOf(configJson);
+      const tokenizer = await this.tokenizerFor(config, files);
+      const trainingBytes =
+        config.family === 'attention-lab' ? await files.read('training.json') : null;
+      const budget = this.options.weightBudget ?? weightBudget(undefined);
+      const weights = await files.readWeights(budget, progress);
+      if (superseded()) throw new DOMException('superseded', 'AbortError');
+      try {
+        model = uploadingEachTensor((step) =>
+          loadCheckpoint(configJson, weights.bytes, (l, t) => {
+            step();
+            progress('weights', l, t);
+          }),
+        );
+      } catch (e) {
+        throw new EngineError('bad-model', (e as Error).message);
+      }
+      await files.commit();
       if (superseded()) throw new DOMException('superseded', 'AbortError');
       const count = parameterCount(model.params);
+      this.unload();
+      const memory = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
       const info: ModelInfo = {
         name: files.name,
         config: model.config,
         tokenizer: tokenizer?.kind ?? 'ids',
         parameterCount: count,
         weightBytes: count * 4,
+        weightsFile: { bytes: weights.bytes.byteLength, from: weights.from },
+        memory: { tensorBytes: memory.numBytes, gpuBytes: memory.numBytesInGPU ?? null },
+        loadMs: now() - startedAt,
         ...(trainingBytes ? { training: parseJson(trainingBytes, 'training.json') } : {}),
       };
-      this.unload();
       this.loaded = { model, info, tokenizer };
       this.options.post({ type: 'loaded', id, info }, []);
     } catch (e) {
-      disposeModel(model);
+      if (model && this.loaded?.model !== model) disposeModel(model);
+      // A superseded load's downloads were aborted, which drops their half-written entries.
+      if (!isAbort(e)) await files.discard();
       throw e;
     }
+    if (source.kind === 'hub' || source.kind === 'url') await this.reportCache(false);
   }
 
-  private async tokenizerFor(model: Model, json: Uint8Array | null): Promise<Tokenizer | null> {
+  /** Post what the model cache holds, after emptying it when asked. */
+  private async reportCache(clear: boolean): Promise<void> {
+    const storage = this.cacheStorage;
+    let usage: CacheUsage = { bytes: 0, files: 0 };
+    if (storage) {
+      if (clear) await clearModelCache(storage);
+      usage = await modelCacheUsage(storage);
+    }
+    this.options.post({ type: 'cache', usage }, []);
+  }
+
+  private async tokenizerFor(config: ModelConfig, files: ModelFiles): Promise<Tokenizer | null> {
     let tokenizer: Tokenizer | null = null;
     try {
-      if (json) tokenizer = tokenizerFromJson(parseJson(json, 'tokenizer.json'));
-      // A GPT-2-layout model with a smaller vocabulary (a test fixture) takes ids instead.
-      else if (model.config.family === 'gpt2' && model.config.vocabSize >= GPT2_VOCAB) {
+      // Published GPT-2 checkpoints use r50k, which ships with the app (`gpt-tokenizer`); their
+      // repositories' tokenizer.json is Hugging Face's format, not ours, and is not read.
+      if (config.family === 'gpt2' && config.vocabSize >= GPT2_VOCAB) {
         tokenizer = await gpt2Tokenizer();
+      } else if (config.family === 'marian') {
+        tokenizer = await this.marianTokenizerOf(config, files);
+      } else {
+        // A GPT-2-layout model with a smaller vocabulary (a test fixture) takes ids without one.
+        const json = await files.read('tokenizer.json');
+        if (json) tokenizer = tokenizerFromJson(parseJson(json, 'tokenizer.json'));
       }
     } catch (e) {
-      if (e instanceof EngineError) throw e;
+      if (e instanceof EngineError || e instanceof FetchError || e instanceof ModelFileError) {
+        throw e;
+      }
       throw new EngineError('bad-model', (e as Error).message);
     }
-    if (tokenizer && tokenizer.vocabSize > model.config.vocabSize) {
+    if (tokenizer && tokenizer.vocabSize > config.vocabSize) {
       throw new EngineError(
         'bad-model',
-        `tokenizer.json has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocabSize}`,
+        `the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${config.vocabSize}`,
       );
     }
     return tokenizer;
+  }
+
+  /** Marian's tokenizer from its three files; none of them: the model takes ids. */
+  private async marianTokenizerOf(
+    config: ModelConfig,
+    files: ModelFiles,
+  ): Promise<MarianTokenizer | null> {
+    const [sourceSpm, targetSpm, vocab] = await Promise.all(MARIAN_FILES.map((f) => files.read(f)));
+    if (!sourceSpm && !targetSpm && !vocab) return null;
+    if (!sourceSpm || !targetSpm || !vocab) {
+      const missing = MARIAN_FILES.filter((_, i) => ![sourceSpm, targetSpm, vocab][i]);
+      throw new EngineError(
+        'bad-model',
+        `a Marian tokenizer needs ${MARIAN_FILES.join(', ')}; ${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing`,
+      );
+    }
+    return marianTokenizer({
+      sourceSpm,
+      targetSpm,
+      vocab: parseJson(vocab, 'vocab.json') as Record<string, number>,
+      ...(config.eosTokenId === null ? {} : { eosId: config.eosTokenId }),
+      ...(config.padTokenId === null ? {} : { padId: config.padTokenId }),
+    });
   }
 
   private progressReporter(id: number): (stage: string, loaded: number, total: number) => void {
@@ -349,8 +443,15 @@ export class Engine {
     return stacks[stacks.length - 1];
   }
 
-  private encode(text: string, what: string): number[] {
+  /** Ids of the text alone: the special tokens around it are added by `idsOf`. */
+  private encode(text: string, what: string, side: 'source' | 'target'): number[] {
     const { tokenizer } = this.requireModel();
+    if (tokenizer instanceof MarianTokenizer) {
+      // Marian splits a translation's target with its own SentencePiece model; both of its
+      // encoders end the text with </s>, which `idsOf` adds (to the source) itself.
+      const ids = side === 'target' ? tokenizer.encodeTarget(text) : tokenizer.encode(text);
+      return ids.slice(0, -1);
+    }
     if (tokenizer) return tokenizer.encode(text);
     // Without a tokenizer the text is the ids themselves: "3 14 15".
     const parts = text.trim().split(/[\s,]+/);
@@ -383,9 +484,10 @@ export class Engine {
     given: number[] | undefined,
     what: string,
     affixes: { prefix: number[]; suffix: number[]; allowEmpty: boolean },
+    side: 'source' | 'target' = 'source',
   ): { ids: number[]; truncated: boolean } {
     const cfg = this.requireModel().model.config;
-    const content = given ?? (text && text.trim() !== '' ? this.encode(text, what) : []);
+    const content = given ?? (text && text.trim() !== '' ? this.encode(text, what, side) : []);
     if (content.length === 0 && !affixes.allowEmpty) {
       throw new EngineError('empty-input', `${what} is empty: type some text first`);
     }
@@ -419,11 +521,13 @@ export class Engine {
     });
     const start = cfg.decoderStartTokenId;
     // An empty target is fine: the decoder start token alone asks for the first word.
-    const target = this.idsOf(input.text, input.ids, 'the target text', {
-      prefix: start === null ? [] : [start],
-      suffix: [],
-      allowEmpty: start !== null,
-    });
+    const target = this.idsOf(
+      input.text,
+      input.ids,
+      'the target text',
+      { prefix: start === null ? [] : [start], suffix: [], allowEmpty: start !== null },
+      'target',
+    );
     this.tokensMessage(id, 'encoder', source.ids, source.truncated);
     this.tokensMessage(id, 'decoder', target.ids, target.truncated);
     return { ids: target.ids, sourceIds: source.ids };

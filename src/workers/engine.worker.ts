@@ -4,6 +4,7 @@
  */
 import { loseContextForTesting, selectBackend, watchContextLoss } from './backend';
 import { Engine } from './engine';
+import { weightBudget } from './modelFiles';
 import type { Request, Response } from './protocol';
 
 interface WorkerScope {
@@ -25,7 +26,14 @@ async function start(init: Extract<Request, { type: 'init' }>): Promise<Engine |
     const info = await selectBackend({ preferred: init.backend, canvas: init.canvas });
     post({ type: 'backend', info });
     if (info.backend === 'webgl') watchContextLoss(() => post({ type: 'context-lost' }));
-    return new Engine({ post, pageUrl: init.pageUrl, padToBuckets: info.backend === 'webgl' });
+    // Chrome and Edge say how much memory the device has (capped at 8 GiB); others do not.
+    const deviceMemory = (navigator as WorkerNavigator & { deviceMemory?: number }).deviceMemory;
+    return new Engine({
+      post,
+      pageUrl: init.pageUrl,
+      padToBuckets: info.backend === 'webgl',
+      weightBudget: weightBudget(deviceMemory),
+    });
   } catch (e) {
     noBackend(0, (e as Error).message);
     return null;

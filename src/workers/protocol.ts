@@ -17,8 +17,14 @@ export interface BackendInfo {
   renderer?: string;
 }
 
+/**
+ * `hub`: a Hugging Face model id (`gpt2`, `Helsinki-NLP/opus-mt-en-it`), read from
+ * `https://huggingface.co/{id}/resolve/{revision}/{file}`. `url`: any folder (or a file in it).
+ * Hub and URL files are kept in Cache Storage, so a second load needs no network.
+ */
 export type ModelSource =
   | { kind: 'shipped'; name: string }
+  | { kind: 'hub'; id: string; revision?: string }
   | { kind: 'url'; url: string }
   | { kind: 'files'; files: File[] };
 
@@ -32,8 +38,36 @@ export interface ModelInfo {
   parameterCount: number;
   /** Bytes the weights take in memory (float32). */
   weightBytes: number;
+  /** How the weights were read: absent for models loaded before this was reported. */
+  weightsFile?: WeightsFileInfo;
+  /** `tf.memory()` in the worker right after the load (the weights already uploaded). */
+  memory?: MemoryInfo;
+  /** Milliseconds from the load request to the model being ready. */
+  loadMs?: number;
   /** Contents of `training.json` for models the project trained. */
   training?: unknown;
+}
+
+export type WeightsOrigin = 'network' | 'cache' | 'file';
+
+export interface WeightsFileInfo {
+  /** Size of `model.safetensors`. */
+  bytes: number;
+  /** Where its bytes came from: downloaded, Cache Storage (no network), or a picked file. */
+  from: WeightsOrigin;
+}
+
+export interface MemoryInfo {
+  /** `tf.memory().numBytes`: bytes of every live tensor. */
+  tensorBytes: number;
+  /** `tf.memory().numBytesInGPU` on WebGL: texture bytes; null on other backends. */
+  gpuBytes: number | null;
+}
+
+/** Model files kept in Cache Storage by the worker. */
+export interface CacheUsage {
+  bytes: number;
+  files: number;
 }
 
 /** A head addressed in the model (`attention: 'cross'` for a decoder's cross-attention). */
@@ -98,6 +132,8 @@ export type Request =
       topK: number;
       captureQKV: boolean;
     }
+  /** Ask for a `cache` answer; `clear` empties the model cache first. */
+  | { type: 'model-cache'; id: number; clear: boolean }
   /** Stop the run or generation in flight; nothing more is sent for it. */
   | { type: 'cancel'; id: number }
   /** Tests only: lose the WebGL context on purpose (WEBGL_lose_context) to exercise recovery. */
@@ -118,6 +154,10 @@ export interface Timings {
 
 export type Response =
   | { type: 'backend'; info: BackendInfo }
+  /**
+   * Bytes of a load's stage: `download` (network), `cache` (read from Cache Storage), `file`
+   * (picked files), `weights` (tensors uploaded). `total` is 0 while unknown.
+   */
   | { type: 'progress'; id: number; stage: string; loaded: number; total: number }
   | { type: 'loaded'; id: number; info: ModelInfo }
   | { type: 'tokens'; id: number; stack: Stack; tokens: TokenInfo[]; truncated: boolean }
@@ -130,6 +170,8 @@ export type Response =
   | { type: 'chunk'; id: number; chunk: TraceChunk; queryStart: number; sentAt: number }
   | { type: 'done'; id: number; predictions: Prediction[]; timings: Timings }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
+  /** What the model cache holds, after a `model-cache` request or a load that used it. */
+  | { type: 'cache'; usage: CacheUsage }
   /** The WebGL context is gone; the worker is useless now and the client replaces it. */
   | { type: 'context-lost' };
 
@@ -141,6 +183,8 @@ export type ErrorCode =
   | 'context-full'
   | 'fetch-failed'
   | 'bad-model'
+  | 'unsupported-model'
+  | 'too-large'
   | 'missing-source'
   | 'forward-failed'
   | 'no-backend'
