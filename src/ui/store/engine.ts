@@ -5,6 +5,7 @@
 import type { Stack, TraceChunk } from '../../model/trace';
 import type {
   BackendInfo,
+  CacheUsage,
   Interventions,
   ModelInfo,
   ModelSource,
@@ -30,6 +31,7 @@ export interface EngineEvents {
   onDone(id: number, predictions: Prediction[], timings: Timings): void;
   onError(id: number, code: string, message: string): void;
   onNotice(message: string): void;
+  onCache(usage: CacheUsage): void;
 }
 
 export interface RunOptions {
@@ -45,6 +47,8 @@ export interface Engine {
   generate(interventions: Interventions, opts: RunOptions): number;
   cancel(): void;
   dispose(): void;
+  /** Ask what the model cache holds (answered by `onCache`), emptying it first when `clear`. */
+  modelCache?(clear: boolean): void;
 }
 
 /** `main` runs what the panels show; `compare` is the second model of the norm comparison. */

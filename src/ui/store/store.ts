@@ -5,7 +5,14 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { assembleTrace, type TraceChunk } from '../../model/trace';
-import type { Interventions, ModelIndex, ModelInfo, RunInput } from '../../workers/protocol';
+import { sourceFromText } from '../../workers/modelFiles';
+import type {
+  Interventions,
+  ModelIndex,
+  ModelInfo,
+  ModelSource,
+  RunInput,
+} from '../../workers/protocol';
 import { lengthsUpTo } from '../lib/cost';
 import { parseTrainingCurve } from '../lib/norms';
 import { DEFAULT_VIEW, sameAblation, type ViewState } from '../lib/urlState';
@@ -139,7 +146,14 @@ function mainEvents(set: Set, get: Get, deps: StoreDeps): EngineEvents {
     onBackend: (backend) => set({ backend }),
     onProgress: (p) => {
       if (p.id !== get().loadId) return;
-      set({ progress: { ...get().progress, [p.stage]: { loaded: p.loaded, total: p.total } } });
+      const at = performance.now();
+      const startedAt = get().progress[p.stage]?.startedAt ?? at;
+      set({
+        progress: {
+          ...get().progress,
+          [p.stage]: { loaded: p.loaded, total: p.total, startedAt, at },
+        },
+      });
     },
     onLoaded: (info) => {
       const s = get();
@@ -221,12 +235,19 @@ function mainEvents(set: Set, get: Get, deps: StoreDeps): EngineEvents {
       finishJob(set, get);
     },
     onNotice: (message) => get().notify('info', message),
+    onCache: (cacheUsage) => set({ cacheUsage }),
   };
 }
 
 // --- slices ------------------------------------------------------------------------------------
 
 function modelSlice(set: Set, get: Get, deps: StoreDeps, engine: Engine): ModelSlice {
+  /** A model that is not one of the shipped ones: no name in the picker or the URL. */
+  const loadOther = (source: ModelSource) => {
+    if (get().inFlight) get().engine.cancel();
+    const loadId = get().engine.load(source);
+    set({ modelName: '', loadId, progress: {}, inFlight: null, pending: [] });
+  };
   return {
     engine,
     models: [],
@@ -236,6 +257,7 @@ function modelSlice(set: Set, get: Get, deps: StoreDeps, engine: Engine): ModelS
     loadId: null,
     progress: {},
     backend: null,
+    cacheUsage: null,
     training: {},
     async fetchModelIndex() {
       try {
@@ -257,9 +279,20 @@ function modelSlice(set: Set, get: Get, deps: StoreDeps, engine: Engine): ModelS
       if (!(name in get().training)) void get().fetchTraining(name);
     },
     loadFiles(files) {
-      if (get().inFlight) get().engine.cancel();
-      const loadId = get().engine.load({ kind: 'files', files });
-      set({ modelName: '', loadId, progress: {}, inFlight: null, pending: [] });
+      loadOther({ kind: 'files', files });
+    },
+    loadFrom(text) {
+      const source = sourceFromText(text);
+      if (source) loadOther(source);
+      else {
+        get().notify(
+          'error',
+          `"${text.trim()}" is neither a Hugging Face model id (like gpt2 or Helsinki-NLP/opus-mt-en-it) nor an http(s) URL`,
+        );
+      }
+    },
+    clearModelCache() {
+      get().engine.modelCache?.(true);
     },
     async fetchTraining(name) {
       let curve = null;
@@ -554,6 +587,7 @@ function compareSlice(set: Set, get: Get, deps: StoreDeps): CompareSlice {
       }
     },
     onNotice: () => {},
+    onCache: () => {},
   };
   return {
     compare: null,
@@ -604,6 +638,8 @@ function compareSlice(set: Set, get: Get, deps: StoreDeps): CompareSlice {
 export function createLabStore(deps: StoreDeps): LabStore {
   return createStore<LabState>()((set, get) => {
     const engine = deps.createEngine(mainEvents(set, get, deps), 'main');
+    // What the model cache holds, for the "clear cached models" control.
+    engine.modelCache?.(false);
     return {
       ...modelSlice(set, get, deps, engine),
       ...inputSlice(set, get, deps),

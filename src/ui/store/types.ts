@@ -2,6 +2,7 @@
 import type { Stack, Trace, TraceChunk } from '../../model/trace';
 import type {
   BackendInfo,
+  CacheUsage,
   Interventions,
   ModelInfo,
   Prediction,
@@ -42,6 +43,14 @@ export interface Notice {
   text: string;
 }
 
+/** Bytes of one stage of a load so far, and when (performance.now()) it started and last moved. */
+export interface LoadStage {
+  loaded: number;
+  total: number;
+  startedAt: number;
+  at: number;
+}
+
 export interface ModelSlice {
   engine: Engine;
   models: ShippedModel[];
@@ -50,13 +59,18 @@ export interface ModelSlice {
   modelName: string;
   modelInfo: ModelInfo | null;
   loadId: number | null;
-  progress: Record<string, { loaded: number; total: number }>;
+  progress: Record<string, LoadStage>;
   backend: BackendInfo | null;
+  /** What the worker keeps in Cache Storage (Hub and URL models); null until it says. */
+  cacheUsage: CacheUsage | null;
   /** Loss curves by model name; null when the model has none. */
   training: Record<string, TrainingCurve | null>;
   fetchModelIndex(): Promise<void>;
   loadModel(name: string): void;
   loadFiles(files: File[]): void;
+  /** Load from what the user typed: a Hugging Face model id or a URL. */
+  loadFrom(text: string): void;
+  clearModelCache(): void;
   fetchTraining(name: string): Promise<void>;
 }
 

@@ -1,0 +1,30 @@
+/** What the model picker says about a load in progress and about the model it loaded. */
+import { formatBytes } from '../../workers/modelFiles';
+import type { ModelInfo } from '../../workers/protocol';
+import type { LoadStage } from '../store/types';
+
+/** `12.3 MB / 548.1 MB · 35.2 MB/s` (the rate once a stage has run for a moment). */
+export function stageText(stage: LoadStage): string {
+  const amount = stage.total
+    ? `${formatBytes(stage.loaded)} / ${formatBytes(stage.total)}`
+    : formatBytes(stage.loaded);
+  const seconds = (stage.at - stage.startedAt) / 1000;
+  return seconds >= 0.05 ? `${amount} · ${(stage.loaded / 1e6 / seconds).toFixed(1)} MB/s` : amount;
+}
+
+/** `weights 497.8 MB (float32) · tf memory 497.8 MB, GPU 498.3 MB · downloaded 248.9 MB in 3.1 s`. */
+export function memoryText(info: ModelInfo): string {
+  const parts = [`weights ${formatBytes(info.weightBytes)} (float32)`];
+  if (info.memory) {
+    const gpu = info.memory.gpuBytes === null ? '' : `, GPU ${formatBytes(info.memory.gpuBytes)}`;
+    parts.push(`tf memory ${formatBytes(info.memory.tensorBytes)}${gpu}`);
+  }
+  if (info.weightsFile) {
+    const how = { network: 'downloaded', cache: 'read from cache', file: 'read' }[
+      info.weightsFile.from
+    ];
+    const time = info.loadMs === undefined ? '' : ` in ${(info.loadMs / 1000).toFixed(1)} s`;
+    parts.push(`${how} ${formatBytes(info.weightsFile.bytes)}${time}`);
+  }
+  return parts.join(' · ');
+}
