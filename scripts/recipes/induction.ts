@@ -1,15 +1,20 @@
 /**
- * induction: a 2-layer attention-only transformer trained on random strings repeated twice
- * ("qX7kqX7k"). The second copy is predictable only by finding the earlier occurrence of the
- * current token and copying what followed it: the induction circuit, a previous-token head in
- * layer 0 composed with an induction head in layer 1.
+ * induction: a 2-layer attention-only transformer trained on strings repeated twice. The second
+ * copy is predictable by finding the earlier occurrence of the current token and copying what
+ * followed it: the induction circuit, a previous-token head in layer 0 composed with an
+ * induction head in layer 1.
  *
- * Characters are drawn with replacement. With distinct characters (tried first) the model
- * reached 99% without any previous-token or induction head: "the earliest character of the
- * first copy not yet repeated" is then always the answer, and it learned that shortcut instead.
- * Repeats break the shortcut; they also make some predictions ambiguous (a character that occurs
- * twice in the first copy has two possible successors), so accuracy counts only the positions
- * whose character occurs once in the first copy.
+ * Half of the training strings are random characters, half are snippets of Tiny Shakespeare.
+ * Trained on random strings alone (distinct characters first, then drawn with replacement) the
+ * model reached 99.9% on the second copy but with no previous-token head and no clean induction
+ * head: it found other ways (the earliest character not yet repeated; attending to the earlier
+ * occurrence itself and shifting by position). In text the previous character helps predict the
+ * next one on its own, so a previous-token head is worth learning early, as in language models,
+ * and the induction head then builds on it.
+ *
+ * Accuracy is measured, as the issue asks, on random characters repeated twice, at the positions
+ * of the second copy whose character occurs once in the first copy (elsewhere the answer is
+ * ambiguous: a character seen twice before has two successors).
  */
 import * as tf from '@tensorflow/tfjs';
 import { parseConfig } from '../../src/model/config';
@@ -20,9 +25,10 @@ import { CharsTokenizer } from '../../src/model/tokenizer';
 import { crossEntropy } from '../../src/model/train';
 import { headMetrics } from '../../src/ui/lib/headMetrics';
 import type { Recipe } from './recipe';
+import { readShakespeare } from './shakespeare';
 
-export const INDUCTION_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-export const inductionTokenizer = () => CharsTokenizer.fromTexts([INDUCTION_ALPHABET], {});
+/** Every character of the corpus, no special tokens. */
+export const inductionTokenizer = (corpus: string) => CharsTokenizer.fromTexts([corpus], {});
 
 const MIN_HALF = 6;
 const MAX_HALF = 32;
@@ -30,8 +36,11 @@ const BATCH = 32;
 /** Half lengths of the evaluation sequences, 50 sequences each. */
 export const EVALUATION_HALVES = [8, 16, 24, 32];
 const EVALUATION_PER_HALF = 50;
-/** A head is named a previous-token or induction head when its score is at least this. */
-const HEAD_THRESHOLD = 0.4;
+/**
+ * A head is named a previous-token or induction head when its score is at least this: 2.5× what
+ * uniform causal attention scores on the h = 24 probe (0.08 and 0.03).
+ */
+export const HEAD_THRESHOLD = 0.2;
 
 /** `count` sequences of `half` random tokens followed by the same tokens again. */
 export function repeatedSequences(
@@ -117,22 +126,32 @@ export async function headScores(
 }
 
 /**
- * Loss on the second copy only (positions h … 2h−2): the first copy is noise, whose only lesson
- * is the uniform distribution, and counting it dilutes the gradient toward the induction circuit.
+ * A batch of strings repeated twice, each a random string or a text snippet with probability ½.
+ * The loss counts every position of a text string and the second copy (h … 2h−2) of a random
+ * one; the first copy of a random string is noise.
  */
-function batchLoss(model: Model, rng: Rng, vocab: number): tf.Scalar {
+function batchLoss(model: Model, rng: Rng, vocab: number, text: Int32Array): tf.Scalar {
   const half = rng.between(MIN_HALF, MAX_HALF);
-  const sequences = repeatedSequences(rng, BATCH, half, vocab);
+  const length = 2 * half - 1;
+  const sequences: number[][] = [];
+  const weights: number[] = [];
+  for (let b = 0; b < BATCH; b++) {
+    const fromText = rng.next() < 0.5;
+    const start = rng.int(text.length - half);
+    const first = fromText
+      ? Array.from(text.subarray(start, start + half))
+      : Array.from({ length: half }, () => rng.int(vocab));
+    sequences.push([...first, ...first]);
+    for (let t = 0; t < length; t++) weights.push(fromText || t >= half ? 1 : 0);
+  }
   return tf.tidy(() => {
-    const length = 2 * half - 1;
     const inputs = sequences.flatMap((s) => s.slice(0, -1));
     const targets = sequences.flatMap((s) => s.slice(1));
-    const weights = Array.from({ length }, (_, t) => (t >= half ? 1 : 0));
     const logits = decoderLogits(model, tf.tensor2d(inputs, [BATCH, length], 'int32'));
     return crossEntropy(
       logits,
       tf.tensor2d(targets, [BATCH, length], 'int32'),
-      tf.tensor2d(new Array<number[]>(BATCH).fill(weights).flat(), [BATCH, length]),
+      tf.tensor2d(weights, [BATCH, length]),
     );
   });
 }
@@ -167,7 +186,7 @@ export const induction: Recipe = {
   name: 'induction',
   title: 'Induction heads (2-layer, attention only)',
   description:
-    'A 2-layer attention-only transformer (d = 64, 4 heads per layer, no MLP, no attention biases) trained by the project on random strings of letters and digits repeated twice. Type a string twice (abcdefgabcdefg) and find the previous-token head in layer 0 and the induction head in layer 1.',
+    'A 2-layer attention-only transformer (d = 64, 4 heads per layer, no MLP, no attention biases) trained by the project on strings repeated twice (random characters and Shakespeare snippets). Type a string twice (abcdefgabcdefg): layer 0 has heads that look at the previous character, layer 1 induction heads that look at the character after the earlier occurrence of the current one.',
   seed: 11,
   schedule: {
     steps: 2500,
@@ -178,8 +197,10 @@ export const induction: Recipe = {
   },
   evalEvery: 50,
   prepare() {
-    const tokenizer = inductionTokenizer();
+    const split = readShakespeare();
+    const tokenizer = inductionTokenizer(split.train + split.validation);
     const vocab = tokenizer.vocabSize;
+    const text = Int32Array.from(tokenizer.encode(split.train));
     const config = parseConfig({
       model_type: 'attention-lab',
       architecture: 'decoder-only',
@@ -198,7 +219,7 @@ export const induction: Recipe = {
       config,
       tokenizer,
       tokensPerStep: BATCH * (MIN_HALF + MAX_HALF),
-      batchLoss: (model, rng) => batchLoss(model, rng, vocab),
+      batchLoss: (model, rng) => batchLoss(model, rng, vocab, text),
       validationLoss: (model) =>
         tf.tidy(() => {
           const ids = tf.tensor2d(validation.flat(), [validation.length, 48], 'int32');
@@ -208,9 +229,9 @@ export const induction: Recipe = {
         }),
       metrics: inductionMetrics,
       data: {
-        generator: `seeded; each step ${BATCH} sequences of h random characters (of ${vocab}, with replacement) repeated twice, h uniform in ${MIN_HALF}–${MAX_HALF} per batch`,
-        loss: 'next-token cross-entropy on the second copy (positions h … 2h−2), the only predictable part',
-        validation_curve: 'loss on the second copy of 64 fixed sequences with h = 24',
+        generator: `seeded; each step ${BATCH} strings of h characters repeated twice, h uniform in ${MIN_HALF}–${MAX_HALF} per batch; each string is random (${vocab} characters, with replacement) or a snippet of the Tiny Shakespeare training split, with probability ½`,
+        loss: 'next-token cross-entropy at every position of text strings, on the second copy (h … 2h−2) of random ones',
+        validation_curve: 'loss on the second copy of 64 fixed random strings with h = 24',
       },
     };
   },
