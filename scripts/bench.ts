@@ -1,0 +1,452 @@
+/**
+ * `npm run bench`: builds the app, drives it in headless Chromium and measures the worker engine
+ * for the default model and a GPT-2-small-shaped random model, on every backend the browser
+ * offers (webgl, wasm, cpu), at 16, 64, 256 tokens and the context length:
+ *  - a bare forward (`trace: false`: batch driver, one readback, no chunks) and a forward that
+ *    streams the full trace (Q/K/V included) to the main thread: median and p95 ms, their ratio;
+ *  - main-thread long tasks (> 50 ms, PerformanceObserver 'longtask') during the traced runs;
+ *  - intervention latency: head toggle in the app's store → every heatmap that was showing has
+ *    repainted the new run (the panels' paint log);
+ *  - webgl/cpu speed ratios.
+ * Prints a table and writes bench-results.json (git-ignored). A cell whose warm-up forward
+ * takes longer than WARM_UP_LIMIT_MS is skipped (and later lengths with it), so the whole bench
+ * stays within minutes on two cores.
+ *
+ *   npx tsx scripts/bench.ts [--no-build] [--backends webgl,wasm,cpu] [--models default,gpt2]
+ */
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import {
+  DIST,
+  ensureTestModels,
+  openApp,
+  ROOT,
+  TEST_MODEL,
+  TEST_MODELS,
+  type App,
+} from '../tests/e2e/harness';
+import type { BackendName, ModelIndex, ModelInfo } from '../src/workers/protocol';
+
+const GPT2_DIR = join(ROOT, 'tmp', 'gpt2-small-random');
+const LENGTHS = [16, 64, 256];
+/** Timed repetitions per cell (after one untimed warm-up that compiles shaders). */
+const REPS = 7;
+/** A cell stops repeating after this long (at least 2 samples are always taken). */
+const CELL_BUDGET_MS = 8_000;
+const WARM_UP_LIMIT_MS = 15_000;
+
+interface Cell {
+  model: string;
+  backend: BackendName;
+  tokens: number;
+  bare?: Stats;
+  trace?: Stats;
+  /** trace median / bare median. */
+  ratio?: number;
+  /** Long tasks (> 50 ms) on the main thread per traced run. */
+  longTasksPerRun?: number;
+  skipped?: string;
+}
+
+interface Stats {
+  median: number;
+  p95: number;
+  samples: number[];
+}
+
+interface Latency {
+  model: string;
+  backend: BackendName;
+  tokens: number;
+  panels: string[];
+  /** Main-thread long tasks (> 50 ms) per toggle, painting included. */
+  longTasksPerToggle?: number;
+  stats?: Stats;
+  skipped?: string;
+}
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { median: at(0.5), p95: at(0.95), samples };
+}
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/** In the page: count long tasks from the start, and resolve waiters on client events. */
+function instrument(): void {
+  const w = window as unknown as {
+    __longTasks: number[];
+    __waitFor: (event: string, id: number) => Promise<{ event: string; detail: unknown }>;
+  };
+  w.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) w.__longTasks.push(e.startTime);
+  }).observe({ type: 'longtask', buffered: true });
+  type Found = { event: string; detail: unknown };
+  const waiters: { event: string; id: number; resolve: (e: Found) => void }[] = [];
+  const hook = () => {
+    const h = window.__attentionLab;
+    if (!h) return void setTimeout(hook, 10);
+    const push = h.events.push;
+    h.events.push = function (...items) {
+      const n = push.apply(this, items);
+      for (const e of items) {
+        for (const wt of [...waiters]) {
+          if ((e.event === wt.event || e.event === 'error') && e.id === wt.id) {
+            waiters.splice(waiters.indexOf(wt), 1);
+            wt.resolve(e);
+          }
+        }
+      }
+      return n;
+    };
+  };
+  hook();
+  w.__waitFor = (event, id) => {
+    const seen = window.__attentionLab?.events.find(
+      (e) => (e.event === event || e.event === 'error') && e.id === id,
+    );
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => waiters.push({ event, id, resolve }));
+  };
+}
+
+/** In the page: one untimed run, then timed runs of `ids`. */
+async function timeRuns(
+  page: Page,
+  ids: number[],
+  trace: boolean,
+  reps: number,
+  budgetMs: number,
+  warmUpLimitMs: number,
+): Promise<{ samples: number[]; longTasks: number; warmUpMs: number; error?: string }> {
+  return page.evaluate(
+    async ({ ids, trace, reps, budgetMs, warmUpLimitMs }) => {
+      const w = window as unknown as {
+        __longTasks: number[];
+        __waitFor: (event: string, id: number) => Promise<{ event: string; detail: unknown }>;
+      };
+      const client = window.__attentionLab!.client!;
+      const plain = { causalMask: true, usePositions: true, ablatedHeads: [] };
+      const once = async () => {
+        const t0 = performance.now();
+        const id = client.run({ ids }, plain, {
+          captureQKV: trace,
+          topK: 5,
+          logits: 'last',
+          trace,
+        });
+        const e = await w.__waitFor('done', id);
+        if (e.event === 'error') throw new Error(JSON.stringify(e.detail));
+        return performance.now() - t0;
+      };
+      try {
+        const warmUpMs = await once();
+        if (warmUpMs > warmUpLimitMs) return { samples: [], longTasks: 0, warmUpMs };
+        const start = performance.now();
+        const samples: number[] = [];
+        while (
+          samples.length < reps &&
+          (samples.length < 2 || performance.now() - start < budgetMs)
+        ) {
+          samples.push(await once());
+        }
+        const longTasks = w.__longTasks.filter((t) => t >= start).length;
+        return { samples, longTasks, warmUpMs };
+      } catch (e) {
+        return { samples: [], longTasks: 0, warmUpMs: 0, error: (e as Error).message };
+      }
+    },
+    { ids, trace, reps, budgetMs, warmUpLimitMs },
+  );
+}
+
+/** In the page: toggle a head on and off through the store; time until every shown heatmap repainted. */
+async function interventionLatency(
+  page: Page,
+  rounds: number,
+): Promise<{ samples: number[]; panels: string[]; missing: string[]; longTasks: number }> {
+  return page.evaluate(async (rounds) => {
+    const w = window as unknown as { __longTasks: number[] };
+    const h = window.__attentionLab!;
+    const store = h.store!;
+    // Resolves when the new run is done and every panel has painted it; a panel that has not
+    // 2 s after the run finished is reported missing rather than waited for forever.
+    const settle = (previous: number | undefined, panels: string[]) =>
+      new Promise<{ at: number; missing: string[] }>((resolve) => {
+        let doneAt = 0;
+        const check = () => {
+          const s = store.getState();
+          const run = s.run;
+          if (run && run.id !== previous && run.done && !s.inFlight) {
+            doneAt ||= performance.now();
+            const painted = panels.map((p) =>
+              h.paints.findLast((x) => x.id === run.id && x.panel === p),
+            );
+            const missing = panels.filter((_, i) => !painted[i]);
+            if (missing.length === 0 || performance.now() - doneAt > 2000) {
+              const times = painted.filter(Boolean).map((p) => p!.at);
+              return resolve({ at: Math.max(doneAt, ...times), missing });
+            }
+          }
+          setTimeout(check, 1);
+        };
+        check();
+      });
+    const s0 = store.getState();
+    const stack = s0.modelInfo!.config.architecture === 'encoder-only' ? 'encoder' : 'decoder';
+    const shownRun = s0.run!.id;
+    const panels = [...new Set(h.paints.filter((p) => p.id === shownRun).map((p) => p.panel))];
+    const samples: number[] = [];
+    const missing = new Set<string>();
+    let timedFrom = Infinity;
+    // Round 0 also runs the baseline (predictions of the unmodified model): not timed.
+    for (let r = 0; r <= rounds; r++) {
+      for (const toggle of [0, 1]) {
+        const before = store.getState().run?.id;
+        const t0 = performance.now();
+        if (r > 0 || toggle === 1) timedFrom = Math.min(timedFrom, t0);
+        store.getState().toggleAblation({ stack, layer: 0, head: r % s0.modelInfo!.config.nHeads });
+        const settled = await settle(before, panels);
+        settled.missing.forEach((p) => missing.add(p));
+        if (r > 0 || toggle === 1) samples.push(settled.at - t0);
+      }
+    }
+    return {
+      samples,
+      panels: panels.filter((p) => !missing.has(p)),
+      missing: [...missing],
+      longTasks: w.__longTasks.filter((t) => t >= timedFrom).length,
+    };
+  }, rounds);
+}
+
+async function waitForStoreIdle(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const s = window.__attentionLab?.store?.getState();
+      return Boolean(s?.modelInfo && s.loadId === null && !s.inFlight && s.run?.done);
+    },
+    null,
+    { timeout: 600_000, polling: 50 },
+  );
+}
+
+function idsFor(n: number, vocab: number): number[] {
+  return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % vocab);
+}
+
+async function benchModel(
+  app: App,
+  backend: BackendName,
+  label: string,
+  info: ModelInfo,
+  cells: Cell[],
+  latencies: Latency[],
+): Promise<void> {
+  const cfg = info.config;
+  const lengths = [...new Set([...LENGTHS, cfg.contextLength])].filter(
+    (n) => n <= cfg.contextLength,
+  );
+  let skipRest: string | null = null;
+  for (const tokens of lengths) {
+    const cell: Cell = { model: label, backend, tokens };
+    cells.push(cell);
+    if (cfg.architecture === 'encoder-decoder') {
+      cell.skipped = 'encoder–decoder models are measured through the cost panel instead';
+      continue;
+    }
+    if (skipRest) {
+      cell.skipped = 'skipped: longer still';
+      continue;
+    }
+    // Forward time grows at least linearly with length: skip what would blow the time limit.
+    const previous = cells.findLast((c) => c.model === label && c.backend === backend && c.trace);
+    const estimate = previous ? (previous.trace!.median * tokens) / previous.tokens : 0;
+    if (estimate > WARM_UP_LIMIT_MS) {
+      skipRest = `skipped: a forward would take about ${(estimate / 1000).toFixed(0)} s`;
+      cell.skipped = skipRest;
+      continue;
+    }
+    const ids = idsFor(tokens, cfg.vocabSize);
+    for (const trace of [false, true]) {
+      const r = await timeRuns(app.page, ids, trace, REPS, CELL_BUDGET_MS, WARM_UP_LIMIT_MS);
+      if (r.error) {
+        skipRest = `failed: ${r.error}`;
+        cell.skipped = skipRest;
+        break;
+      }
+      if (r.samples.length === 0) {
+        skipRest = `skipped: a forward at ${tokens} tokens took ${(r.warmUpMs / 1000).toFixed(0)} s`;
+        cell.skipped = skipRest;
+        break;
+      }
+      if (trace) {
+        cell.trace = stats(r.samples);
+        cell.longTasksPerRun = r.longTasks / r.samples.length;
+      } else cell.bare = stats(r.samples);
+    }
+    if (cell.bare && cell.trace) cell.ratio = cell.trace.median / cell.bare.median;
+    console.log(format(cell));
+  }
+  // Intervention latency at the app's own text, through the UI.
+  await waitForStoreIdle(app.page);
+  const tokens = await app.page.evaluate(() => {
+    const run = window.__attentionLab!.store!.getState().run!;
+    return (run.tokens.decoder ?? run.tokens.encoder ?? []).length;
+  });
+  const latency: Latency = { model: label, backend, tokens, panels: [] };
+  latencies.push(latency);
+  if (
+    skipRest &&
+    cells.find((c) => c.model === label && c.backend === backend && c.tokens === 16)?.skipped
+  ) {
+    latency.skipped = skipRest;
+    return;
+  }
+  // Fewer rounds for a model whose every run takes seconds.
+  const slow =
+    (cells.find((c) => c.model === label && c.backend === backend)?.trace?.median ?? 0) > 1000;
+  const { samples, panels, missing, longTasks } = await interventionLatency(app.page, slow ? 2 : 3);
+  latency.longTasksPerToggle = longTasks / samples.length;
+  if (missing.length)
+    console.log(`  (panels that did not repaint after a toggle: ${missing.join(', ')})`);
+  latency.panels = panels;
+  latency.stats = stats(samples);
+  console.log(
+    `${label} ${backend}: head toggle → ${panels.length} heatmaps repainted: median ${latency.stats.median.toFixed(0)} ms, p95 ${latency.stats.p95.toFixed(0)} ms (${tokens} tokens), long tasks/toggle ${latency.longTasksPerToggle.toFixed(1)}`,
+  );
+}
+
+function ms(s?: Stats): string {
+  return s ? `${s.median.toFixed(0)} / ${s.p95.toFixed(0)}` : '—';
+}
+
+function format(c: Cell): string {
+  if (c.skipped) return `${c.model} ${c.backend} ${c.tokens}: ${c.skipped}`;
+  return `${c.model} ${c.backend} ${c.tokens}: bare ${ms(c.bare)} ms, trace ${ms(c.trace)} ms, ratio ${c.ratio?.toFixed(2)}, long tasks/run ${c.longTasksPerRun?.toFixed(1)}`;
+}
+
+function table(cells: Cell[], latencies: Latency[]): string {
+  const rows = [
+    '| model | backend | tokens | bare forward median / p95 (ms) | traced forward median / p95 (ms) | trace / bare | long tasks per traced run | webgl vs cpu (traced) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const c of cells) {
+    const cpu = cells.find(
+      (x) => x.model === c.model && x.tokens === c.tokens && x.backend === 'cpu',
+    );
+    const speedup =
+      c.backend === 'webgl' && c.trace && cpu?.trace
+        ? `${(cpu.trace.median / c.trace.median).toFixed(2)}×`
+        : '';
+    rows.push(
+      c.skipped
+        ? `| ${c.model} | ${c.backend} | ${c.tokens} | ${c.skipped} | | | | |`
+        : `| ${c.model} | ${c.backend} | ${c.tokens} | ${ms(c.bare)} | ${ms(c.trace)} | ${c.ratio!.toFixed(2)} | ${c.longTasksPerRun!.toFixed(1)} | ${speedup} |`,
+    );
+  }
+  rows.push(
+    '',
+    '| model | backend | tokens | heatmaps | head toggle → repainted, median / p95 (ms) |',
+    '| --- | --- | ---: | ---: | ---: |',
+  );
+  for (const l of latencies) {
+    rows.push(
+      `| ${l.model} | ${l.backend} | ${l.tokens} | ${l.panels.length} | ${l.skipped ?? ms(l.stats)} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  if (!process.argv.includes('--no-build'))
+    execSync('npx vite build', { cwd: ROOT, stdio: 'ignore' });
+  const backends = (option('--backends') ?? 'webgl,wasm,cpu').split(',') as BackendName[];
+  const models = (option('--models') ?? 'default,gpt2').split(',');
+  // The shipped default model when the build has one, else the e2e tests' random model.
+  const shippedIndex = join(DIST, 'models', 'index.json');
+  const shipped = existsSync(shippedIndex);
+  if (!shipped) await ensureTestModels();
+  const defaultName = shipped
+    ? (JSON.parse(readFileSync(shippedIndex, 'utf8')) as ModelIndex).default
+    : TEST_MODEL;
+  if (models.includes('gpt2') && !existsSync(join(GPT2_DIR, 'model.safetensors'))) {
+    console.log('writing the GPT-2-small-shaped random model (once)…');
+    execSync('npx tsx scripts/make-random-gpt2.ts', { cwd: ROOT, stdio: 'inherit' });
+  }
+  const cells: Cell[] = [];
+  const latencies: Latency[] = [];
+  const backendInfo: Record<string, unknown> = {};
+  for (const backend of backends) {
+    const app = await openApp({
+      query: `?backend=${backend}`,
+      mounts: {
+        ...(shipped ? { '/models/': join(DIST, 'models') } : { '/models/': TEST_MODELS }),
+        '/bench-models/': join(ROOT, 'tmp'),
+      },
+    });
+    // tsx compiles with keepNames: functions sent to the page call its `__name` helper.
+    await app.page.evaluate('globalThis.__name = (f) => f');
+    await app.page.evaluate(instrument);
+    try {
+      const info = (await app.waitForEvent('backend')).detail as { backend: BackendName };
+      backendInfo[backend] = info;
+      if (info.backend !== backend) {
+        console.log(`${backend}: not available here (${JSON.stringify(info)})`);
+        continue;
+      }
+      const loaded = await app.waitForEvent('loaded');
+      await waitForStoreIdle(app.page);
+      const defaultInfo = (loaded.detail as { config: ModelInfo['config'] }).config;
+      if (models.includes('default')) {
+        await benchModel(
+          app,
+          backend,
+          defaultName,
+          { config: defaultInfo } as ModelInfo,
+          cells,
+          latencies,
+        );
+      }
+      if (models.includes('gpt2')) {
+        const id = await app.page.evaluate(
+          (url) => window.__attentionLab!.client!.load({ kind: 'url', url }),
+          `${app.server.url}bench-models/gpt2-small-random/`,
+        );
+        const gpt2 = await app.waitForEvent('loaded', id, 600_000);
+        await waitForStoreIdle(app.page);
+        const config = (gpt2.detail as { config: ModelInfo['config'] }).config;
+        await benchModel(
+          app,
+          backend,
+          'gpt2-small-random',
+          { config } as ModelInfo,
+          cells,
+          latencies,
+        );
+      }
+    } finally {
+      await app.close();
+    }
+  }
+  const markdown = table(cells, latencies);
+  console.log(`\n${markdown}\n\nbench took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  writeFileSync(
+    join(ROOT, 'bench-results.json'),
+    JSON.stringify(
+      { date: new Date().toISOString(), backends: backendInfo, cells, latencies, markdown },
+      null,
+      2,
+    ) + '\n',
+  );
+}
+
+await main();
