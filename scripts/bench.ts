@@ -354,12 +354,12 @@ function table(cells: Cell[], latencies: Latency[]): string {
   }
   rows.push(
     '',
-    '| model | backend | tokens | heatmaps | head toggle → repainted, median / p95 (ms) |',
-    '| --- | --- | ---: | ---: | ---: |',
+    '| model | backend | tokens | heatmaps | head toggle → repainted, median / p95 (ms) | long tasks per toggle |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
   );
   for (const l of latencies) {
     rows.push(
-      `| ${l.model} | ${l.backend} | ${l.tokens} | ${l.panels.length} | ${l.skipped ?? ms(l.stats)} |`,
+      `| ${l.model} | ${l.backend} | ${l.tokens} | ${l.panels.length} | ${l.skipped ?? ms(l.stats)} | ${l.longTasksPerToggle?.toFixed(1) ?? ''} |`,
     );
   }
   return rows.join('\n');

@@ -155,6 +155,18 @@ describe('loading', () => {
     await harness.send({ type: 'load', id: picked, source: { kind: 'files', files } });
     expect(harness.only(picked, 'loaded').info.config.architecture).toBe('encoder-decoder');
   });
+
+  it('a newer load supersedes one in progress: only the newer model is reported', async () => {
+    harness = new Harness();
+    const first = harness.id();
+    const second = harness.id();
+    await Promise.all([
+      harness.send({ type: 'load', id: first, source: { kind: 'shipped', name: 'tiny' } }),
+      harness.send({ type: 'load', id: second, source: { kind: 'url', url: 'models/seq2seq' } }),
+    ]);
+    expect(harness.of(first).filter((m) => m.type === 'loaded' || m.type === 'error')).toEqual([]);
+    expect(harness.only(second, 'loaded').info).toMatchObject({ name: 'seq2seq' });
+  });
 });
 
 describe('running', () => {
