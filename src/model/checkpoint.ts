@@ -341,7 +341,14 @@ export function exportTensors(model: Model): Record<string, HostTensor> {
     shape: t.shape.slice(),
     data: t.dataSync() as Float32Array,
   });
-  const concatCols = (ts: tf.Tensor[]) => tf.tidy(() => host(tf.concat(ts, ts[0].rank - 1)));
+  // Read back outside tidy: tidy walks what its function returns, and a 38M-element array is too much.
+  const hostOf = (make: () => tf.Tensor): HostTensor => {
+    const t = tf.tidy(make);
+    const h = host(t);
+    t.dispose();
+    return h;
+  };
+  const concatCols = (ts: tf.Tensor[]) => hostOf(() => tf.concat(ts, ts[0].rank - 1));
   const putLinear = (name: string, l: Linear) => {
     out[`${name}.weight`] = host(l.w);
     if (l.b) out[`${name}.bias`] = host(l.b);
@@ -354,9 +361,9 @@ export function exportTensors(model: Model): Record<string, HostTensor> {
     out[`${name}.weight`] = host(n.gamma);
     out[`${name}.bias`] = host(n.beta);
   };
-  out['wte.weight'] = tf.tidy(() => host(tf.concat(p.tokenEmbedding, 0)));
+  out['wte.weight'] = hostOf(() => tf.concat(p.tokenEmbedding, 0));
   if (p.positionEmbedding) out['wpe.weight'] = host(p.positionEmbedding);
-  if (p.lmHead) out['lm_head.weight'] = tf.tidy(() => host(tf.concat(p.lmHead!, 1).transpose()));
+  if (p.lmHead) out['lm_head.weight'] = hostOf(() => tf.concat(p.lmHead!, 1).transpose());
   for (const stack of stacksOf(cfg)) {
     const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
     const sp = p[stack]!;

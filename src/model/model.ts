@@ -60,6 +60,8 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Checked between layers; when it returns true the forward stops with a `cancelled` error. */
   shouldStop?: () => boolean;
+  /** Told how long each chunk waited for its values to come back from the device. */
+  onReadback?: (ms: number) => void;
 }
 
 export class ForwardError extends Error {
@@ -177,18 +179,27 @@ function runStack(
   return p.finalNorm ? layerNorm(x, p.finalNorm, model.config.layerNormEps) : x;
 }
 
-function allLogits(model: Model, h: tf.Tensor): tf.Tensor3D {
-  const [b, t, d] = h.shape;
-  return logitsOf(model, h.reshape([b * t, d]) as tf.Tensor2D).reshape([b, t, -1]);
+/** Which positions get logits in the batch drivers: a 50k vocabulary makes every row costly. */
+export type LogitPositions = 'all' | 'last';
+
+function logitsAt(model: Model, h: tf.Tensor, positions: LogitPositions): tf.Tensor3D {
+  const [b, t, d] = h.shape as [number, number, number];
+  const rows = positions === 'last' ? h.slice([0, t - 1, 0], [b, 1, d]) : h;
+  const n = positions === 'last' ? 1 : t;
+  return logitsOf(model, rows.reshape([b * n, d]) as tf.Tensor2D).reshape([b, n, -1]);
 }
 
-/** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T, vocab]`. */
-export function decoderLogits(model: Model, ids: tf.Tensor2D): tf.Tensor3D {
+/** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`. */
+export function decoderLogits(
+  model: Model,
+  ids: tf.Tensor2D,
+  positions: LogitPositions = 'all',
+): tf.Tensor3D {
   const stack = stacksOf(model.config)[0];
   const causal = stack === 'decoder';
   const bias = causal ? causalBias(ids.shape[1]) : paddingBias(ids, model.config.padTokenId);
   const h = runStack(model, stack, embed(model, ids, 0, true).x, { bias });
-  return allLogits(model, h);
+  return logitsAt(model, h, positions);
 }
 
 /** Encoder–decoder logits (teacher forcing): source `[B, S]`, decoder input `[B, T]` → `[B, T, vocab]`. */
@@ -196,6 +207,7 @@ export function encoderDecoderLogits(
   model: Model,
   sourceIds: tf.Tensor2D,
   ids: tf.Tensor2D,
+  positions: LogitPositions = 'all',
 ): tf.Tensor3D {
   const sourceBias = paddingBias(sourceIds, model.config.padTokenId);
   const memory = runStack(model, 'encoder', embed(model, sourceIds, 0, true).x, {
@@ -211,11 +223,16 @@ export function encoderDecoderLogits(
       bias: sourceBias,
     },
   );
-  return allLogits(model, h);
+  return logitsAt(model, h, positions);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The traced driver: one sequence, streamed chunk by chunk.
+
+/** A separate statement: `opts.onReadback?.(await …)` would skip the flush when no one listens. */
+function reportReadback(opts: ForwardOptions, ms: number): void {
+  opts.onReadback?.(ms);
+}
 
 function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: number): void {
   if (ids.length === 0)
@@ -410,7 +427,7 @@ async function traceStack(
     return e;
   });
   try {
-    await rec.flush();
+    reportReadback(opts, await rec.flush());
     await emit({
       type: 'embedding',
       stack,
@@ -485,7 +502,7 @@ async function traceStack(
       x = out.x;
       if (cache) staged.push({ k: out.k, v: out.v });
       else tf.dispose([out.k, out.v]);
-      await rec.flush();
+      reportReadback(opts, await rec.flush());
       await emit({ type: 'layer', stack, layer, ...tracer.finish(), hidden });
     }
   } catch (e) {
@@ -538,7 +555,7 @@ async function traceOutput(
   });
   const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   try {
-    await rec.flush();
+    reportReadback(opts, await rec.flush());
     await emit({
       type: 'output',
       stack,

@@ -7,7 +7,6 @@ import type { Matrix } from './trace';
  */
 export class Recorder {
   private pending: { tensor: tf.Tensor; target: Matrix }[] = [];
-  readbackMs = 0;
 
   /** Keep `t` alive past the enclosing tidy and return the Matrix its values will fill on flush. */
   record(t: tf.Tensor): Matrix {
@@ -16,14 +15,15 @@ export class Recorder {
     return target;
   }
 
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
+  /** Read everything recorded back in one transfer; resolves to the milliseconds spent waiting. */
+  async flush(): Promise<number> {
+    if (this.pending.length === 0) return 0;
     const pending = this.pending;
     this.pending = [];
     const flat = tf.tidy(() => tf.concat(pending.map((p) => p.tensor.reshape([-1]).toFloat())));
     const started = performance.now();
     const data = (await flat.data()) as Float32Array;
-    this.readbackMs += performance.now() - started;
+    const waited = performance.now() - started;
     flat.dispose();
     let offset = 0;
     for (const { tensor, target } of pending) {
@@ -32,6 +32,7 @@ export class Recorder {
       offset += tensor.size;
       tensor.dispose();
     }
+    return waited;
   }
 
   /** Drop what was recorded without reading it (a cancelled forward). */

@@ -634,9 +634,14 @@ export class Engine {
     const last = tf.tidy(() => {
       const ids = tf.tensor2d([input.ids], [1, input.ids.length], 'int32');
       const logits = input.sourceIds
-        ? encoderDecoderLogits(model, tf.tensor2d([input.sourceIds], undefined, 'int32'), ids)
-        : decoderLogits(model, ids);
-      return logits.slice([0, input.ids.length - 1, 0], [1, 1, vocab]).reshape([vocab]);
+        ? encoderDecoderLogits(
+            model,
+            tf.tensor2d([input.sourceIds], undefined, 'int32'),
+            ids,
+            'last',
+          )
+        : decoderLogits(model, ids, 'last');
+      return logits.reshape([vocab]);
     });
     const readStart = now();
     const values = (await last.data()) as Float32Array;
@@ -680,6 +685,8 @@ export class Engine {
     };
     let postMs = 0;
     let inCallbackMs = 0;
+    let readbackMs = 0;
+    options.onReadback = (ms) => (readbackMs += ms);
     let predictions: Prediction[] = [];
     const forwardStart = now();
     await runForward(model, job.input, options, async (chunk) => {
@@ -716,9 +723,8 @@ export class Engine {
         id: job.id,
         predictions: predictions.slice(0, job.topK),
         timings: {
-          forwardMs: end - forwardStart - inCallbackMs,
-          // runForward does not report how long it waited for readbacks yet; 0 until it does.
-          readbackMs: 0,
+          forwardMs: end - forwardStart - inCallbackMs - readbackMs,
+          readbackMs,
           transferMs: postMs,
           totalMs: end - job.startedAt,
         },
