@@ -59,17 +59,17 @@ const WEIGHTS = 'model.safetensors';
 /** Headers above this are not plausible for a model file (as in src/model/safetensors.ts). */
 const MAX_HEADER_BYTES = 100_000_000;
 const GIB = 2 ** 30;
-/** Where the browser does not say how much memory the device has. */
-const DEFAULT_DEVICE_GIB = 8;
+const MAX_BUDGET = 2 * GIB;
 
 /**
  * Float32 weight bytes a load may take: a quarter of the memory the browser reports
- * (`navigator.deviceMemory`, which Chrome caps at 8 GiB), so 2 GiB on desktops, 1 GiB on a
- * 4 GiB device; 2 GiB where the browser does not say. The weights live as float32 textures
- * and the download needs one more copy of the file while it is turned into them.
+ * (`navigator.deviceMemory`), at most 2 GiB; 2 GiB where the browser does not say. The weights
+ * live as float32 textures, the download needs one more copy of the file while it is turned
+ * into them, and the trace of a long input needs room too. 2 GiB admits GPT-2 medium (1.5 GB
+ * with its stored attention masks) and refuses GPT-2 large (3.1 GB).
  */
 export function weightBudget(deviceMemoryGiB: number | undefined): number {
-  return ((deviceMemoryGiB || DEFAULT_DEVICE_GIB) * GIB) / 4;
+  return Math.min(MAX_BUDGET, ((deviceMemoryGiB || Infinity) * GIB) / 4);
 }
 
 /** `1.50 GB`, `548.1 MB`, `12 kB`: decimal units, as download sizes are usually given. */
@@ -148,7 +148,7 @@ function layoutOf(prefix: Uint8Array, total: number): Layout | null {
 function tooLarge(what: string, budget: number): ModelFileError {
   return new ModelFileError(
     'too-large',
-    `${what}, more than this device's budget of ${formatBytes(budget)} for weights (a quarter of its memory; see docs/checkpoints.md)`,
+    `${what}, more than this device's budget of ${formatBytes(budget)} for weights (a quarter of its memory, at most 2 GiB; see docs/checkpoints.md)`,
   );
 }
 
@@ -164,7 +164,7 @@ async function readSafetensors(
 ): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
   // Float32 needs at least as many bytes as the file has (F16/BF16 files need twice as many).
   if (announced > budget) {
-    await stream.cancel();
+    stopReading(stream);
     throw tooLarge(`model.safetensors is ${formatBytes(announced)}`, budget);
   }
   const reader = stream.getReader();
@@ -229,9 +229,17 @@ async function readSafetensors(
     onProgress(loaded, fileBytes);
     return { bytes, float32Bytes: layout.float32Bytes };
   } catch (e) {
-    await reader.cancel().catch(() => {});
+    stopReading(reader);
     throw e;
   }
+}
+
+/**
+ * Cancel without waiting: a branch of a teed body (the other one being written to the cache)
+ * settles its cancel only when both branches are done, which the caller's abort brings about.
+ */
+function stopReading(from: { cancel(): Promise<void> }): void {
+  from.cancel().catch(() => {});
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {

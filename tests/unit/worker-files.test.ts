@@ -38,6 +38,8 @@ interface Served {
   status?: number;
   /** Bytes per chunk of the streamed body. */
   chunk?: number;
+  /** After the body, keep the response open (a download that goes on) until aborted. */
+  hang?: boolean;
 }
 
 /** A fake network: folders of files, every request logged, bytes pulled from bodies counted. */
@@ -47,8 +49,9 @@ class FakeServer {
   failing = false;
   constructor(public files: Record<string, Body | Served>) {}
 
-  readonly fetch = (async (input: URL | RequestInfo) => {
+  readonly fetch = (async (input: URL | RequestInfo, init?: RequestInit) => {
     const url = String(input);
+    const signal = init?.signal;
     this.requests.push(url);
     if (this.failing) throw new TypeError('fetch failed');
     const path = url.startsWith(ORIGIN) ? url.slice(ORIGIN.length) : url;
@@ -64,7 +67,18 @@ class FakeServer {
     const stream = new ReadableStream<Uint8Array>(
       {
         pull: (controller) => {
-          if (offset >= bytes.byteLength) return controller.close();
+          if (offset >= bytes.byteLength) {
+            if (!served.hang) return controller.close();
+            // As fetch does: an abort errors the body, whoever reads it.
+            return new Promise<void>((resolve) => {
+              const stop = () => {
+                controller.error(new DOMException('aborted', 'AbortError'));
+                resolve();
+              };
+              if (signal?.aborted) stop();
+              else signal?.addEventListener('abort', stop);
+            });
+          }
           const part = bytes.slice(offset, offset + chunk);
           offset += part.byteLength;
           this.pulled.set(path, offset);
@@ -247,7 +261,8 @@ describe('what the user types', () => {
 });
 
 describe('sizes', () => {
-  it('allows a quarter of the device memory for float32 weights, 2 GiB where unknown', () => {
+  it('allows a quarter of the device memory for float32 weights, at most 2 GiB', () => {
+    expect(weightBudget(16)).toBe(2 * 2 ** 30);
     expect(weightBudget(8)).toBe(2 * 2 ** 30);
     expect(weightBudget(4)).toBe(2 ** 30);
     expect(weightBudget(undefined)).toBe(2 * 2 ** 30);
@@ -326,12 +341,13 @@ describe('reading the weights', () => {
     const server = new FakeServer({
       // A file announced bigger than the budget: refused on its Content-Length alone.
       'm/huge/config.json': JSON.stringify(DECODER_CONFIG),
-      'm/huge/model.safetensors': { body: tinyWeights, length: 3_250_000_000 },
+      'm/huge/model.safetensors': { body: tinyWeights, length: 3_250_000_000, hang: true },
       // Half-precision: the file fits, its float32 weights (twice the size) do not.
       'm/half/config.json': JSON.stringify(DECODER_CONFIG),
       'm/half/model.safetensors': { body: f16, chunk: 256 },
     });
-    harness = new Harness(server, { weightBudget: Math.round(f16.byteLength * 1.5) });
+    const budget = Math.round(f16.byteLength * 1.5);
+    harness = new Harness(server, { weightBudget: budget });
     const huge = await harness.load(url('huge'));
     expect(huge).toMatchObject({
       type: 'error',
@@ -351,6 +367,16 @@ describe('reading the weights', () => {
     const headerEnd = 8 + Number(new DataView(f16.buffer).getBigUint64(0, true));
     expect(server.pulled.get('m/half/model.safetensors')).toBeLessThan(headerEnd + 256 + 1);
     expect(headerEnd + 256).toBeLessThan(f16.byteLength / 2);
+
+    // With the cache, the body is teed: the branch being stored must stop too (a cancelled
+    // branch of a tee only settles once the other one ends), and nothing stays stored.
+    harness.engine.dispose();
+    const cache = new MemoryCacheStorage();
+    harness = new Harness(server, { cache, weightBudget: budget });
+    expect(await harness.load(url('huge'))).toMatchObject({ code: 'too-large' });
+    expect(await harness.load(url('half'))).toMatchObject({ code: 'too-large' });
+    expect(cache.entries().filter((e) => e.endsWith('.safetensors'))).toEqual([]);
+
     // Within the budget it loads.
     harness.engine.dispose();
     harness = new Harness(server, { weightBudget: f16.byteLength * 3 });
