@@ -329,7 +329,6 @@ export class Engine {
       } catch (e) {
         throw new EngineError('bad-model', (e as Error).message);
       }
-      await files.commit();
       if (superseded()) throw new DOMException('superseded', 'AbortError');
       const count = parameterCount(model.params);
       this.unload();

@@ -1,69 +1,47 @@
 /**
  * Model files from the Hub or a URL, kept in the browser's Cache Storage so that a second visit
- * loads without the network. Cache first: a stored file is never re-fetched (the URL of a Hub
- * file names a branch, so "clear cached models" is how to pick up a new revision). A network
- * response is stored while it streams (the body is teed: one branch is read by the load, the
- * other written to disk), so the weights are never held twice in memory for the cache's sake.
+ * loads without the network. Cache first: a stored file is never fetched again (a Hub file's URL
+ * names a branch, so "clear cached models" is how to pick up a new revision). The weights are
+ * streamed to disk as they download and then read back (see modelFiles.ts), so the download
+ * never sits in memory twice; small files are stored once read.
  */
 import type { CacheUsage } from './protocol';
 
 /** The Cache Storage cache the worker keeps model files in (the service worker has its own). */
 export const MODEL_CACHE = 'attention-lab-models';
 
-export interface CachedResponse {
-  response: Response;
-  fromCache: boolean;
-}
-
 export class ModelCache {
-  /** Stores started by this load: awaited by `settle`, removed by `discard`. */
-  private writes = new Map<string, Promise<void>>();
+  /** What this load stored, removed again by `discard`. */
+  private stored = new Set<string>();
 
   constructor(private readonly storage: CacheStorage) {}
 
+  /** The stored response for `url` (a 404 marker for a file known to be absent), if any. */
+  async match(url: string): Promise<Response | undefined> {
+    return (await this.storage.open(MODEL_CACHE)).match(url);
+  }
+
   /**
-   * The stored response for `url`, else the network's (a 200 is stored as it streams; a 404 is
-   * stored as a marker, so that an optional file that does not exist is not asked for again).
+   * Store `response` (its body streamed to disk); resolves once written, to null, or to the
+   * error that stopped the write (the body failed, the disk is full).
    */
-  async fetch(url: string, network: () => Promise<Response>): Promise<CachedResponse> {
+  async put(url: string, response: Response): Promise<unknown> {
     const cache = await this.storage.open(MODEL_CACHE);
-    const hit = await cache.match(url);
-    if (hit) return { response: hit, fromCache: true };
-    const response = await network();
-    if (response.status === 404) {
-      this.store(cache, url, new Response(null, { status: 404 }));
-      return { response, fromCache: false };
+    this.stored.add(url);
+    try {
+      await cache.put(url, response);
+      return null;
+    } catch (e) {
+      await cache.delete(url);
+      return e ?? new Error('the cache refused the file');
     }
-    if (response.status !== 200 || !response.body) return { response, fromCache: false };
-    // Only what a later load needs: the bytes and their length (no Vary, no cookies).
-    const headers = new Headers();
-    const length = response.headers.get('Content-Length');
-    if (length) headers.set('Content-Length', length);
-    const [mine, stored] = response.body.tee();
-    this.store(cache, url, new Response(stored, { status: 200, headers }));
-    return { response: new Response(mine, { status: 200, headers }), fromCache: false };
-  }
-
-  private store(cache: Cache, url: string, response: Response): void {
-    // A failed write (a cancelled download, a full disk) must not fail the load that caused it.
-    this.writes.set(
-      url,
-      cache.put(url, response).catch(() => cache.delete(url).then(() => undefined)),
-    );
-  }
-
-  /** Wait for this load's writes to finish. */
-  async settle(): Promise<void> {
-    await Promise.all(this.writes.values());
-    this.writes.clear();
   }
 
   /** Remove what this load stored: a load that failed must not be answered from the cache. */
   async discard(): Promise<void> {
-    const urls = [...this.writes.keys()];
-    await this.settle();
     const cache = await this.storage.open(MODEL_CACHE);
-    await Promise.all(urls.map((url) => cache.delete(url)));
+    await Promise.all([...this.stored].map((url) => cache.delete(url)));
+    this.stored.clear();
   }
 }
 

@@ -4,7 +4,8 @@
  * whole. The weights are read so that peak memory stays at one copy of the file: the
  * safetensors header is read first, the size and the float32 bytes it describes are checked
  * against the budget (so a model too big for the device is refused before it downloads), then
- * the rest streams into ONE buffer of the file's exact size.
+ * the rest streams into ONE buffer of the file's exact size. Where they are cached, they stream
+ * to disk first (checked the same way on the fly, nothing kept) and are read back from there.
  */
 import { ModelCache } from './modelCache';
 import type { ModelSource, WeightsOrigin } from './protocol';
@@ -48,8 +49,6 @@ export interface ModelFiles {
     budget: number,
     onProgress: (stage: string, loaded: number, total: number) => void,
   ): Promise<Weights>;
-  /** The load succeeded: wait until what it cached is written. */
-  commit(): Promise<void>;
   /** The load failed: forget what it cached. */
   discard(): Promise<void>;
 }
@@ -152,6 +151,68 @@ function tooLarge(what: string, budget: number): ModelFileError {
   );
 }
 
+function truncated(loaded: number, fileBytes: number): ModelFileError {
+  return new ModelFileError(
+    'corrupt',
+    `model.safetensors is truncated: ${loaded} of the ${fileBytes} bytes its header describes arrived`,
+  );
+}
+
+/**
+ * The start of a safetensors stream, chunk by chunk, until its header is in: then the sizes it
+ * gives are checked against the budget and the announced length. Throws what is wrong.
+ */
+class HeaderCheck {
+  /** The chunks seen until the header was complete (kilobytes). */
+  readonly head: Uint8Array[] = [];
+  headBytes = 0;
+  layout: Layout | null = null;
+
+  constructor(
+    private readonly announced: number,
+    private readonly budget: number,
+  ) {
+    // Float32 needs at least as many bytes as the file has (F16/BF16 files need twice as many).
+    if (announced > budget)
+      throw tooLarge(`model.safetensors is ${formatBytes(announced)}`, budget);
+  }
+
+  /** Take the next chunk; the layout once the header is complete. */
+  feed(chunk: Uint8Array): Layout | null {
+    if (this.layout) return this.layout;
+    this.head.push(chunk);
+    this.headBytes += chunk.byteLength;
+    const prefix = this.head.length === 1 ? chunk : concat(this.head, this.headBytes);
+    const layout = layoutOf(prefix, this.announced);
+    if (!layout) return null;
+    if (layout.float32Bytes > this.budget) {
+      throw tooLarge(
+        `the model needs ${formatBytes(layout.float32Bytes)} as float32 (${(layout.float32Bytes / 4e6).toFixed(0)} M parameters in model.safetensors)`,
+        this.budget,
+      );
+    }
+    if (this.announced > 0 && this.announced !== layout.fileBytes) {
+      throw new ModelFileError(
+        'corrupt',
+        `model.safetensors is ${this.announced} bytes but its header describes ${layout.fileBytes}: ${this.announced < layout.fileBytes ? 'the file is truncated' : 'it has bytes after its last tensor'}`,
+      );
+    }
+    this.layout = layout;
+    return layout;
+  }
+
+  /** The stream ended: it must not have ended inside the header. */
+  end(): Layout {
+    if (!this.layout) {
+      throw new ModelFileError(
+        'corrupt',
+        `model.safetensors is truncated: it ends after ${this.headBytes} bytes, inside its header`,
+      );
+    }
+    return this.layout;
+  }
+}
+
 /**
  * Read a safetensors stream: the header first (checked against `budget`), then the rest into
  * one preallocated buffer. `announced` is the Content-Length or file size (0 when unknown).
@@ -162,44 +223,16 @@ async function readSafetensors(
   budget: number,
   onProgress: Progress,
 ): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
-  // Float32 needs at least as many bytes as the file has (F16/BF16 files need twice as many).
-  if (announced > budget) {
-    stopReading(stream);
-    throw tooLarge(`model.safetensors is ${formatBytes(announced)}`, budget);
-  }
   const reader = stream.getReader();
   try {
-    // Until the header is in: a short list of chunks (the header is kilobytes).
-    const head: Uint8Array[] = [];
-    let headBytes = 0;
-    let layout: Layout | null = null;
-    while (!layout) {
+    const check = new HeaderCheck(announced, budget);
+    for (let layout: Layout | null = null; !layout;) {
       const { done, value } = await reader.read();
       if (done) break;
-      head.push(value);
-      headBytes += value.byteLength;
-      onProgress(headBytes, announced);
-      layout = layoutOf(head.length === 1 ? head[0] : concat(head, headBytes), announced);
+      layout = check.feed(value);
+      onProgress(check.headBytes, layout?.fileBytes ?? announced);
     }
-    if (!layout) {
-      throw new ModelFileError(
-        'corrupt',
-        `model.safetensors is truncated: it ends after ${headBytes} bytes, inside its header`,
-      );
-    }
-    if (layout.float32Bytes > budget) {
-      throw tooLarge(
-        `the model needs ${formatBytes(layout.float32Bytes)} as float32 (${(layout.float32Bytes / 4e6).toFixed(0)} M parameters in model.safetensors)`,
-        budget,
-      );
-    }
-    const { fileBytes } = layout;
-    if (announced > 0 && announced !== fileBytes) {
-      throw new ModelFileError(
-        'corrupt',
-        `model.safetensors is ${announced} bytes but its header describes ${fileBytes}: ${announced < fileBytes ? 'the file is truncated' : 'it has bytes after its last tensor'}`,
-      );
-    }
+    const { fileBytes, float32Bytes } = check.end();
     const bytes = new Uint8Array(fileBytes);
     let loaded = 0;
     const append = (chunk: Uint8Array) => {
@@ -212,34 +245,58 @@ async function readSafetensors(
       bytes.set(chunk, loaded);
       loaded += chunk.byteLength;
     };
-    head.forEach(append);
-    head.length = 0;
+    check.head.forEach(append);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       append(value);
       onProgress(loaded, fileBytes);
     }
-    if (loaded < fileBytes) {
-      throw new ModelFileError(
-        'corrupt',
-        `model.safetensors is truncated: ${loaded} of the ${fileBytes} bytes its header describes arrived`,
-      );
-    }
+    if (loaded < fileBytes) throw truncated(loaded, fileBytes);
     onProgress(loaded, fileBytes);
-    return { bytes, float32Bytes: layout.float32Bytes };
+    return { bytes, float32Bytes };
   } catch (e) {
-    stopReading(reader);
+    reader.cancel().catch(() => {});
     throw e;
   }
 }
 
 /**
- * Cancel without waiting: a branch of a teed body (the other one being written to the cache)
- * settles its cancel only when both branches are done, which the caller's abort brings about.
+ * A download on its way into the cache: every chunk passes through (nothing is kept), bytes
+ * are reported, and the header is checked as soon as it is in; a problem errors the stream,
+ * which stops the download and the write, and `problem()` says what it was. A file announced
+ * bigger than the budget is refused here and now.
  */
-function stopReading(from: { cancel(): Promise<void> }): void {
-  from.cancel().catch(() => {});
+function checkedDownload(
+  announced: number,
+  budget: number,
+  onProgress: Progress,
+): { stream: TransformStream<Uint8Array, Uint8Array>; problem(): unknown } {
+  const check = new HeaderCheck(announced, budget);
+  let problem: unknown = null;
+  let loaded = 0;
+  const checked = (step: () => void) => {
+    try {
+      step();
+    } catch (e) {
+      problem = e;
+      throw e;
+    }
+  };
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      checked(() => check.feed(chunk));
+      loaded += chunk.byteLength;
+      onProgress(loaded, check.layout?.fileBytes ?? announced);
+      controller.enqueue(chunk);
+    },
+    flush: () =>
+      checked(() => {
+        const { fileBytes } = check.end();
+        if (loaded < fileBytes) throw truncated(loaded, fileBytes);
+      }),
+  });
+  return { stream, problem: () => problem };
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
@@ -296,24 +353,24 @@ async function fetchFailure(
 
 function fetchedFiles(options: FetchedOptions): ModelFiles {
   const { name, base, fetchFn, signal, cache } = options;
+  const urlOf = (file: string) => new URL(file, base);
 
-  /** The response for `file`, or null on 404; `controller` stops its download (and caching). */
-  async function open(
-    file: string,
-    controller: AbortController,
-  ): Promise<{ response: Response; fromCache: boolean } | null> {
-    const url = new URL(file, base);
-    const network = async () => {
-      try {
-        return await fetchFn(url, { signal: AbortSignal.any([signal, controller.signal]) });
-      } catch (e) {
-        if (signal.aborted) throw e;
-        throw await fetchFailure(url, file, e as Error, fetchFn, signal);
-      }
-    };
-    const { response, fromCache } = cache
-      ? await cache.fetch(url.href, network)
-      : { response: await network(), fromCache: false };
+  const missing = (file: string) =>
+    new ModelFileError(
+      'missing',
+      `${file} is missing: ${urlOf(file).href} answered 404 (not found)${options.notFoundHint ?? ''}`,
+    );
+
+  /** `file` from the network: null on 404, the response otherwise; any other trouble throws. */
+  async function download(file: string, controller: AbortController): Promise<Response | null> {
+    const url = urlOf(file);
+    let response: Response;
+    try {
+      response = await fetchFn(url, { signal: AbortSignal.any([signal, controller.signal]) });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw await fetchFailure(url, file, e as Error, fetchFn, signal);
+    }
     if (response.status === 404) return null;
     if (response.status === 401 || response.status === 403) {
       throw new FetchError(
@@ -323,41 +380,91 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
     if (!response.ok || !response.body) {
       throw new FetchError(`fetching ${url.href} failed: HTTP ${response.status}`);
     }
-    return { response, fromCache };
+    return response;
   }
 
-  const missing = (file: string) =>
-    new ModelFileError(
-      'missing',
-      `${file} is missing: ${new URL(file, base).href} answered 404 (not found)${options.notFoundHint ?? ''}`,
+  const lengthOf = (response: Response) => Number(response.headers.get('Content-Length')) || 0;
+
+  /**
+   * The weights into the cache, checked as they stream there: true once stored, false when the
+   * cache could not take them (a full disk), throws for anything wrong with the download.
+   */
+  async function downloadToCache(
+    store: ModelCache,
+    controller: AbortController,
+    budget: number,
+    onProgress: Progress,
+  ): Promise<boolean> {
+    const response = await download(WEIGHTS, controller);
+    if (!response) throw missing(WEIGHTS);
+    const announced = lengthOf(response);
+    const checked = checkedDownload(announced, budget, onProgress);
+    const body = response.body!.pipeThrough(checked.stream, { signal: controller.signal });
+    const headers = announced ? { 'Content-Length': String(announced) } : undefined;
+    const failed = await store.put(urlOf(WEIGHTS).href, new Response(body, { headers }));
+    if (!failed) return true;
+    if (checked.problem()) throw checked.problem();
+    if (signal.aborted) throw new DOMException('superseded', 'AbortError');
+    if (failed instanceof DOMException && failed.name === 'QuotaExceededError') return false;
+    throw new FetchError(
+      `the download of ${WEIGHTS} from ${urlOf(WEIGHTS).host} broke off: ${(failed as Error).message}`,
     );
+  }
 
   return {
     name,
     async read(file, required = false) {
-      const opened = await open(file, new AbortController());
-      if (!opened && required) throw missing(file);
-      return opened ? new Uint8Array(await opened.response.arrayBuffer()) : null;
+      const href = urlOf(file).href;
+      const hit = await cache?.match(href);
+      let bytes: Uint8Array | null;
+      if (hit) {
+        bytes = hit.status === 404 ? null : new Uint8Array(await hit.arrayBuffer());
+      } else {
+        const response = await download(file, new AbortController());
+        bytes = response ? new Uint8Array(await response.arrayBuffer()) : null;
+        // An absent optional file is remembered too: a second visit need not ask.
+        await cache?.put(
+          href,
+          bytes
+            ? new Response(bytes as Uint8Array<ArrayBuffer>, {
+                headers: { 'Content-Length': String(bytes.byteLength) },
+              })
+            : new Response(null, { status: 404 }),
+        );
+      }
+      if (!bytes && required) throw missing(file);
+      return bytes;
     },
     async readWeights(budget, onProgress) {
       const controller = new AbortController();
-      const opened = await open(WEIGHTS, controller);
-      if (!opened) throw missing(WEIGHTS);
-      const { response, fromCache } = opened;
-      const announced = Number(response.headers.get('Content-Length')) || 0;
-      const stage = fromCache ? 'cache' : 'download';
       try {
-        const read = await readSafetensors(response.body!, announced, budget, (l, t) =>
-          onProgress(stage, l, t),
+        let from: WeightsOrigin = 'cache';
+        let stored = await cache?.match(urlOf(WEIGHTS).href);
+        if (cache && !stored) {
+          const progress: Progress = (l, t) => onProgress('download', l, t);
+          if (await downloadToCache(cache, controller, budget, progress)) {
+            stored = await cache.match(urlOf(WEIGHTS).href);
+            from = 'network';
+          }
+        }
+        if (stored?.body) {
+          const read = await readSafetensors(stored.body, lengthOf(stored), budget, (l, t) =>
+            onProgress('cache', l, t),
+          );
+          return { ...read, from };
+        }
+        // No cache here (or it was full): straight from the network into the buffer.
+        const response = await download(WEIGHTS, controller);
+        if (!response) throw missing(WEIGHTS);
+        const read = await readSafetensors(response.body!, lengthOf(response), budget, (l, t) =>
+          onProgress('download', l, t),
         );
-        return { ...read, from: fromCache ? 'cache' : 'network' };
+        return { ...read, from: 'network' };
       } catch (e) {
-        // Stops the cache's branch of the download too.
         controller.abort();
         throw e;
       }
     },
-    commit: async () => cache?.settle(),
     discard: async () => cache?.discard(),
   };
 }
@@ -385,7 +492,6 @@ function pickedFiles(files: File[]): ModelFiles {
       );
       return { ...read, from: 'file' };
     },
-    commit: async () => {},
     discard: async () => {},
   };
 }

@@ -368,8 +368,8 @@ describe('reading the weights', () => {
     expect(server.pulled.get('m/half/model.safetensors')).toBeLessThan(headerEnd + 256 + 1);
     expect(headerEnd + 256).toBeLessThan(f16.byteLength / 2);
 
-    // With the cache, the body is teed: the branch being stored must stop too (a cancelled
-    // branch of a tee only settles once the other one ends), and nothing stays stored.
+    // With the cache, the weights stream to disk through the same checks: refused there,
+    // the download stops at once (the huge one never ends by itself), and nothing is stored.
     harness.engine.dispose();
     const cache = new MemoryCacheStorage();
     harness = new Harness(server, { cache, weightBudget: budget });
@@ -511,6 +511,9 @@ describe('the model cache', () => {
       JSON.stringify(TOKENIZER).length +
       tinyWeights.byteLength;
     expect(harness.of('cache').at(-1)!.usage).toEqual({ bytes: size, files: 3 });
+    // Downloaded into the cache, then read from there into the one buffer.
+    const stages = harness.of('progress').map((p) => p.stage);
+    expect(stages.indexOf('cache')).toBeGreaterThan(stages.lastIndexOf('download'));
 
     server.requests = [];
     const again = await harness.load(url('tiny'));
@@ -528,10 +531,19 @@ describe('the model cache', () => {
     const server = new FakeServer({
       'm/cut/config.json': JSON.stringify(DECODER_CONFIG),
       'm/cut/model.safetensors': tinyWeights.slice(0, 3000),
+      'm/dropped/config.json': JSON.stringify(DECODER_CONFIG),
+      'm/dropped/model.safetensors': {
+        body: tinyWeights.slice(0, 20_000),
+        length: tinyWeights.byteLength,
+      },
     });
     const cache = new MemoryCacheStorage();
     harness = new Harness(server, { cache });
     expect(await harness.load(url('cut'))).toMatchObject({ type: 'error', code: 'bad-model' });
+    expect(await harness.load(url('dropped'))).toMatchObject({
+      code: 'bad-model',
+      message: `model.safetensors is truncated: 20000 of the ${tinyWeights.byteLength} bytes its header describes arrived`,
+    });
     expect(cache.entries()).toEqual([]);
     // Fixed on the server: the next load sees the fix.
     server.files['m/cut/model.safetensors'] = tinyWeights;
