@@ -15,7 +15,7 @@ export interface Prepared {
   config: ModelConfig;
   /** Serialisable tokenizer (its `toJSON()` is written as tokenizer.json). */
   tokenizer?: { toJSON(): unknown };
-  /** Tokens the model reads per training step, for the tokens/s figure. */
+  /** Decoder tokens per training step (on average), for the tokens/s figure. */
   tokensPerStep: number;
   /** Loss of a freshly drawn training batch; runs inside the gradient tape. */
   batchLoss(model: Model, rng: Rng): tf.Scalar;
@@ -90,11 +90,14 @@ const BATCH_STREAM = 0x9e3779b9;
 export async function runRecipe(recipe: Recipe, options: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
   const steps = options.steps ?? recipe.schedule.steps;
-  const schedule: Schedule = {
-    ...recipe.schedule,
-    steps,
-    warmupSteps: Math.min(recipe.schedule.warmupSteps, Math.floor(steps / 4)),
-  };
+  const schedule: Schedule =
+    options.steps === undefined
+      ? recipe.schedule
+      : {
+          ...recipe.schedule,
+          steps,
+          warmupSteps: Math.min(recipe.schedule.warmupSteps, Math.floor(steps / 4)),
+        };
   const evalEvery = Math.min(recipe.evalEvery, steps);
   const prepared = recipe.prepare();
   const model = initModel(prepared.config, recipe.seed);
