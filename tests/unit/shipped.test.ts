@@ -1,0 +1,156 @@
+/**
+ * The shipped models: every model in public/models/index.json loads, and running it on a fixed
+ * held-out slice gives the metrics its training.json records.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disposeModel, type Model } from '../../src/model/model';
+import { CharsTokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
+import { installWasmTrainingKernels } from '../../src/model/train';
+import type { ModelIndex } from '../../src/workers/protocol';
+import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
+import { RECIPES } from '../../scripts/recipes';
+import {
+  exactMatch,
+  heldOutExamples,
+  HELD_OUT_EVALUATION,
+  HELD_OUT_TEST_SLICE,
+} from '../../scripts/recipes/dates';
+import {
+  evaluationSets,
+  HEAD_THRESHOLD,
+  headScores,
+  repeatAccuracy,
+} from '../../scripts/recipes/induction';
+import { encodeAll, readShakespeare, validationSliceLoss } from '../../scripts/recipes/shakespeare';
+
+const MODELS = join(import.meta.dirname, '..', '..', 'public', 'models');
+const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
+const index = readJson(join(MODELS, 'index.json')) as ModelIndex;
+
+interface Training {
+  metrics: Record<string, unknown>;
+  steps: number[];
+  train_loss: number[];
+  val_loss: number[];
+  backend: string;
+  seed: number;
+}
+
+beforeAll(async () => {
+  await useFastestNodeBackend();
+  installWasmTrainingKernels();
+});
+
+describe('public/models/index.json', () => {
+  it('opens lm-prenorm by default and lists every recipe, with files ≤ 20 MB together', () => {
+    expect(index.default).toBe('lm-prenorm');
+    expect(index.models.map((m) => m.name).sort()).toEqual(RECIPES.map((r) => r.name).sort());
+    let bytes = 0;
+    for (const m of index.models) {
+      expect(m.title.length).toBeGreaterThan(0);
+      expect(m.description.length).toBeGreaterThan(0);
+      for (const file of ['config.json', 'model.safetensors', 'training.json'])
+        bytes += statSync(join(MODELS, m.name, file)).size;
+    }
+    expect(bytes).toBeLessThanOrEqual(20 * 1024 * 1024);
+  });
+});
+
+/** Loads a shipped model with its tokenizer and training record; disposes it after the block. */
+function shipped(name: string) {
+  const dir = join(MODELS, name);
+  const loaded = {} as { model: Model; tokenizer: Tokenizer; training: Training };
+  beforeAll(() => {
+    loaded.model = readModelDir(dir);
+    loaded.tokenizer = tokenizerFromJson(readJson(join(dir, 'tokenizer.json')));
+    loaded.training = readJson(join(dir, 'training.json')) as Training;
+  });
+  afterAll(() => disposeModel(loaded.model));
+  return loaded;
+}
+
+function checkRecord(t: Training, recipeName: string) {
+  const recipe = RECIPES.find((r) => r.name === recipeName)!;
+  expect(t.seed).toBe(recipe.seed);
+  expect(t.backend).toBe('wasm');
+  expect(t.steps.at(-1)).toBe(recipe.schedule.steps);
+  expect(t.train_loss.length).toBe(t.steps.length);
+  expect(t.val_loss.length).toBe(t.steps.length);
+}
+
+describe('language-model twins', () => {
+  const pre = shipped('lm-prenorm');
+  const post = shipped('lm-postnorm');
+
+  it('differ only in norm placement', () => {
+    const { norm: a, finalNorm: fa, ...restA } = pre.model.config;
+    const { norm: b, finalNorm: fb, ...restB } = post.model.config;
+    expect([a, fa, b, fb]).toEqual(['pre', true, 'post', false]);
+    expect(restA).toEqual(restB);
+    expect(readFileSync(join(MODELS, 'lm-prenorm', 'tokenizer.json'), 'utf8')).toBe(
+      readFileSync(join(MODELS, 'lm-postnorm', 'tokenizer.json'), 'utf8'),
+    );
+    expect(pre.tokenizer.vocabSize).toBe(pre.model.config.vocabSize);
+    checkRecord(pre.training, 'lm-prenorm');
+    checkRecord(post.training, 'lm-postnorm');
+  });
+
+  for (const [name, lm] of [
+    ['lm-prenorm', pre],
+    ['lm-postnorm', post],
+  ] as const) {
+    it(`${name} reproduces its validation loss on the held-out slice within 2%`, () => {
+      const validation = encodeAll(lm.tokenizer, readShakespeare().validation);
+      const loss = validationSliceLoss(lm.model, validation);
+      const recorded = lm.training.metrics.val_loss_slice as number;
+      console.log(
+        `${name}: validation slice loss ${loss.toFixed(4)} (recorded ${recorded.toFixed(4)})`,
+      );
+      expect(Math.abs(loss - recorded) / recorded).toBeLessThan(0.02);
+      // and it learned something: far below the uniform distribution's ln(vocab)
+      expect(loss).toBeLessThan(0.75 * Math.log(lm.model.config.vocabSize));
+    });
+  }
+});
+
+describe('dates-seq2seq', () => {
+  const dates = shipped('dates-seq2seq');
+
+  it(`converts ${HELD_OUT_TEST_SLICE} held-out dates to ISO with ≥ 99% exact match`, () => {
+    checkRecord(dates.training, 'dates-seq2seq');
+    const examples = heldOutExamples(HELD_OUT_EVALUATION).slice(0, HELD_OUT_TEST_SLICE);
+    const accuracy = exactMatch(dates.model, dates.tokenizer as CharsTokenizer, examples);
+    console.log(`dates-seq2seq: exact match ${accuracy} on ${examples.length} held-out examples`);
+    expect(accuracy).toBeGreaterThanOrEqual(0.99);
+    expect(accuracy).toBeCloseTo(dates.training.metrics.heldout_exact_match_slice as number, 2);
+  });
+});
+
+describe('induction', () => {
+  const ind = shipped('induction');
+
+  it('predicts the repeated half with ≥ 95% accuracy, as recorded', () => {
+    checkRecord(ind.training, 'induction');
+    const sets = evaluationSets(ind.model.config.vocabSize);
+    const accuracy =
+      sets.reduce((a, s) => a + repeatAccuracy(ind.model, s.sequences, s.half), 0) / sets.length;
+    console.log(`induction: repeat accuracy ${accuracy}`);
+    expect(accuracy).toBeGreaterThanOrEqual(0.95);
+    expect(accuracy).toBeCloseTo(ind.training.metrics.repeat_accuracy as number, 2);
+  });
+
+  it('has the previous-token and induction heads its training.json names', async () => {
+    const probe = evaluationSets(ind.model.config.vocabSize)[2];
+    const scores = await headScores(ind.model, probe.sequences.slice(0, 16), probe.half);
+    const m = ind.training.metrics as { previous_token_heads: string[]; induction_heads: string[] };
+    expect(m.previous_token_heads.some((h) => h.startsWith('0.'))).toBe(true);
+    expect(m.induction_heads.some((h) => h.startsWith('1.'))).toBe(true);
+    const score = (name: string) => scores.find((s) => `${s.layer}.${s.head}` === name)!;
+    for (const h of m.previous_token_heads)
+      expect(score(h).previousToken).toBeGreaterThan(HEAD_THRESHOLD - 0.01);
+    for (const h of m.induction_heads)
+      expect(score(h).induction).toBeGreaterThan(HEAD_THRESHOLD - 0.01);
+  });
+});
