@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadCheckpoint } from '../../src/model/checkpoint';
+import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { Model } from '../../src/model/model';
 
 /** wasm is about 13× faster than the plain cpu backend here; fall back to cpu where it fails. */
@@ -11,6 +12,7 @@ export async function useFastestNodeBackend(): Promise<string> {
   try {
     if (await tf.setBackend('wasm')) {
       await tf.ready();
+      installWasmKernels();
       return 'wasm';
     }
   } catch {

@@ -9,6 +9,7 @@ import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?u
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import type { BackendInfo, BackendName } from './protocol';
+import { installWasmKernels } from '../model/wasmKernels';
 
 export interface BackendOptions {
   /** Try this backend first (tests and the bench force one); the usual order follows if it fails. */
@@ -59,6 +60,7 @@ async function trySetBackend(name: BackendName, canvas?: OffscreenCanvas): Promi
     if (problem) return problem;
     if (name !== 'webgl' && !(await tf.setBackend(name))) return 'failed to initialise';
     await tf.ready();
+    if (name === 'wasm') installWasmKernels();
     // A context can exist and still fail on the first real kernel (float textures, shader limits).
     const probe = tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 2])));
     const value = (await probe.data())[0];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeModel, type Model } from '../../src/model/model';
 import { CharsTokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
-import { installWasmTrainingKernels } from '../../src/model/train';
+import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { ModelIndex } from '../../src/workers/protocol';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { RECIPES } from '../../scripts/recipes';
@@ -40,7 +40,7 @@ interface Training {
 
 beforeAll(async () => {
   await useFastestNodeBackend();
-  installWasmTrainingKernels();
+  installWasmKernels();
 });
 
 describe('public/models/index.json', () => {

@@ -10,10 +10,10 @@ import { parseConfig } from '../../src/model/config';
 import { initModel, Rng } from '../../src/model/init';
 import { disposeModel, encoderDecoderLogits } from '../../src/model/model';
 import { allTensors } from '../../src/model/params';
+import { installWasmKernels } from '../../src/model/wasmKernels';
 import {
   consecutiveWindows,
   crossEntropy,
-  installWasmTrainingKernels,
   languageModelLoss,
   learningRateAt,
   sampleWindows,
@@ -35,7 +35,7 @@ const tiny = (extra: Record<string, unknown> = {}) =>
 
 beforeAll(async () => {
   expect(await useFastestNodeBackend()).toBe('wasm');
-  installWasmTrainingKernels();
+  installWasmKernels();
 });
 
 describe('learning-rate schedule', () => {
