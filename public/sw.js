@@ -5,6 +5,8 @@
  * the cache; the cache answers only when the network cannot.
  */
 const CACHE = 'attention-lab-v1';
+/** Owned by the worker (src/workers/modelCache.ts): never cleared by an app update. */
+const MODEL_CACHE = 'attention-lab-models';
 const ASSET = /(?:\.\.?\/|\/)?(?:assets\/)?[\w.-]+\.(?:js|mjs|css|wasm|woff2?|ttf)(?=["'`)?#\s])/g;
 const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'training.json'];
 
@@ -64,7 +66,10 @@ self.addEventListener('install', (event) => {
 self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
-      for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+      // Old app caches go; the worker's model cache (weights the user downloaded) stays.
+      for (const key of await caches.keys()) {
+        if (key !== CACHE && key !== MODEL_CACHE) await caches.delete(key);
+      }
       await self.clients.claim();
     })(),
   );
