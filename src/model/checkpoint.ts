@@ -132,7 +132,8 @@ function columns(
 // ---------------------------------------------------------------------------------------------
 // GPT-2 names (also the project's own format)
 
-function gpt2LayerNorm(r: TensorReader, name: string, d: number): LayerNormParams {
+/** `{name}.weight` is γ and `{name}.bias` is β, in GPT-2 and Marian files alike. */
+function readLayerNorm(r: TensorReader, name: string, d: number): LayerNormParams {
   return { gamma: r.tensor1d(`${name}.weight`, d), beta: r.tensor1d(`${name}.bias`, d) };
 }
 
@@ -174,12 +175,12 @@ function gpt2Stack(
     const h = `${prefix}h.${i}`;
     const [q, k, v] = splitFused(r, `${h}.attn.c_attn`, d, 3, bias);
     const b: BlockParams = {
-      ln1: gpt2LayerNorm(r, `${h}.ln_1`, d),
+      ln1: readLayerNorm(r, `${h}.ln_1`, d),
       attn: { q, k, v, o: gpt2Linear(r, `${h}.attn.c_proj`, d, d, bias) },
     };
     if (cross) {
       const [ck, cv] = splitFused(r, `${h}.crossattention.c_attn`, d, 2, bias);
-      b.lnCross = gpt2LayerNorm(r, `${h}.ln_cross_attn`, d);
+      b.lnCross = readLayerNorm(r, `${h}.ln_cross_attn`, d);
       b.cross = {
         q: gpt2Linear(r, `${h}.crossattention.q_attn`, d, d, bias),
         k: ck,
@@ -188,7 +189,7 @@ function gpt2Stack(
       };
     }
     if (!cfg.attentionOnly) {
-      b.ln2 = gpt2LayerNorm(r, `${h}.ln_2`, d);
+      b.ln2 = readLayerNorm(r, `${h}.ln_2`, d);
       b.mlp = {
         fc: gpt2Linear(r, `${h}.mlp.c_fc`, d, cfg.dFF, true),
         proj: gpt2Linear(r, `${h}.mlp.c_proj`, cfg.dFF, d, true),
@@ -196,7 +197,7 @@ function gpt2Stack(
     }
     blocks.push(b);
   }
-  return { blocks, ...(cfg.finalNorm ? { finalNorm: gpt2LayerNorm(r, `${prefix}ln_f`, d) } : {}) };
+  return { blocks, ...(cfg.finalNorm ? { finalNorm: readLayerNorm(r, `${prefix}ln_f`, d) } : {}) };
 }
 
 function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
@@ -238,10 +239,6 @@ function marianAttention(r: TensorReader, name: string, d: number): AttentionPar
   };
 }
 
-function marianLayerNorm(r: TensorReader, name: string, d: number): LayerNormParams {
-  return gpt2LayerNorm(r, name, d);
-}
-
 function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
   const embeddingName =
@@ -253,16 +250,16 @@ function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
     for (let i = 0; i < layersOf(cfg, stack); i++) {
       const l = `model.${stack}.layers.${i}`;
       const b: BlockParams = {
-        ln1: marianLayerNorm(r, `${l}.self_attn_layer_norm`, d),
+        ln1: readLayerNorm(r, `${l}.self_attn_layer_norm`, d),
         attn: marianAttention(r, `${l}.self_attn`, d),
-        ln2: marianLayerNorm(r, `${l}.final_layer_norm`, d),
+        ln2: readLayerNorm(r, `${l}.final_layer_norm`, d),
         mlp: {
           fc: marianLinear(r, `${l}.fc1`, d, cfg.dFF),
           proj: marianLinear(r, `${l}.fc2`, cfg.dFF, d),
         },
       };
       if (stack === 'decoder') {
-        b.lnCross = marianLayerNorm(r, `${l}.encoder_attn_layer_norm`, d);
+        b.lnCross = readLayerNorm(r, `${l}.encoder_attn_layer_norm`, d);
         b.cross = marianAttention(r, `${l}.encoder_attn`, d);
       }
       blocks.push(b);

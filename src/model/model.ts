@@ -10,7 +10,7 @@ import { block, type BlockTracer } from './block';
 import type { ModelConfig } from './config';
 import { embedTokens, vocabularyLogits } from './embedding';
 import { featureStats, layerNorm } from './layerNorm';
-import { disposeParams, layersOf, stacksOf, type ModelParams, type StackParams } from './params';
+import { disposeParams, stacksOf, type ModelParams, type StackParams } from './params';
 import { sinusoidalPositions } from './positions';
 import { Recorder } from './recorder';
 import type {
@@ -301,9 +301,35 @@ function gateOf(
   return gate;
 }
 
+/** `[1, P, d] → [n, d]`: batch item 0, cut back to its n real (unpadded) tokens. */
+function realTokens(x: tf.Tensor, n: number): tf.Tensor {
+  const d = x.shape[2]!;
+  return x.slice([0, 0, 0], [1, n, d]).reshape([n, d]);
+}
+
+/** Record a LayerNorm's input and output statistics; the returned function reads them after the flush. */
+function recordNorm(
+  rec: Recorder,
+  name: string,
+  input: tf.Tensor,
+  output: tf.Tensor,
+  n: number,
+): () => NormStats {
+  const a = featureStats(realTokens(input, n));
+  const b = featureStats(realTokens(output, n));
+  const [im, iv, om, ov] = [a.mean, a.variance, b.mean, b.variance].map((t) => rec.record(t));
+  return () => ({
+    name,
+    inputMean: im.data,
+    inputVar: iv.data,
+    outputMean: om.data,
+    outputVar: ov.data,
+  });
+}
+
 /** A block tracer that records batch item 0, cut back to the real (unpadded) lengths. */
 class LayerTracer implements BlockTracer {
-  private norms: { name: string; stats: Matrix[] }[] = [];
+  private norms: (() => NormStats)[] = [];
   private residuals: { point: string; norms: Matrix }[] = [];
   private attentions: { kind: 'self' | 'cross'; mats: Record<string, Matrix> }[] = [];
 
@@ -318,25 +344,14 @@ class LayerTracer implements BlockTracer {
     private captureQKV: boolean,
   ) {}
 
-  /** [1, P, d] → [T, d] */
-  private tokens(x: tf.Tensor): tf.Tensor {
-    const d = x.shape[2]!;
-    return x.slice([0, 0, 0], [1, this.queries, d]).reshape([this.queries, d]);
-  }
-
   norm(name: string, input: tf.Tensor, output: tf.Tensor): void {
-    const a = featureStats(this.tokens(input));
-    const b = featureStats(this.tokens(output));
-    this.norms.push({
-      name: this.prefix + name,
-      stats: [a.mean, a.variance, b.mean, b.variance].map((t) => this.rec.record(t)),
-    });
+    this.norms.push(recordNorm(this.rec, this.prefix + name, input, output, this.queries));
   }
 
   residual(point: string, x: tf.Tensor): void {
     this.residuals.push({
       point,
-      norms: this.rec.record(tf.norm(this.tokens(x), 'euclidean', -1)),
+      norms: this.rec.record(tf.norm(realTokens(x, this.queries), 'euclidean', -1)),
     });
   }
 
@@ -373,13 +388,7 @@ class LayerTracer implements BlockTracer {
         headGate: this.gates[kind],
         ...(mats.q ? { q: mats.q, k: mats.k, v: mats.v, headOutputs: mats.headOutputs } : {}),
       })),
-      norms: this.norms.map(({ name, stats: [im, iv, om, ov] }) => ({
-        name,
-        inputMean: im.data,
-        inputVar: iv.data,
-        outputMean: om.data,
-        outputVar: ov.data,
-      })),
+      norms: this.norms.map((read) => read()),
       residual: this.residuals.map(({ point, norms }) => ({ point, norms: norms.data })),
     };
   }
@@ -423,7 +432,7 @@ async function traceStack(
     );
     const { x: e, pos } = embed(model, idTensor, past, usePositions);
     if (pos) positions = rec.record(pos.slice([0, 0], [real, cfg.dModel]));
-    hidden0 = rec.record(e.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]));
+    hidden0 = rec.record(realTokens(e, real));
     return e;
   });
   try {
@@ -493,9 +502,7 @@ async function traceStack(
           },
           tracer,
         );
-        hidden = rec.record(
-          r.x.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]),
-        );
+        hidden = rec.record(realTokens(r.x, real));
         return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
       });
       x.dispose();
@@ -535,41 +542,25 @@ async function traceOutput(
   const which = opts.logits ?? 'all';
   const rows = which === 'all' ? [...Array(real).keys()] : which === 'last' ? [real - 1] : [];
   const rec = new Recorder();
-  let finalNorm: Matrix[] | undefined;
+  let finalNorm: (() => NormStats) | undefined;
   let hidden!: Matrix;
   let logits: Matrix | undefined;
   const norm = stackParams(model, stack).finalNorm;
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   const final = tf.tidy(() => {
     const h = norm ? layerNorm(result.x, norm, cfg.layerNormEps) : result.x.clone();
-    const tokens = (t: tf.Tensor) =>
-      t.slice([0, 0, 0], [1, real, cfg.dModel]).reshape([real, cfg.dModel]);
-    if (norm) {
-      const a = featureStats(tokens(result.x));
-      const b = featureStats(tokens(h));
-      finalNorm = [a.mean, a.variance, b.mean, b.variance].map((t) => rec.record(t));
-    }
-    hidden = rec.record(tokens(h));
-    if (rows.length)
-      logits = rec.record(logitsOf(model, tf.gather(tokens(h), rows) as tf.Tensor2D));
+    if (norm) finalNorm = recordNorm(rec, `${prefix}ln_f`, result.x, h, real);
+    const tokens = realTokens(h, real);
+    hidden = rec.record(tokens);
+    if (rows.length) logits = rec.record(logitsOf(model, tf.gather(tokens, rows) as tf.Tensor2D));
     return h;
   });
-  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   try {
     reportReadback(opts, await rec.flush());
     await emit({
       type: 'output',
       stack,
-      ...(finalNorm
-        ? {
-            finalNorm: {
-              name: `${prefix}ln_f`,
-              inputMean: finalNorm[0].data,
-              inputVar: finalNorm[1].data,
-              outputMean: finalNorm[2].data,
-              outputVar: finalNorm[3].data,
-            },
-          }
-        : {}),
+      ...(finalNorm ? { finalNorm: finalNorm() } : {}),
       hidden,
       ...(logits ? { logits } : {}),
       logitPositions: rows.map((r) => offset + r),
@@ -643,5 +634,3 @@ export async function runForward(
   }
   return assembleTrace(chunks);
 }
-
-export { layersOf, stacksOf };
