@@ -31,6 +31,21 @@ export function wordText(pieces: string[], group: number[]): string {
   return group.map((i) => pieces[i]).join('');
 }
 
+/** One value per (query word, key word) cell, computed from the piece indices of both words. */
+function perWordCell(
+  queryGroups: number[][],
+  keyGroups: number[][],
+  cell: (queryPieces: number[], keyPieces: number[]) => number,
+): Float32Array {
+  const out = new Float32Array(queryGroups.length * keyGroups.length);
+  queryGroups.forEach((qg, qw) => {
+    keyGroups.forEach((kg, kw) => {
+      out[qw * keyGroups.length + kw] = cell(qg, kg);
+    });
+  });
+  return out;
+}
+
 /** Aggregate a `[queries, keys]` attention matrix to `[queryWords, keyWords]`. */
 export function aggregateToWords(
   probs: ArrayLike<number>,
@@ -38,15 +53,11 @@ export function aggregateToWords(
   queryGroups: number[][],
   keyGroups: number[][],
 ): Float32Array {
-  const out = new Float32Array(queryGroups.length * keyGroups.length);
-  queryGroups.forEach((qg, qw) => {
-    keyGroups.forEach((kg, kw) => {
-      let sum = 0;
-      for (const i of qg) for (const j of kg) sum += probs[i * nKeys + j];
-      out[qw * keyGroups.length + kw] = sum / qg.length;
-    });
+  return perWordCell(queryGroups, keyGroups, (qg, kg) => {
+    let sum = 0;
+    for (const i of qg) for (const j of kg) sum += probs[i * nKeys + j];
+    return sum / qg.length;
   });
-  return out;
 }
 
 /** A word-level cell is masked when every piece pair in it is. */
@@ -56,13 +67,7 @@ export function aggregateMask(
   queryGroups: number[][],
   keyGroups: number[][],
 ): Float32Array {
-  const out = new Float32Array(queryGroups.length * keyGroups.length);
-  queryGroups.forEach((qg, qw) => {
-    keyGroups.forEach((kg, kw) => {
-      let any = 0;
-      for (const i of qg) for (const j of kg) if (mask[i * nKeys + j] !== 0) any = 1;
-      out[qw * keyGroups.length + kw] = any;
-    });
-  });
-  return out;
+  return perWordCell(queryGroups, keyGroups, (qg, kg) =>
+    qg.some((i) => kg.some((j) => mask[i * nKeys + j] !== 0)) ? 1 : 0,
+  );
 }

@@ -125,15 +125,11 @@ export interface TraceSlice {
   measureCost(): void;
 }
 
-export interface ViewSlice {
-  focus: HeadFocus;
-  mode: ValueMode;
-  words: boolean;
-  query: number;
-  tab: Tab;
-  theme: Theme;
-  zoom: ViewTransform;
-  compareModel: string;
+/** The view's state is exactly what the URL hash carries (urlState's ViewState), plus setters. */
+export interface ViewSlice extends Pick<
+  ViewState,
+  'focus' | 'mode' | 'words' | 'query' | 'tab' | 'theme' | 'zoom' | 'compareModel'
+> {
   setFocus(focus: HeadFocus): void;
   setMode(mode: ValueMode): void;
   setWords(on: boolean): void;
