@@ -22,7 +22,7 @@ import type {
   Trace,
   TraceChunk,
 } from './trace';
-import { assembleTrace } from './trace';
+import { assembleTrace, row } from './trace';
 
 export interface Model {
   config: ModelConfig;
@@ -229,11 +229,6 @@ export function encoderDecoderLogits(
 // ---------------------------------------------------------------------------------------------
 // The traced driver: one sequence, streamed chunk by chunk.
 
-/** A separate statement: `opts.onReadback?.(await …)` would skip the flush when no one listens. */
-function reportReadback(opts: ForwardOptions, ms: number): void {
-  opts.onReadback?.(ms);
-}
-
 function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: number): void {
   if (ids.length === 0)
     throw new ForwardError('empty-input', `${what} is empty: give at least one token`);
@@ -301,36 +296,78 @@ function gateOf(
   return gate;
 }
 
+/** The leading `sizes` of `t`; `t` itself when nothing is cut (a slice is a GPU pass on WebGL). */
+function leading(t: tf.Tensor, sizes: number[]): tf.Tensor {
+  return sizes.every((size, axis) => size === t.shape[axis])
+    ? t
+    : t.slice(
+        sizes.map(() => 0),
+        sizes,
+      );
+}
+
 /** `[1, P, d] → [n, d]`: batch item 0, cut back to its n real (unpadded) tokens. */
 function realTokens(x: tf.Tensor, n: number): tf.Tensor {
   const d = x.shape[2]!;
-  return x.slice([0, 0, 0], [1, n, d]).reshape([n, d]);
+  return leading(x, [1, n, d]).reshape([n, d]);
 }
 
-/** Record a LayerNorm's input and output statistics; the returned function reads them after the flush. */
-function recordNorm(
-  rec: Recorder,
-  name: string,
-  input: tf.Tensor,
-  output: tf.Tensor,
-  n: number,
-): () => NormStats {
-  const a = featureStats(realTokens(input, n));
-  const b = featureStats(realTokens(output, n));
-  const [im, iv, om, ov] = [a.mean, a.variance, b.mean, b.variance].map((t) => rec.record(t));
-  return () => ({
-    name,
-    inputMean: im.data,
-    inputVar: iv.data,
-    outputMean: om.data,
-    outputVar: ov.data,
-  });
+/**
+ * Per-token mean and variance over features of the `[1, P, d]` tensors a chunk looks at
+ * (LayerNorm inputs and outputs, points of the residual stream), from one reduction over their
+ * stack: on WebGL each kernel is a GPU pass, and a separate reduction per tensor cost a dozen
+ * passes per layer. Residual norms follow on the host: ‖x‖² = Σ x² = d·(σ² + μ²).
+ */
+class TokenStats {
+  private tensors: tf.Tensor[] = [];
+  private stats?: Matrix; // [2, tensors, n]: mean, variance
+  private width = 0;
+
+  /** Add a tensor (once, however often it is added); returns its index. */
+  add(x: tf.Tensor): number {
+    const known = this.tensors.indexOf(x);
+    return known >= 0 ? known : this.tensors.push(x) - 1;
+  }
+
+  /** Inside the tidy that made the tensors: queue the reduction of the first n tokens. */
+  record(rec: Recorder, n: number): void {
+    if (this.tensors.length === 0) return;
+    this.width = this.tensors[0].shape[2]!;
+    const { mean, variance } = featureStats(tf.concat(this.tensors, 0)); // [k, P] each
+    this.stats = rec.record(leading(tf.stack([mean, variance]), [2, this.tensors.length, n]));
+  }
+
+  /** After the flush. */
+  mean(i: number): Float32Array {
+    return row(this.stats!, 0, i);
+  }
+
+  variance(i: number): Float32Array {
+    return row(this.stats!, 1, i);
+  }
+
+  /** ‖x_t‖₂ per token. */
+  norm(i: number): Float32Array {
+    const [mean, variance] = [this.mean(i), this.variance(i)];
+    return mean.map((m, t) => Math.sqrt(this.width * (variance[t] + m * m)));
+  }
+
+  normStats(name: string, input: number, output: number): NormStats {
+    return {
+      name,
+      inputMean: this.mean(input),
+      inputVar: this.variance(input),
+      outputMean: this.mean(output),
+      outputVar: this.variance(output),
+    };
+  }
 }
 
 /** A block tracer that records batch item 0, cut back to the real (unpadded) lengths. */
 class LayerTracer implements BlockTracer {
-  private norms: (() => NormStats)[] = [];
-  private residuals: { point: string; norms: Matrix }[] = [];
+  private stats = new TokenStats();
+  private norms: { name: string; input: number; output: number }[] = [];
+  private residuals: { point: string; x: number }[] = [];
   private attentions: { kind: 'self' | 'cross'; mats: Record<string, Matrix> }[] = [];
 
   constructor(
@@ -345,27 +382,29 @@ class LayerTracer implements BlockTracer {
   ) {}
 
   norm(name: string, input: tf.Tensor, output: tf.Tensor): void {
-    this.norms.push(recordNorm(this.rec, this.prefix + name, input, output, this.queries));
+    const [i, o] = [this.stats.add(input), this.stats.add(output)];
+    this.norms.push({ name: this.prefix + name, input: i, output: o });
   }
 
   residual(point: string, x: tf.Tensor): void {
-    this.residuals.push({
-      point,
-      norms: this.rec.record(tf.norm(realTokens(x, this.queries), 'euclidean', -1)),
-    });
+    this.residuals.push({ point, x: this.stats.add(x) });
+  }
+
+  /** Inside the block's tidy, once the block has run: queue the statistics of the whole layer. */
+  recordStats(): void {
+    this.stats.record(this.rec, this.queries);
   }
 
   attention(kind: 'self' | 'cross', r: AttentionResult): void {
     const h = r.q.shape[1]!;
     const tq = this.queries;
     const tk = this.keys[kind];
-    const cut = (t: tf.Tensor, rows: number) =>
-      t.slice([0, 0, 0, 0], [1, h, rows, t.shape[3]!]).reshape([h, rows, t.shape[3]!]);
+    // [1, h, P, ·] → [h, rows, cols]: batch item 0, real queries (and keys) only.
+    const cut = (t: tf.Tensor, rows: number, cols = t.shape[3]!) =>
+      leading(t, [1, h, rows, cols]).reshape([h, rows, cols]);
     const mats: Record<string, Matrix> = {
-      scores: this.rec.record(
-        cut(r.scores.slice([0, 0, 0, 0], [1, h, r.scores.shape[2]!, tk]), tq),
-      ),
-      probs: this.rec.record(cut(r.probs.slice([0, 0, 0, 0], [1, h, r.probs.shape[2]!, tk]), tq)),
+      scores: this.rec.record(cut(r.scores, tq, tk)),
+      probs: this.rec.record(cut(r.probs, tq, tk)),
     };
     if (this.captureQKV) {
       mats.q = this.rec.record(cut(r.q, tq));
@@ -388,26 +427,81 @@ class LayerTracer implements BlockTracer {
         headGate: this.gates[kind],
         ...(mats.q ? { q: mats.q, k: mats.k, v: mats.v, headOutputs: mats.headOutputs } : {}),
       })),
-      norms: this.norms.map((read) => read()),
-      residual: this.residuals.map(({ point, norms }) => ({ point, norms: norms.data })),
+      norms: this.norms.map(({ name, input, output }) => this.stats.normStats(name, input, output)),
+      residual: this.residuals.map(({ point, x }) => ({
+        point,
+        norms: this.stats.norm(x),
+      })),
     };
   }
 }
 
+/**
+ * Emits chunks in order while keeping the device busy. A chunk's downloads are queued as soon as
+ * its kernels are, but its values are awaited only after the next chunk's kernels have been
+ * dispatched: the device computes layer i + 1 while the host waits for, posts and paints layer
+ * i, instead of the two taking turns.
+ */
+class ChunkStream {
+  private pending?: { reading: Promise<void>; chunk: () => TraceChunk };
+
+  constructor(
+    private opts: ForwardOptions,
+    private emit: (chunk: TraceChunk) => Promise<void>,
+  ) {}
+
+  /** Queue `rec`'s downloads; resolves once the chunk before this one has been emitted. */
+  async push(rec: Recorder, chunk: () => TraceChunk): Promise<void> {
+    const reading = rec.flush();
+    // Awaited by `deliver` or `abandon`; until then a failed download must not count as unhandled.
+    reading.catch(() => undefined);
+    const previous = this.pending;
+    this.pending = { reading, chunk };
+    if (previous) await this.deliver(previous);
+  }
+
+  /** Emit the chunk still in flight. */
+  async finish(): Promise<void> {
+    const last = this.pending;
+    this.pending = undefined;
+    if (last) await this.deliver(last);
+  }
+
+  /** After an error: wait for the chunk in flight to release its tensors, and drop it. */
+  async abandon(): Promise<void> {
+    const last = this.pending;
+    this.pending = undefined;
+    await last?.reading.catch(() => undefined);
+  }
+
+  private async deliver({ reading, chunk }: NonNullable<ChunkStream['pending']>): Promise<void> {
+    const started = performance.now();
+    await reading;
+    this.opts.onReadback?.(performance.now() - started);
+    await this.emit(chunk());
+  }
+}
+
+type KeysValues = { k: tf.Tensor; v: tf.Tensor }[];
+
 interface TracedStackResult {
   /** Output of the last block (before any final norm), `[1, P, d]`, owned by the caller. */
   x: tf.Tensor;
-  /** Padded length P and real length T. */
-  padded: number;
+  /** Real (unpadded) length. */
   real: number;
 }
 
+/**
+ * Embedding and blocks of one stack, each pushed to the stream as a chunk. With a KV cache the
+ * new keys and values go to `staged`, which the caller commits once the whole forward succeeded.
+ */
 async function traceStack(
   model: Model,
   stack: Stack,
   ids: number[],
   opts: ForwardOptions,
-  emit: (c: TraceChunk) => Promise<void>,
+  stream: ChunkStream,
+  staged: KeysValues,
   memory?: { x: tf.Tensor; length: number },
 ): Promise<TracedStackResult> {
   const cfg = model.config;
@@ -431,24 +525,10 @@ async function traceStack(
       'int32',
     );
     const { x: e, pos } = embed(model, idTensor, past, usePositions);
-    if (pos) positions = rec.record(pos.slice([0, 0], [real, cfg.dModel]));
+    if (pos) positions = rec.record(leading(pos, [real, cfg.dModel]));
     hidden0 = rec.record(realTokens(e, real));
     return e;
   });
-  try {
-    reportReadback(opts, await rec.flush());
-    await emit({
-      type: 'embedding',
-      stack,
-      inputIds: ids,
-      ...(positions ? { positions } : {}),
-      hidden: hidden0,
-    });
-  } catch (e) {
-    rec.discard();
-    x.dispose();
-    throw e;
-  }
 
   const selfKeys = past + padded;
   const selfAllowed = allowedMatrix(padded, selfKeys, past + real, past, causal);
@@ -464,9 +544,14 @@ async function traceStack(
   }
 
   const blocks = stackParams(model, stack).blocks;
-  // New keys/values reach the cache only once every layer has run: a cancelled step leaves it intact.
-  const staged: { k: tf.Tensor; v: tf.Tensor }[] = [];
   try {
+    await stream.push(rec, () => ({
+      type: 'embedding',
+      stack,
+      inputIds: ids,
+      ...(positions ? { positions } : {}),
+      hidden: hidden0,
+    }));
     for (let layer = 0; layer < blocks.length; layer++) {
       if (opts.shouldStop?.())
         throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
@@ -502,6 +587,7 @@ async function traceStack(
           },
           tracer,
         );
+        tracer.recordStats();
         hidden = rec.record(realTokens(r.x, real));
         return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
       });
@@ -509,74 +595,91 @@ async function traceStack(
       x = out.x;
       if (cache) staged.push({ k: out.k, v: out.v });
       else tf.dispose([out.k, out.v]);
-      reportReadback(opts, await rec.flush());
-      await emit({ type: 'layer', stack, layer, ...tracer.finish(), hidden });
+      await stream.push(rec, () => ({ type: 'layer', stack, layer, ...tracer.finish(), hidden }));
     }
   } catch (e) {
     rec.discard();
     x.dispose();
-    tf.dispose(staged.flatMap((s) => [s.k, s.v]));
     throw e;
   } finally {
     tf.dispose([selfBias, ...(crossBias ? [crossBias] : [])]);
   }
-  if (cache) {
-    tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
-    cache.layers = staged;
-    cache.length = past + real;
-  }
-  return { x, padded, real };
+  return { x, real };
 }
 
 /** Final norm and logits; resolves to the stack's final hidden state `[1, P, d]` (the caller owns it). */
 async function traceOutput(
   model: Model,
   stack: Stack,
-  result: TracedStackResult,
+  { x, real }: TracedStackResult,
   offset: number,
   opts: ForwardOptions,
-  emit: (c: TraceChunk) => Promise<void>,
+  stream: ChunkStream,
 ): Promise<tf.Tensor> {
   const cfg = model.config;
-  const { real } = result;
   const which = opts.logits ?? 'all';
   const rows = which === 'all' ? [...Array(real).keys()] : which === 'last' ? [real - 1] : [];
   const rec = new Recorder();
-  let finalNorm: (() => NormStats) | undefined;
+  const stats = new TokenStats();
   let hidden!: Matrix;
   let logits: Matrix | undefined;
   const norm = stackParams(model, stack).finalNorm;
   const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   const final = tf.tidy(() => {
-    const h = norm ? layerNorm(result.x, norm, cfg.layerNormEps) : result.x.clone();
-    if (norm) finalNorm = recordNorm(rec, `${prefix}ln_f`, result.x, h, real);
+    const h = norm ? layerNorm(x, norm, cfg.layerNormEps) : x.clone();
+    if (norm) {
+      stats.add(x);
+      stats.add(h);
+      stats.record(rec, real);
+    }
     const tokens = realTokens(h, real);
     hidden = rec.record(tokens);
     if (rows.length) logits = rec.record(logitsOf(model, tf.gather(tokens, rows) as tf.Tensor2D));
     return h;
   });
   try {
-    reportReadback(opts, await rec.flush());
-    await emit({
+    await stream.push(rec, () => ({
       type: 'output',
       stack,
-      ...(finalNorm ? { finalNorm: finalNorm() } : {}),
+      ...(norm ? { finalNorm: stats.normStats(`${prefix}ln_f`, 0, 1) } : {}),
       hidden,
       ...(logits ? { logits } : {}),
       logitPositions: rows.map((r) => offset + r),
-    });
+    }));
   } catch (e) {
-    rec.discard();
     final.dispose();
     throw e;
   }
   return final;
 }
 
+/** Embedding, blocks and output of one stack; resolves to its final hidden state (the caller owns it). */
+async function traceWholeStack(
+  model: Model,
+  stack: Stack,
+  ids: number[],
+  offset: number,
+  opts: ForwardOptions,
+  stream: ChunkStream,
+  staged: KeysValues,
+  memory?: { x: tf.Tensor; length: number },
+): Promise<{ final: tf.Tensor; real: number }> {
+  const result = await traceStack(model, stack, ids, opts, stream, staged, memory);
+  try {
+    return {
+      final: await traceOutput(model, stack, result, offset, opts, stream),
+      real: result.real,
+    };
+  } finally {
+    result.x.dispose();
+  }
+}
+
 /**
  * Run one sequence through the model and stream its trace: an `embedding` chunk, one `layer`
  * chunk per block as soon as it is read back, then an `output` chunk, per stack. Resolves to
- * the assembled trace. Every tensor it makes is disposed, whether it finishes or throws.
+ * the assembled trace. Every tensor it makes is disposed, whether it finishes or throws, and a
+ * KV cache only takes the new keys and values once the whole forward has been emitted.
  */
 export async function runForward(
   model: Model,
@@ -586,51 +689,57 @@ export async function runForward(
 ): Promise<Trace> {
   const cfg = model.config;
   const chunks: TraceChunk[] = [];
-  const emit = async (c: TraceChunk) => {
+  const stream = new ChunkStream(opts, async (c) => {
     chunks.push(c);
     await onChunk?.(c);
-  };
+  });
   const stacks = stacksOf(cfg);
-  const past = opts.cache?.length ?? 0;
+  const cache = opts.cache;
+  const past = cache?.length ?? 0;
   checkIds(input.ids, cfg, stacks.length === 2 ? 'the target text' : 'the input', past);
-
-  if (stacks.length === 1) {
-    const r = await traceStack(model, stacks[0], input.ids, opts, emit);
-    try {
-      (await traceOutput(model, stacks[0], r, past, opts, emit)).dispose();
-    } finally {
-      r.x.dispose();
-    }
-    return assembleTrace(chunks);
-  }
-
-  let memory = opts.cache?.memory;
-  let ownMemory: tf.Tensor | undefined;
-  if (!memory) {
-    const source = input.sourceIds;
+  const source = input.sourceIds;
+  const encode = stacks.length === 2 && !cache?.memory;
+  if (encode) {
     if (!source)
       throw new ForwardError('missing-source', 'an encoder–decoder model needs a source text');
     checkIds(source, cfg, 'the source text', 0);
-    const enc = await traceStack(model, 'encoder', source, opts, emit);
-    let encoded: tf.Tensor;
-    try {
-      encoded = await traceOutput(model, 'encoder', enc, 0, { ...opts, logits: 'none' }, emit);
-    } finally {
-      enc.x.dispose();
-    }
-    memory = { x: encoded, length: enc.real };
-    if (opts.cache) opts.cache.memory = memory;
-    else ownMemory = encoded;
   }
+
+  const main = stacks[stacks.length - 1];
+  const staged: KeysValues = [];
+  let ownMemory: tf.Tensor | undefined;
   try {
-    const dec = await traceStack(model, 'decoder', input.ids, opts, emit, memory);
-    try {
-      (await traceOutput(model, 'decoder', dec, past, opts, emit)).dispose();
-    } finally {
-      dec.x.dispose();
+    let memory = cache?.memory;
+    if (encode) {
+      const noLogits = { ...opts, logits: 'none' as const };
+      const enc = await traceWholeStack(model, 'encoder', source!, 0, noLogits, stream, staged);
+      memory = { x: enc.final, length: enc.real };
+      if (cache) cache.memory = memory;
+      else ownMemory = enc.final;
     }
+    const { final } = await traceWholeStack(
+      model,
+      main,
+      input.ids,
+      past,
+      opts,
+      stream,
+      staged,
+      memory,
+    );
+    final.dispose();
+    await stream.finish();
+  } catch (e) {
+    await stream.abandon();
+    tf.dispose(staged.flatMap((s) => [s.k, s.v]));
+    throw e;
   } finally {
     ownMemory?.dispose();
+  }
+  if (cache && main === 'decoder') {
+    tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
+    cache.layers = staged;
+    cache.length = past + input.ids.length;
   }
   return assembleTrace(chunks);
 }
