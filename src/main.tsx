@@ -10,6 +10,7 @@ import { backendFromUrl, EngineClient, fetchModelIndex } from './workers/client'
 import { App } from './ui/App';
 import { StoreContext } from './ui/context';
 import { parseView, serializeView } from './ui/lib/urlState';
+import { batchChunksPerFrame } from './ui/store/frameBatch';
 import { createLabStore, viewOf, type LabStore } from './ui/store/store';
 
 declare module './workers/debug' {
@@ -29,7 +30,10 @@ if (!location.hash.includes('src=')) initialView.sourceText = DEFAULT_SOURCE;
 const backend = backendFromUrl(location.href);
 const store = createLabStore({
   createEngine: (events, role) =>
-    new EngineClient(events, { ...(backend ? { backend } : {}), debugHandle: role === 'main' }),
+    new EngineClient(batchChunksPerFrame(events, requestAnimationFrame), {
+      ...(backend ? { backend } : {}),
+      debugHandle: role === 'main',
+    }),
   fetchIndex: () => fetchModelIndex(),
   fetchJson: async (url) => {
     const response = await fetch(url);
@@ -42,18 +46,22 @@ const store = createLabStore({
 if (window.__attentionLab) window.__attentionLab.store = store;
 
 // The URL hash follows the view (replaceState: typing must not flood the history) and the view
-// follows a hash the user edits or pastes.
+// follows a hash the user edits or pastes. The hash is written a moment after the view settles,
+// in a task of its own: in Chromium a replaceState costs 2–20 ms (a round trip to the browser
+// process and a style recalculation for :target), and in the frame that paints a run it made
+// that frame a long task.
+const HASH_DELAY_MS = 250;
 let lastHash = '';
-let pending = false;
-store.subscribe(() => {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(() => {
-    pending = false;
-    lastHash = serializeView(viewOf(store.getState()));
+let hashTimer: ReturnType<typeof setTimeout> | undefined;
+store.subscribe((state) => {
+  const hash = serializeView(viewOf(state));
+  if (hash === lastHash) return;
+  lastHash = hash;
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(() => {
     if (location.hash.replace(/^#/, '') !== lastHash)
       history.replaceState(null, '', `#${lastHash}`);
-  });
+  }, HASH_DELAY_MS);
 });
 window.addEventListener('hashchange', () => {
   if (location.hash.replace(/^#/, '') !== lastHash)

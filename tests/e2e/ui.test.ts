@@ -146,7 +146,7 @@ async function settled(): Promise<number> {
   return (await handle.jsonValue()) as number;
 }
 
-/** The hash follows the view on the next animation frame. */
+/** The hash follows the view a moment after it settles. */
 async function hashContains(part: string): Promise<void> {
   await page.waitForFunction((part) => location.hash.includes(part), part, { timeout: 5_000 });
 }

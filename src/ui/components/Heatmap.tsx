@@ -20,6 +20,7 @@ import {
   type ViewTransform,
 } from '../lib/layout';
 import { notePaint } from '../../workers/debug';
+import { context2d, paintRaster } from './canvas';
 import { Legend } from './Legend';
 
 export interface HeatmapData {
@@ -91,9 +92,7 @@ export function Heatmap(props: HeatmapProps) {
     const cellPx = cellPixels(Math.max(data.rows, data.cols));
     const r = rasterise({ ...data, scale, cellPx });
     const canvas = document.createElement('canvas');
-    canvas.width = r.width;
-    canvas.height = r.height;
-    canvas.getContext('2d')!.putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
+    paintRaster(canvas, r);
     return { canvas, sum: checksum(data.values) };
   }, [data, scale]);
 
@@ -108,7 +107,7 @@ export function Heatmap(props: HeatmapProps) {
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(width * dpr);
     canvas.height = Math.round(height * dpr);
-    const ctx = canvas.getContext('2d')!;
+    const ctx = context2d(canvas);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
     ctx.imageSmoothingEnabled = false;

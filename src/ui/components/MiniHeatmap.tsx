@@ -4,6 +4,7 @@ import { row, type Matrix } from '../../model/trace';
 import type { ColourScale } from '../lib/colour';
 import { checksum, maxPool, rasterise } from '../lib/heatmap';
 import { notePaint } from '../../workers/debug';
+import { paintRaster } from './canvas';
 
 export interface MiniHeatmapProps {
   /** `[heads, rows, cols]`; the thumbnail shows `matrix[index]`. */
@@ -48,9 +49,7 @@ export function MiniHeatmap({
       Math.min(8, Math.ceil((size * 2) / Math.max(shown.rows, shown.cols))),
     );
     const r = rasterise({ ...shown, scale, cellPx, hatchAll });
-    canvas.width = r.width;
-    canvas.height = r.height;
-    canvas.getContext('2d')!.putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
+    paintRaster(canvas, r);
     canvas.dataset.requestId = String(requestId ?? '');
     canvas.dataset.checksum = checksum(values);
     delete canvas.dataset.stale;
