@@ -184,6 +184,26 @@ describe.each(['wasm', 'cpu'] as const)('forced %s backend', (backend) => {
   });
 });
 
+it('prefers wasm over a software WebGL and says why', async () => {
+  const app = await openApp({ query: '' });
+  try {
+    const backend = (await app.waitForEvent('backend')).detail as {
+      backend: string;
+      fallbacks: string[];
+    };
+    expect(backend.backend).toBe('wasm');
+    expect(backend.fallbacks).toEqual([
+      expect.stringMatching(/^webgl: ANGLE .*SwiftShader.* is a software renderer/),
+    ]);
+    const badge = app.page.locator('[data-testid="backend-badge"][data-backend="wasm"]');
+    expect(await badge.getAttribute('title')).toContain('software renderer');
+    await app.waitForEvent('loaded');
+  } finally {
+    await app.close();
+  }
+  // The describe block above runs with ?backend=webgl: the same renderer, used when asked for.
+});
+
 it('falls back to wasm and says why when the browser has no WebGL', async () => {
   const app = await openApp({ chromiumArgs: ['--disable-gpu', '--disable-software-rasterizer'] });
   try {

@@ -138,6 +138,9 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
+/** The query that makes the app use WebGL even though this Chromium's is a software renderer. */
+export const WEBGL_QUERY = '?backend=webgl';
+
 /** Where `ensureTestModels` writes; served as the app's `models/` so tests never depend on what ships. */
 export const TEST_MODELS = join(ROOT, 'tmp', 'e2e-models');
 export const TEST_MODEL = 'lab-random';
@@ -192,7 +195,9 @@ export interface App extends Browser {
 
 /**
  * The built app in Chromium, with the test models as its `models/` (unless `mounts` says
- * otherwise), `query` appended to its URL (e.g. `?backend=wasm`) and extra Chromium flags.
+ * otherwise), `query` appended to its URL and extra Chromium flags. The query defaults to
+ * `?backend=webgl`: the app itself prefers wasm over SwiftShader, but the tests are there to
+ * run the WebGL backend for real.
  */
 export async function openApp(
   options: { query?: string; mounts?: Record<string, string>; chromiumArgs?: string[] } = {},
@@ -201,7 +206,7 @@ export async function openApp(
   const server = await serveStatic({ '/': DIST, '/models/': TEST_MODELS, ...options.mounts });
   const browser = await launchChromium(options.chromiumArgs);
   const { page } = browser;
-  await page.goto(server.url + (options.query ?? ''));
+  await page.goto(server.url + (options.query ?? WEBGL_QUERY));
   await page.waitForFunction(() => Boolean(window.__attentionLab?.client));
   const events = () => page.evaluate(() => window.__attentionLab!.events);
   return {

@@ -19,6 +19,7 @@ import {
   serveStatic,
   type Browser,
   type StaticServer,
+  WEBGL_QUERY,
 } from './harness';
 
 const ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
@@ -100,7 +101,7 @@ afterAll(async () => {
 async function open(hash = ''): Promise<void> {
   // A fresh page load each time: going from one hash to another would only change the hash.
   await page.goto('about:blank');
-  await page.goto(`${server.url}#${hash}`);
+  await page.goto(`${server.url}${WEBGL_QUERY}#${hash}`);
   await settled();
 }
 
