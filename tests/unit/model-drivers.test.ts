@@ -1,4 +1,7 @@
-/** The batch drivers' `last` option gives exactly the last row of `all`, for both architectures. */
+/**
+ * The batch drivers' `last` option gives exactly the last row of `all`, for both architectures;
+ * the traced driver's readbacks and the order in which it dispatches and emits.
+ */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,5 +49,26 @@ describe('logits only where needed', () => {
     // one readback for the embedding, one per layer, one for the output
     expect(waits).toHaveLength(1 + model.config.nLayers + 1);
     expect(waits.every((ms) => ms >= 0)).toBe(true);
+  });
+
+  it('dispatches the next layer before it emits the previous one, and emits in order', async () => {
+    const model = readModelDir(join(FIXTURES, 'gpt2-tiny-a'));
+    const log: string[] = [];
+    let checks = 0;
+    await runForward(
+      model,
+      { ids: [1, 2, 3] },
+      // Called just before each layer's kernels are dispatched.
+      { shouldStop: () => (log.push(`dispatch ${checks++}`), false) },
+      (chunk) => void log.push(chunk.type === 'layer' ? `emit ${chunk.layer}` : chunk.type),
+    );
+    const n = model.config.nLayers;
+    expect(log).toEqual([
+      'dispatch 0',
+      'embedding',
+      ...Array.from({ length: n - 1 }, (_, i) => [`dispatch ${i + 1}`, `emit ${i}`]).flat(),
+      `emit ${n - 1}`,
+      'output',
+    ]);
   });
 });
