@@ -3,7 +3,7 @@
  * tooltip with the exact value, and zoom (wheel, buttons) and pan (drag). The canvas carries the
  * request id and a checksum of the numbers it last painted, so tests can check what is on it.
  */
-import { useEffect, useMemo, useRef, useState, type PointerEvent } from 'react';
+import { useEffect, useRef, useState, type PointerEvent } from 'react';
 import { axisLeft, axisTop, scaleLinear, select } from 'd3';
 import type { ColourScale } from '../lib/colour';
 import { checksum, rasterise, cellPixels } from '../lib/heatmap';
@@ -20,7 +20,7 @@ import {
   type ViewTransform,
 } from '../lib/layout';
 import { notePaint } from '../../workers/debug';
-import { context2d, paintRaster } from './canvas';
+import { context2d, framePaints, paintRaster } from './canvas';
 import { Legend } from './Legend';
 
 export interface HeatmapData {
@@ -64,6 +64,29 @@ function defaultDescribe(d: HeatmapData) {
     `${d.rowLabels[r] ?? r} → ${d.colLabels[c] ?? c}: ${masked ? 'masked' : v.toPrecision(4)}`;
 }
 
+/** A heatmap's picture at its own resolution, with the checksum of the numbers behind it. */
+interface Raster {
+  data: HeatmapData;
+  scale: ColourScale;
+  canvas: HTMLCanvasElement;
+  sum: string;
+}
+
+/** The raster only changes with the numbers, not with zoom or hover: made once per data. */
+function rasterFor(
+  cache: { current: Raster | null },
+  data: HeatmapData,
+  scale: ColourScale,
+): Raster {
+  if (cache.current?.data !== data || cache.current.scale !== scale) {
+    const r = rasterise({ ...data, scale, cellPx: cellPixels(Math.max(data.rows, data.cols)) });
+    const canvas = document.createElement('canvas');
+    paintRaster(canvas, r);
+    cache.current = { data, scale, canvas, sum: checksum(data.values) };
+  }
+  return cache.current;
+}
+
 export function Heatmap(props: HeatmapProps) {
   const { data, scale, requestId, testId, highlightRow } = props;
   const size = props.size ?? 420;
@@ -86,50 +109,48 @@ export function Heatmap(props: HeatmapProps) {
   const height = Math.round(cellH * rows);
   const view = clampTransform(zoom, width, height, width, height);
 
-  // The raster only changes with the numbers, not with zoom or hover.
-  const raster = useMemo(() => {
-    if (!data) return null;
-    const cellPx = cellPixels(Math.max(data.rows, data.cols));
-    const r = rasterise({ ...data, scale, cellPx });
-    const canvas = document.createElement('canvas');
-    paintRaster(canvas, r);
-    return { canvas, sum: checksum(data.values) };
-  }, [data, scale]);
+  const raster = useRef<Raster | null>(null);
 
   useEffect(() => {
     const canvas = canvasRef.current;
     if (!canvas) return;
-    if (!raster) {
+    if (!data) {
       // Nothing (yet) for the current request: keep the last picture, marked as stale.
       canvas.dataset.stale = 'true';
       return;
     }
-    const dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(width * dpr);
-    canvas.height = Math.round(height * dpr);
-    const ctx = context2d(canvas);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    ctx.imageSmoothingEnabled = false;
-    ctx.save();
-    ctx.translate(view.x, view.y);
-    ctx.scale(view.k, view.k);
-    ctx.drawImage(raster.canvas, 0, 0, width, height);
-    if (highlightRow !== undefined && highlightRow < rows) {
-      ctx.strokeStyle = '#ff2d95';
-      ctx.lineWidth = 2 / view.k;
-      ctx.strokeRect(0, highlightRow * cellH, width, cellH);
-    }
-    ctx.restore();
-    canvas.dataset.requestId = String(requestId ?? '');
-    canvas.dataset.checksum = raster.sum;
-    canvas.dataset.rows = String(rows);
-    canvas.dataset.cols = String(cols);
-    delete canvas.dataset.stale;
-    if (requestId !== null) notePaint(requestId, testId);
+    framePaints.schedule(canvas, () => {
+      const picture = rasterFor(raster, data, scale);
+      const dpr = window.devicePixelRatio || 1;
+      const [w, h] = [Math.round(width * dpr), Math.round(height * dpr)];
+      if (canvas.width !== w) canvas.width = w;
+      if (canvas.height !== h) canvas.height = h;
+      const ctx = context2d(canvas);
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.clearRect(0, 0, width, height);
+      ctx.imageSmoothingEnabled = false;
+      ctx.save();
+      ctx.translate(view.x, view.y);
+      ctx.scale(view.k, view.k);
+      ctx.drawImage(picture.canvas, 0, 0, width, height);
+      if (highlightRow !== undefined && highlightRow < rows) {
+        ctx.strokeStyle = '#ff2d95';
+        ctx.lineWidth = 2 / view.k;
+        ctx.strokeRect(0, highlightRow * cellH, width, cellH);
+      }
+      ctx.restore();
+      canvas.dataset.requestId = String(requestId ?? '');
+      canvas.dataset.checksum = picture.sum;
+      canvas.dataset.rows = String(rows);
+      canvas.dataset.cols = String(cols);
+      delete canvas.dataset.stale;
+      if (requestId !== null) notePaint(requestId, testId);
+    });
+    return () => framePaints.cancel(canvas);
   }, [
     testId,
-    raster,
+    data,
+    scale,
     width,
     height,
     view.x,
@@ -144,32 +165,40 @@ export function Heatmap(props: HeatmapProps) {
 
   useEffect(() => {
     if (!data || margin.top === 0) return;
-    const [r0, r1] = visibleRange(view.y, view.k, height, cellH, rows);
-    const [c0, c1] = visibleRange(view.x, view.k, width, cellW, cols);
-    const x = scaleLinear()
-      .domain([0, cols])
-      .range([view.x, view.x + width * view.k]);
-    const y = scaleLinear()
-      .domain([0, rows])
-      .range([view.y, view.y + height * view.k]);
-    const topChars = charsThatFit(margin.top * 1.1);
-    const leftChars = charsThatFit(margin.left - 8);
-    const top = axisTop(x)
-      .tickValues(labelIndices(cols, cellW * view.k, MIN_LABEL_SPACING, c0, c1).map((i) => i + 0.5))
-      .tickFormat((v) => fitLabel(data.colLabels[Math.floor(+v)] ?? '', topChars))
-      .tickSizeOuter(0);
-    const left = axisLeft(y)
-      .tickValues(labelIndices(rows, cellH * view.k, MIN_LABEL_SPACING, r0, r1).map((i) => i + 0.5))
-      .tickFormat((v) => fitLabel(data.rowLabels[Math.floor(+v)] ?? '', leftChars))
-      .tickSizeOuter(0);
-    const t = select(topAxis.current!).call(top);
-    t.select('.domain').remove();
-    t.selectAll('text')
-      .attr('transform', 'rotate(-60)')
-      .attr('dx', '0.4em')
-      .attr('dy', '0.3em')
-      .style('text-anchor', 'start');
-    select(leftAxis.current!).call(left).select('.domain').remove();
+    const axes = topAxis.current!;
+    framePaints.schedule(axes, () => {
+      const [r0, r1] = visibleRange(view.y, view.k, height, cellH, rows);
+      const [c0, c1] = visibleRange(view.x, view.k, width, cellW, cols);
+      const x = scaleLinear()
+        .domain([0, cols])
+        .range([view.x, view.x + width * view.k]);
+      const y = scaleLinear()
+        .domain([0, rows])
+        .range([view.y, view.y + height * view.k]);
+      const topChars = charsThatFit(margin.top * 1.1);
+      const leftChars = charsThatFit(margin.left - 8);
+      const top = axisTop(x)
+        .tickValues(
+          labelIndices(cols, cellW * view.k, MIN_LABEL_SPACING, c0, c1).map((i) => i + 0.5),
+        )
+        .tickFormat((v) => fitLabel(data.colLabels[Math.floor(+v)] ?? '', topChars))
+        .tickSizeOuter(0);
+      const left = axisLeft(y)
+        .tickValues(
+          labelIndices(rows, cellH * view.k, MIN_LABEL_SPACING, r0, r1).map((i) => i + 0.5),
+        )
+        .tickFormat((v) => fitLabel(data.rowLabels[Math.floor(+v)] ?? '', leftChars))
+        .tickSizeOuter(0);
+      const t = select(axes).call(top);
+      t.select('.domain').remove();
+      t.selectAll('text')
+        .attr('transform', 'rotate(-60)')
+        .attr('dx', '0.4em')
+        .attr('dy', '0.3em')
+        .style('text-anchor', 'start');
+      select(leftAxis.current!).call(left).select('.domain').remove();
+    });
+    return () => framePaints.cancel(axes);
   }, [
     data,
     view.x,

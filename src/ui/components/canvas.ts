@@ -1,4 +1,5 @@
 import type { Raster } from '../lib/heatmap';
+import { createPaintQueue } from '../lib/paintQueue';
 
 /**
  * The 2D context of a canvas the app paints. It asks for a CPU-backed canvas
@@ -17,3 +18,9 @@ export function paintRaster(canvas: HTMLCanvasElement, r: Raster): void {
   if (canvas.height !== r.height) canvas.height = r.height;
   context2d(canvas).putImageData(new ImageData(r.data, r.width, r.height), 0, 0);
 }
+
+/**
+ * Where the panels' drawing happens (heatmaps, thumbnails, axes, formulas): in animation frames,
+ * at most 8 ms of it per frame, one frame after React committed the run that asked for it.
+ */
+export const framePaints = createPaintQueue(8, requestAnimationFrame, () => performance.now());
