@@ -60,7 +60,10 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Checked between layers; when it returns true the forward stops with a `cancelled` error. */
   shouldStop?: () => boolean;
-  /** Told how long each chunk waited for its values to come back from the device. */
+  /**
+   * Told, per chunk, how long the host waited for its values to come back from the device (the
+   * wait starts once the next chunk's kernels have been dispatched).
+   */
   onReadback?: (ms: number) => void;
 }
 
