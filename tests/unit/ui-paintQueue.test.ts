@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createPaintQueue } from '../../src/ui/lib/paintQueue';
 
-/** A fake clock that each job advances by `cost` ms, and frames that run when told to. */
+/** A fake clock that each job advances by `cost` ms, and tasks that run when told to. */
 function harness(budgetMs: number, cost: number) {
   let clock = 0;
-  const frames: (() => void)[] = [];
+  const tasks: (() => void)[] = [];
   const queue = createPaintQueue(
     budgetMs,
-    (f) => frames.push(f),
+    (f) => tasks.push(f),
     () => clock,
   );
   const painted: string[] = [];
@@ -15,31 +15,31 @@ function harness(budgetMs: number, cost: number) {
     clock += cost;
     painted.push(name);
   };
-  const nextFrame = () => frames.shift()!();
-  return { queue, painted, job, frames, nextFrame };
+  const nextTask = () => tasks.shift()!();
+  return { queue, painted, job, tasks, nextTask };
 }
 
 describe('paint queue', () => {
-  it('paints within the budget per frame and carries the rest to the next frames', () => {
+  it('paints within the budget per task and carries the rest to the next tasks', () => {
     const h = harness(8, 3);
     const keys = Array.from({ length: 7 }, () => ({}));
     keys.forEach((k, i) => h.queue.schedule(k, h.job(`t${i}`)));
-    expect(h.frames).toHaveLength(1);
-    h.nextFrame(); // 3 + 3 + 3 ≥ 8: three jobs, then the budget is spent
+    expect(h.tasks).toHaveLength(1);
+    h.nextTask(); // 3 + 3 + 3 ≥ 8: three jobs, then the budget is spent
     expect(h.painted).toEqual(['t0', 't1', 't2']);
-    h.nextFrame();
-    h.nextFrame();
+    h.nextTask();
+    h.nextTask();
     expect(h.painted).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6']);
-    expect(h.frames).toHaveLength(0);
+    expect(h.tasks).toHaveLength(0);
   });
 
-  it('runs at least one job per frame even when one job costs more than the budget', () => {
+  it('runs at least one job per task even when one job costs more than the budget', () => {
     const h = harness(8, 20);
     h.queue.schedule({}, h.job('a'));
     h.queue.schedule({}, h.job('b'));
-    h.nextFrame();
+    h.nextTask();
     expect(h.painted).toEqual(['a']);
-    h.nextFrame();
+    h.nextTask();
     expect(h.painted).toEqual(['a', 'b']);
   });
 
@@ -52,7 +52,7 @@ describe('paint queue', () => {
     const c = {};
     h.queue.schedule(c, h.job('c'));
     h.queue.cancel(c);
-    h.nextFrame();
+    h.nextTask();
     expect(h.painted).toEqual(['b', 'a-new']);
   });
 });

@@ -20,7 +20,7 @@ import {
   type ViewTransform,
 } from '../lib/layout';
 import { notePaint } from '../../workers/debug';
-import { context2d, framePaints, paintRaster } from './canvas';
+import { context2d, drawQueue, paintRaster } from './canvas';
 import { Legend } from './Legend';
 
 export interface HeatmapData {
@@ -119,7 +119,7 @@ export function Heatmap(props: HeatmapProps) {
       canvas.dataset.stale = 'true';
       return;
     }
-    framePaints.schedule(canvas, () => {
+    drawQueue.schedule(canvas, () => {
       const picture = rasterFor(raster, data, scale);
       const dpr = window.devicePixelRatio || 1;
       const [w, h] = [Math.round(width * dpr), Math.round(height * dpr)];
@@ -146,7 +146,7 @@ export function Heatmap(props: HeatmapProps) {
       delete canvas.dataset.stale;
       if (requestId !== null) notePaint(requestId, testId);
     });
-    return () => framePaints.cancel(canvas);
+    return () => drawQueue.cancel(canvas);
   }, [
     testId,
     data,
@@ -166,7 +166,7 @@ export function Heatmap(props: HeatmapProps) {
   useEffect(() => {
     if (!data || margin.top === 0) return;
     const axes = topAxis.current!;
-    framePaints.schedule(axes, () => {
+    drawQueue.schedule(axes, () => {
       const [r0, r1] = visibleRange(view.y, view.k, height, cellH, rows);
       const [c0, c1] = visibleRange(view.x, view.k, width, cellW, cols);
       const x = scaleLinear()
@@ -198,7 +198,7 @@ export function Heatmap(props: HeatmapProps) {
         .style('text-anchor', 'start');
       select(leftAxis.current!).call(left).select('.domain').remove();
     });
-    return () => framePaints.cancel(axes);
+    return () => drawQueue.cancel(axes);
   }, [
     data,
     view.x,

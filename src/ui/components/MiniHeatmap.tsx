@@ -4,7 +4,7 @@ import { row, type Matrix } from '../../model/trace';
 import type { ColourScale } from '../lib/colour';
 import { checksum, maxPool, rasterise } from '../lib/heatmap';
 import { notePaint } from '../../workers/debug';
-import { framePaints, paintRaster } from './canvas';
+import { drawQueue, paintRaster } from './canvas';
 
 export interface MiniHeatmapProps {
   /** `[heads, rows, cols]`; the thumbnail shows `matrix[index]`. */
@@ -35,7 +35,7 @@ export function MiniHeatmap({
       canvas.dataset.stale = 'true';
       return;
     }
-    framePaints.schedule(canvas, () => {
+    drawQueue.schedule(canvas, () => {
       const [, rows, cols] = matrix.shape;
       const values = row(matrix, index);
       // Drawn at the thumbnail's size in device pixels, not more: a model view holds up to a few
@@ -56,7 +56,7 @@ export function MiniHeatmap({
       delete canvas.dataset.stale;
       if (requestId !== null) notePaint(requestId, 'model-view');
     });
-    return () => framePaints.cancel(canvas);
+    return () => drawQueue.cancel(canvas);
   }, [matrix, index, mask, scale, hatchAll, requestId, size]);
   return <canvas ref={ref} className="mini-heatmap" style={{ width: size, height: size }} />;
 }

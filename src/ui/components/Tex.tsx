@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'react';
 import katex from 'katex';
-import { framePaints } from './canvas';
+import { drawQueue } from './canvas';
 
 /** KaTeX rendered straight into an element (no HTML strings through React), in a paint frame. */
 export function Tex({ tex, display = true }: { tex: string; display?: boolean }) {
@@ -8,10 +8,10 @@ export function Tex({ tex, display = true }: { tex: string; display?: boolean })
   useEffect(() => {
     const element = ref.current;
     if (!element) return;
-    framePaints.schedule(element, () =>
+    drawQueue.schedule(element, () =>
       katex.render(tex, element, { displayMode: display, throwOnError: false }),
     );
-    return () => framePaints.cancel(element);
+    return () => drawQueue.cancel(element);
   }, [tex, display]);
   return <span ref={ref} className="tex" data-testid="tex" />;
 }

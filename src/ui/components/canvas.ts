@@ -20,7 +20,14 @@ export function paintRaster(canvas: HTMLCanvasElement, r: Raster): void {
 }
 
 /**
- * Where the panels' drawing happens (heatmaps, thumbnails, axes, formulas): in animation frames,
- * at most 8 ms of it per frame, one frame after React committed the run that asked for it.
+ * Where the panels' drawing happens (heatmaps, thumbnails, axes, formulas): in tasks of their
+ * own right after React committed the run that asked for it, at most 20 ms of it per task, so
+ * the page never has a long task (> 50 ms) and the drawing is done within a frame or two.
  */
-export const framePaints = createPaintQueue(8, requestAnimationFrame, () => performance.now());
+export const drawQueue = createPaintQueue(20, nextTask, () => performance.now());
+
+/** Run `f` in a task of its own, before rendering where the browser can (`scheduler.postTask`). */
+function nextTask(f: () => void): void {
+  if (typeof scheduler !== 'undefined') void scheduler.postTask(f, { priority: 'user-blocking' });
+  else setTimeout(f, 0);
+}

@@ -1,8 +1,9 @@
 /**
- * Paint jobs run within a time budget per frame. A model view of GPT-2 small holds 144
- * thumbnails; painting every thumbnail a chunk brings in the frame it arrives, on a machine whose
- * cores are busy computing the model, made frames of 60–110 ms (long tasks). Jobs are keyed
- * by what they paint: a newer job for the same key replaces one still waiting.
+ * Paint jobs run in tasks of their own, each within a time budget. A model view of GPT-2 small
+ * holds 144 thumbnails; painting them, the big heatmap, its axes and the formulas in the task
+ * that rendered a run made tasks of 60–110 ms (long tasks) on a machine whose cores are busy
+ * computing the model. Jobs are keyed by what they paint: a newer job for the same key replaces
+ * one still waiting.
  */
 export interface PaintQueue {
   schedule(key: object, job: () => void): void;
@@ -11,15 +12,15 @@ export interface PaintQueue {
 
 export function createPaintQueue(
   budgetMs: number,
-  requestFrame: (run: () => void) => void,
+  nextTask: (run: () => void) => void,
   now: () => number,
 ): PaintQueue {
   const waiting = new Map<object, () => void>();
-  let frameRequested = false;
-  const runFrame = () => {
-    frameRequested = false;
+  let taskRequested = false;
+  const runTask = () => {
+    taskRequested = false;
     const start = now();
-    // At least one job per frame, however slow, so that the queue always drains.
+    // At least one job per task, however slow, so that the queue always drains.
     for (const [key, job] of waiting) {
       waiting.delete(key);
       job();
@@ -28,9 +29,9 @@ export function createPaintQueue(
     if (waiting.size > 0) request();
   };
   const request = () => {
-    if (frameRequested) return;
-    frameRequested = true;
-    requestFrame(runFrame);
+    if (taskRequested) return;
+    taskRequested = true;
+    nextTask(runTask);
   };
   return {
     schedule(key, job) {
