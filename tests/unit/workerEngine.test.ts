@@ -1,5 +1,5 @@
 /**
- * The worker's handlers, driven in Node on the wasm backend with tiny random models served by a
+ * The worker's handlers, driven in Node on the cpu backend with tiny random models served by a
  * fake fetch: protocol messages in and out, streaming per layer, transfer lists, latest-wins,
  * cancel, generation with the key/value cache, error codes, and no leaked tensors.
  */
@@ -95,6 +95,10 @@ describe('pure helpers', () => {
 });
 
 describe('loading', () => {
+  it('runs on the plain cpu backend, as the issue asks of these tests', () => {
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
   it('reports byte progress, then the model info', async () => {
     harness = new Harness();
     const id = await harness.load('tiny');

@@ -3,12 +3,12 @@
  * a 3-layer decoder-only model and a 2+2-layer encoder–decoder, both with a character tokenizer.
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import type { Interventions } from '../../src/workers/protocol';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 
-// The models below are made at import time, on the backend the tests then run on.
-await tf.setBackend('wasm');
+// The models below are made at import time, on the backend the tests then run on: the plain cpu
+// backend, as the worker would use where neither WebGL nor WebAssembly work.
+await tf.setBackend('cpu');
 await tf.ready();
 
 export const PAGE = 'http://lab.test/app/';
