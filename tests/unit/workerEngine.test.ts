@@ -95,7 +95,7 @@ describe('pure helpers', () => {
 });
 
 describe('loading', () => {
-  it('runs on the plain cpu backend, as the issue asks of these tests', () => {
+  it('runs on the plain cpu backend', () => {
     expect(tf.getBackend()).toBe('cpu');
   });
 
