@@ -25,7 +25,7 @@ const ORDER: BackendName[] = ['webgl', 'wasm', 'cpu'];
 
 /**
  * WebGL implementations that emulate a GPU on the CPU. On them wasm is the faster backend
- * (SwiftShader: traced forwards 1.5–7× slower than wasm, head toggles 415 ms instead of 30 ms,
+ * (SwiftShader: traced forwards 2.5–7× slower than wasm, head toggles 415 ms instead of 30 ms,
  * docs/performance.md), so they are used only when asked for with `?backend=webgl`.
  */
 const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software rasterizer|basic render driver/i;
