@@ -19,8 +19,7 @@ import {
   zoomAt,
   type ViewTransform,
 } from '../lib/layout';
-import { notePaint } from '../../workers/debug';
-import { context2d, drawQueue, paintRaster } from './canvas';
+import { context2d, drawHeatmapCanvas, drawQueue, paintRaster } from './canvas';
 import { Legend } from './Legend';
 
 export interface HeatmapData {
@@ -112,41 +111,34 @@ export function Heatmap(props: HeatmapProps) {
   const raster = useRef<Raster | null>(null);
 
   useEffect(() => {
-    const canvas = canvasRef.current;
-    if (!canvas) return;
-    if (!data) {
-      // Nothing (yet) for the current request: keep the last picture, marked as stale.
-      canvas.dataset.stale = 'true';
-      return;
-    }
-    drawQueue.schedule(canvas, () => {
-      const picture = rasterFor(raster, data, scale);
-      const dpr = window.devicePixelRatio || 1;
-      const [w, h] = [Math.round(width * dpr), Math.round(height * dpr)];
-      if (canvas.width !== w) canvas.width = w;
-      if (canvas.height !== h) canvas.height = h;
-      const ctx = context2d(canvas);
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, width, height);
-      ctx.imageSmoothingEnabled = false;
-      ctx.save();
-      ctx.translate(view.x, view.y);
-      ctx.scale(view.k, view.k);
-      ctx.drawImage(picture.canvas, 0, 0, width, height);
-      if (highlightRow !== undefined && highlightRow < rows) {
-        ctx.strokeStyle = '#ff2d95';
-        ctx.lineWidth = 2 / view.k;
-        ctx.strokeRect(0, highlightRow * cellH, width, cellH);
-      }
-      ctx.restore();
-      canvas.dataset.requestId = String(requestId ?? '');
-      canvas.dataset.checksum = picture.sum;
-      canvas.dataset.rows = String(rows);
-      canvas.dataset.cols = String(cols);
-      delete canvas.dataset.stale;
-      if (requestId !== null) notePaint(requestId, testId);
-    });
-    return () => drawQueue.cancel(canvas);
+    // Nothing (yet) for the current request: the last picture stays, marked as stale.
+    const draw = data
+      ? (canvas: HTMLCanvasElement) => {
+          const picture = rasterFor(raster, data, scale);
+          const dpr = window.devicePixelRatio || 1;
+          const [w, h] = [Math.round(width * dpr), Math.round(height * dpr)];
+          if (canvas.width !== w) canvas.width = w;
+          if (canvas.height !== h) canvas.height = h;
+          const ctx = context2d(canvas);
+          ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+          ctx.clearRect(0, 0, width, height);
+          ctx.imageSmoothingEnabled = false;
+          ctx.save();
+          ctx.translate(view.x, view.y);
+          ctx.scale(view.k, view.k);
+          ctx.drawImage(picture.canvas, 0, 0, width, height);
+          if (highlightRow !== undefined && highlightRow < rows) {
+            ctx.strokeStyle = '#ff2d95';
+            ctx.lineWidth = 2 / view.k;
+            ctx.strokeRect(0, highlightRow * cellH, width, cellH);
+          }
+          ctx.restore();
+          canvas.dataset.rows = String(rows);
+          canvas.dataset.cols = String(cols);
+          return picture.sum;
+        }
+      : null;
+    return drawHeatmapCanvas(canvasRef.current, testId, requestId, draw);
   }, [
     testId,
     data,

@@ -2,7 +2,7 @@ import { useEffect, useRef } from 'react';
 import katex from 'katex';
 import { drawQueue } from './canvas';
 
-/** KaTeX rendered straight into an element (no HTML strings through React), in a paint frame. */
+/** KaTeX rendered straight into an element (no HTML strings through React), from the draw queue. */
 export function Tex({ tex, display = true }: { tex: string; display?: boolean }) {
   const ref = useRef<HTMLSpanElement>(null);
   useEffect(() => {

@@ -1,5 +1,6 @@
 import type { Raster } from '../lib/heatmap';
 import { createPaintQueue } from '../lib/paintQueue';
+import { notePaint } from '../../workers/debug';
 
 /**
  * The 2D context of a canvas the app paints. It asks for a CPU-backed canvas
@@ -30,4 +31,31 @@ export const drawQueue = createPaintQueue(20, nextTask, () => performance.now())
 function nextTask(f: () => void): void {
   if (typeof scheduler !== 'undefined') void scheduler.postTask(f, { priority: 'user-blocking' });
   else setTimeout(f, 0);
+}
+
+/**
+ * A heatmap canvas's effect: draw it from the queue and stamp what it shows — the request id and
+ * the checksum of its numbers, which the e2e tests and the bench read — or, with nothing for the
+ * current request yet, keep the last picture marked as stale. `draw` paints the canvas it is
+ * given and returns the checksum.
+ * Returns the effect's cleanup.
+ */
+export function drawHeatmapCanvas(
+  canvas: HTMLCanvasElement | null,
+  panel: string,
+  requestId: number | null,
+  draw: ((canvas: HTMLCanvasElement) => string) | null,
+): (() => void) | undefined {
+  if (!canvas) return;
+  if (!draw) {
+    canvas.dataset.stale = 'true';
+    return;
+  }
+  drawQueue.schedule(canvas, () => {
+    canvas.dataset.checksum = draw(canvas);
+    canvas.dataset.requestId = String(requestId ?? '');
+    delete canvas.dataset.stale;
+    if (requestId !== null) notePaint(requestId, panel);
+  });
+  return () => drawQueue.cancel(canvas);
 }
