@@ -48,7 +48,10 @@ function rendererOf(gl: WebGL2RenderingContext): string {
   return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
 }
 
-async function tryWebgl(canvas: OffscreenCanvas | undefined): Promise<string | null> {
+async function tryWebgl(
+  canvas: OffscreenCanvas | undefined,
+  allowSoftware: boolean,
+): Promise<string | null> {
   if (canvas) {
     const gl = canvas.getContext('webgl2', { alpha: false, antialias: false, depth: false });
     if (!gl) return 'the canvas passed in by the page gives no WebGL2 context';
@@ -58,12 +61,18 @@ async function tryWebgl(canvas: OffscreenCanvas | undefined): Promise<string | n
   }
   if (!(await tf.setBackend('webgl'))) return 'no WebGL2 context in this worker';
   if (tf.env().getNumber('WEBGL_VERSION') !== 2) return 'only WebGL 1 is available';
+  const renderer = rendererOf(webglContext()!);
+  if (!allowSoftware && SOFTWARE_RENDERER.test(renderer)) {
+    tf.removeBackend('webgl'); // frees its context
+    return `${renderer} is a software renderer, slower than wasm (?backend=webgl uses it anyway)`;
+  }
   return null;
 }
 
-async function trySetBackend(name: BackendName, canvas?: OffscreenCanvas): Promise<string | null> {
+async function trySetBackend(name: BackendName, options: BackendOptions): Promise<string | null> {
   try {
-    const problem = name === 'webgl' ? await tryWebgl(canvas) : null;
+    const problem =
+      name === 'webgl' ? await tryWebgl(options.canvas, options.preferred === 'webgl') : null;
     if (problem) return problem;
     if (name !== 'webgl' && !(await tf.setBackend(name))) return 'failed to initialise';
     await tf.ready();
@@ -85,14 +94,11 @@ export async function selectBackend(options: BackendOptions = {}): Promise<Backe
     : ORDER;
   const fallbacks: string[] = [];
   for (const name of order) {
-    let problem = await trySetBackend(name, options.canvas);
-    const gl = problem === null && name === 'webgl' ? webglContext() : null;
-    const renderer = gl ? rendererOf(gl) : undefined;
-    if (renderer && SOFTWARE_RENDERER.test(renderer) && options.preferred !== 'webgl') {
-      problem = `${renderer} is a software renderer, slower than wasm (?backend=webgl uses it anyway)`;
-      tf.removeBackend('webgl'); // frees its context
+    const problem = await trySetBackend(name, options);
+    if (problem === null) {
+      const gl = name === 'webgl' ? webglContext() : null;
+      return { backend: name, fallbacks, ...(gl ? { renderer: rendererOf(gl) } : {}) };
     }
-    if (problem === null) return { backend: name, fallbacks, ...(renderer ? { renderer } : {}) };
     fallbacks.push(`${name}: ${problem}`);
   }
   throw new Error(`no tfjs backend works here (${fallbacks.join('; ')})`);
