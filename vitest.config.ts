@@ -6,5 +6,7 @@ export default defineConfig({
     environment: 'node',
     testTimeout: 120_000,
     pool: 'forks',
+    // tfjs-core alone registers no backend: the tests pick cpu or wasm themselves.
+    setupFiles: ['tests/unit/setup.ts'],
   },
 });

@@ -1,7 +1,8 @@
 /** Node-only helpers: load a checkpoint folder from disk and pick the fastest tfjs backend. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadCheckpoint } from '../../src/model/checkpoint';
 import { installWasmKernels } from '../../src/model/wasmKernels';

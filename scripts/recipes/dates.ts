@@ -9,7 +9,7 @@
  * About one calendar day in 17 is never shown in training in any format; the held-out
  * examples are drawn from those days only.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig } from '../../src/model/config';
 import { Rng } from '../../src/model/init';
 import { encoderDecoderLogits, type Model } from '../../src/model/model';

@@ -16,7 +16,7 @@
  * of the second copy whose character occurs once in the first copy (elsewhere the answer is
  * ambiguous: a character seen twice before has two successors).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig } from '../../src/model/config';
 import { Rng } from '../../src/model/init';
 import { decoderLogits, runForward, type Model } from '../../src/model/model';

@@ -3,7 +3,7 @@
  * evaluation. `runRecipe` trains it deterministically from the recipe's seed and returns the
  * files of `public/models/NAME/`; writing them is the caller's business.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { configToJson, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint';
 import type { ModelConfig } from '../../src/model/config';
 import { initModel, Rng } from '../../src/model/init';

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig, type NormPlacement } from '../../src/model/config';
 import { decoderLogits, type Model } from '../../src/model/model';
 import { trainBpe, type Tokenizer } from '../../src/model/tokenizer';

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from './tf';
 import { multiHeadAttention, type AttentionInputs, type AttentionResult } from './attention';
 import type { ModelConfig } from './config';
 import { feedForward } from './feedForward';

@@ -4,7 +4,7 @@
  * docs/model-format.md). Loading checks every tensor's presence and shape against the config
  * before any of it reaches the GPU.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { parseConfig, type ModelConfig } from './config';
 import type { Model } from './model';
 import {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import type { Activation } from './config';
 import { linear } from './linear';
 import type { FeedForwardParams } from './params';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import type { LayerNormParams } from './params';
 
 /** LayerNorm(x) = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ, σ² over the features of each token. */

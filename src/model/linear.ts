@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import type { Linear } from './params';
 
 /** x @ W + b for x of any rank `[..., in]` → `[..., out]`. */

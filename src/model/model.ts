@@ -4,7 +4,7 @@
  *  - `runForward` runs one sequence and streams the trace layer by layer (inference, the UI);
  *  - `decoderLogits` / `encoderDecoderLogits` run a batch with no trace (training).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
 import { MASKED, type AttentionInputs, type AttentionResult } from './attention';
 import { block, type BlockTracer } from './block';
 import type { ModelConfig } from './config';

@@ -2,7 +2,9 @@
  * Training maths shared by `npm run train` and the tests: the loss, the learning-rate schedule,
  * Adam with global-norm gradient clipping, and seeded batch sampling. No file system here.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf';
+// tfjs-core registers no gradients by itself; training is the only place that needs them.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import type { Rng } from './init';
 import { decoderLogits, type Model } from './model';
 import { allTensors } from './params';

@@ -3,7 +3,9 @@
  * and says why each better one was not used. Runs only in the worker (it imports the wasm
  * binaries as Vite asset URLs); Node tests pick their backend themselves.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { type MathBackendWebGL, setWebGLContext } from '@tensorflow/tfjs-backend-webgl';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
@@ -39,7 +41,7 @@ setWasmPaths({
 });
 
 function webglContext(): WebGL2RenderingContext | null {
-  const backend = tf.findBackend('webgl') as tf.MathBackendWebGL | null;
+  const backend = tf.findBackend('webgl') as MathBackendWebGL | null;
   return (backend?.gpgpu.gl as WebGL2RenderingContext | undefined) ?? null;
 }
 
@@ -55,7 +57,7 @@ async function tryWebgl(
   if (canvas) {
     const gl = canvas.getContext('webgl2', { alpha: false, antialias: false, depth: false });
     if (!gl) return 'the canvas passed in by the page gives no WebGL2 context';
-    tf.setWebGLContext(2, gl);
+    setWebGLContext(2, gl);
   } else if (typeof OffscreenCanvas === 'undefined') {
     return 'no OffscreenCanvas in this worker';
   }

@@ -6,7 +6,7 @@
  */
 import { loadCheckpoint } from '../model/checkpoint';
 import { ConfigError, parseConfig, type ModelConfig } from '../model/config';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {
   createKVCache,
   decoderLogits,

@@ -5,7 +5,7 @@
  * a checkpoint loads, this moves each tensor to a texture as soon as the next one is read (the
  * backend then drops its CPU copy), so the peak is the file plus about one tensor.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** The part of tfjs's WebGL backend this uses (public members of MathBackendWebGL, 4.22). */
 interface UploadingBackend {

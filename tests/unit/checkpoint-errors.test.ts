@@ -3,7 +3,7 @@
  * has one, a message that names the key or tensor), nothing stays allocated after a failed load,
  * and the project's own format round-trips through saveCheckpoint.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint';
 import { ConfigError } from '../../src/model/config';

@@ -3,7 +3,7 @@
  * the traced driver's readbacks and the order in which it dispatches and emits.
  */
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decoderLogits, encoderDecoderLogits, runForward } from '../../src/model/model';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';

@@ -3,7 +3,7 @@
  * softmax rows, exact zeros of masks and ablations, the sinusoidal formula, LayerNorm statistics,
  * and that no forward leaks a tensor, whether it finishes or throws.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layerNorm } from '../../src/model/layerNorm';
 import {

@@ -4,7 +4,7 @@
  * reach, every trace quantity, and the drivers that must agree with the traced forward
  * (batched training logits, bucket padding, KV-cache step-through).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createKVCache,

@@ -3,7 +3,7 @@
  * vocabularies, tensors left behind when a trace consumer throws, a KV cache left half-updated
  * by a cancelled step, and ConfigError's missing `code`.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../src/model/checkpoint';
 import { ConfigError } from '../../src/model/config';

@@ -3,7 +3,7 @@
  * backend's gradients, seeded initialisation, and a short run of the real recipe runner that must
  * lower the loss and give bit-identical weights when repeated.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';

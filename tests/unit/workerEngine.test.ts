@@ -3,7 +3,7 @@
  * fake fetch: protocol messages in and out, streaming per layer, transfer lists, latest-wins,
  * cancel, generation with the key/value cache, error codes, and no leaked tensors.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CharsTokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';

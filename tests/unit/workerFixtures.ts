@@ -2,7 +2,7 @@
  * Tiny random models for the worker tests, served under a fake page URL by a fake fetch:
  * a 3-layer decoder-only model and a 2+2-layer encoder–decoder, both with a character tokenizer.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Interventions } from '../../src/workers/protocol';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 
