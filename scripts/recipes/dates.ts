@@ -190,7 +190,7 @@ export function greedyDecode(
       const next = tf.tidy(() => {
         const ids = tf.tensor2d(outputs.flat(), [outputs.length, t + 1], 'int32');
         const logits = encoderDecoderLogits(model, src, ids);
-        return logits.slice([0, t, 0], [-1, 1, -1]).argMax(-1).dataSync();
+        return tf.argMax(tf.slice(logits, [0, t, 0], [-1, 1, -1]), -1).dataSync();
       });
       outputs.forEach((row, i) => row.push(next[i]));
     }

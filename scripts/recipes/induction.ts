@@ -75,7 +75,7 @@ export function evaluationSets(
 export function repeatAccuracy(model: Model, sequences: number[][], half: number): number {
   const predicted = tf.tidy(() => {
     const ids = tf.tensor2d(sequences.flat(), [sequences.length, 2 * half], 'int32');
-    return decoderLogits(model, ids).argMax(-1).arraySync() as number[][];
+    return tf.argMax(decoderLogits(model, ids), -1).arraySync() as number[][];
   });
   let right = 0;
   let total = 0;
@@ -223,8 +223,12 @@ export const induction: Recipe = {
       validationLoss: (model) =>
         tf.tidy(() => {
           const ids = tf.tensor2d(validation.flat(), [validation.length, 48], 'int32');
-          const logits = decoderLogits(model, ids).slice([0, 24, 0], [-1, 23, -1]) as tf.Tensor3D;
-          const targets = ids.slice([0, 25], [-1, 23]) as tf.Tensor2D;
+          const logits = tf.slice(
+            decoderLogits(model, ids),
+            [0, 24, 0],
+            [-1, 23, -1],
+          ) as tf.Tensor3D;
+          const targets = tf.slice(ids, [0, 25], [-1, 23]) as tf.Tensor2D;
           return crossEntropy(logits, targets).dataSync()[0];
         }),
       metrics: inductionMetrics,

@@ -4,6 +4,7 @@
  * files of `public/models/NAME/`; writing them is the caller's business.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '../lib/gradients';
 import { configToJson, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint';
 import type { ModelConfig } from '../../src/model/config';
 import { initModel, Rng } from '../../src/model/init';

@@ -67,10 +67,7 @@ function greedy(model: Model, tokenizer: Tokenizer, prompt: string, tokens: numb
     const window = ids.slice(-CONTEXT);
     const next = tf.tidy(() => {
       const logits = decoderLogits(model, tf.tensor2d([window], [1, window.length], 'int32'));
-      return logits
-        .slice([0, window.length - 1, 0], [1, 1, -1])
-        .argMax(-1)
-        .dataSync()[0];
+      return tf.argMax(tf.slice(logits, [0, window.length - 1, 0], [1, 1, -1]), -1).dataSync()[0];
     });
     ids.push(next);
   }

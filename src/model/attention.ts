@@ -1,4 +1,4 @@
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import { linear } from './linear';
 import type { AttentionParams } from './params';
 
@@ -8,13 +8,13 @@ export const MASKED = -1e9;
 /** [B, T, d] → [B, h, T, d/h]: each head sees its own d/h-wide slice of q, k and v. */
 function splitHeads(x: tf.Tensor, nHeads: number): tf.Tensor {
   const [b, t, d] = x.shape;
-  return x.reshape([b, t, nHeads, d / nHeads]).transpose([0, 2, 1, 3]);
+  return tf.transpose(tf.reshape(x, [b, t, nHeads, d / nHeads]), [0, 2, 1, 3]);
 }
 
 /** [B, h, T, d/h] → [B, T, d]: concatenate the heads again. */
 function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, t, dh] = x.shape;
-  return x.transpose([0, 2, 1, 3]).reshape([b, t, h * dh]);
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
 }
 
 export interface AttentionInputs {
@@ -55,10 +55,10 @@ export function multiHeadAttention(
     v = tf.concat([io.past.v, v], 2);
   }
   const headDim = q.shape[3]!;
-  const scores = tf.matMul(q, k, false, true).div(Math.sqrt(headDim)); // q·k / √(d/h)
-  const probs = tf.softmax(scores.add(io.bias)); // masked keys get exactly 0
+  const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(headDim)); // q·k / √(d/h)
+  const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0
   let heads = tf.matMul(probs, v); // weighted sum of the values
-  if (io.gate) heads = heads.mul(io.gate);
+  if (io.gate) heads = tf.mul(heads, io.gate);
   const out = linear(mergeHeads(heads), p.o);
   return { out, scores, probs, q, k, v, heads };
 }

@@ -1,4 +1,4 @@
-import type * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import { multiHeadAttention, type AttentionInputs, type AttentionResult } from './attention';
 import type { ModelConfig } from './config';
 import { feedForward } from './feedForward';
@@ -46,9 +46,9 @@ export function block(
     if (cfg.norm === 'pre') {
       const h = layerNorm(input, ln, eps);
       tracer?.norm(name, input, h);
-      return input.add(f(h));
+      return tf.add(input, f(h));
     }
-    const sum = input.add(f(input));
+    const sum = tf.add(input, f(input));
     const out = layerNorm(sum, ln, eps);
     tracer?.norm(name, sum, out);
     return out;

@@ -4,7 +4,7 @@
  * docs/model-format.md). Loading checks every tensor's presence and shape against the config
  * before any of it reaches the GPU.
  */
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig, type ModelConfig } from './config';
 import type { Model } from './model';
 import {
@@ -218,7 +218,7 @@ function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
   if (!cfg.tiedEmbeddings) {
     p.lmHead = r
       .rowChunks('lm_head.weight', cfg.vocabSize, d)
-      .map((c) => tf.tidy(() => c.transpose() as tf.Tensor2D));
+      .map((c) => tf.tidy(() => tf.transpose(c) as tf.Tensor2D));
   }
   return p;
 }
@@ -360,7 +360,7 @@ export function exportTensors(model: Model): Record<string, HostTensor> {
   };
   out['wte.weight'] = hostOf(() => tf.concat(p.tokenEmbedding, 0));
   if (p.positionEmbedding) out['wpe.weight'] = host(p.positionEmbedding);
-  if (p.lmHead) out['lm_head.weight'] = hostOf(() => tf.concat(p.lmHead!, 1).transpose());
+  if (p.lmHead) out['lm_head.weight'] = hostOf(() => tf.transpose(tf.concat(p.lmHead!, 1)));
   for (const stack of stacksOf(cfg)) {
     const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
     const sp = p[stack]!;

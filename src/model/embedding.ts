@@ -1,4 +1,4 @@
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import { EMBEDDING_CHUNK_ROWS } from './params';
 
 /**
@@ -7,29 +7,25 @@ import { EMBEDDING_CHUNK_ROWS } from './params';
  * `gather` ever touches a texture wider than the chunk.
  */
 export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
-  const flat = ids.reshape([-1]).toInt();
+  const flat = tf.cast(tf.reshape(ids, [-1]), 'int32');
   if (chunks.length === 1)
-    return tf.gather(chunks[0], flat).reshape([...ids.shape, chunks[0].shape[1]]);
+    return tf.reshape(tf.gather(chunks[0], flat), [...ids.shape, chunks[0].shape[1]]);
   let sum: tf.Tensor | undefined;
   chunks.forEach((chunk, c) => {
     // An int32 scalar keeps the ids int32 (a plain number would make them float32).
-    const local = flat.sub(tf.scalar(c * EMBEDDING_CHUNK_ROWS, 'int32'));
-    const inside = tf
-      .logicalAnd(local.greaterEqual(0), local.less(chunk.shape[0]))
-      .toFloat()
-      .expandDims(1);
-    const rows = tf
-      .gather(
-        chunk,
-        tf.maximum(
-          tf.minimum(local, tf.scalar(chunk.shape[0] - 1, 'int32')),
-          tf.scalar(0, 'int32'),
-        ),
-      )
-      .mul(inside);
-    sum = sum ? sum.add(rows) : rows;
+    const local = tf.sub(flat, tf.scalar(c * EMBEDDING_CHUNK_ROWS, 'int32'));
+    const inside = tf.expandDims(
+      tf.cast(tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, chunk.shape[0])), 'float32'),
+      1,
+    );
+    const clamped = tf.maximum(
+      tf.minimum(local, tf.scalar(chunk.shape[0] - 1, 'int32')),
+      tf.scalar(0, 'int32'),
+    );
+    const rows = tf.mul(tf.gather(chunk, clamped), inside);
+    sum = sum ? tf.add(sum, rows) : rows;
   });
-  return (sum as tf.Tensor).reshape([...ids.shape, chunks[0].shape[1]]);
+  return tf.reshape(sum as tf.Tensor, [...ids.shape, chunks[0].shape[1]]);
 }
 
 /**
@@ -44,5 +40,5 @@ export function vocabularyLogits(
 ): tf.Tensor2D {
   const parts = chunks.map((c) => tf.matMul(h, c, false, tied));
   const logits = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
-  return (bias ? logits.add(bias) : logits) as tf.Tensor2D;
+  return (bias ? tf.add(logits, bias) : logits) as tf.Tensor2D;
 }

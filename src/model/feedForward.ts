@@ -1,4 +1,4 @@
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Activation } from './config';
 import { linear } from './linear';
 import type { FeedForwardParams } from './params';
@@ -8,13 +8,16 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 export function activate(x: tf.Tensor, fn: Activation): tf.Tensor {
   switch (fn) {
     case 'gelu_new': // GPT-2's tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
-      return x.mul(0.5).mul(tf.tanh(x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI)).add(1));
+      return tf.mul(
+        tf.mul(x, 0.5),
+        tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1),
+      );
     case 'gelu': // exact: ½x(1 + erf(x/√2))
-      return x.mul(0.5).mul(tf.erf(x.div(Math.SQRT2)).add(1));
+      return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1));
     case 'relu':
       return tf.relu(x);
     case 'swish': // x·σ(x), Marian's activation
-      return x.mul(tf.sigmoid(x));
+      return tf.mul(x, tf.sigmoid(x));
   }
 }
 

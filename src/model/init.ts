@@ -10,7 +10,7 @@
  * LayerNorms and biases draw nothing: a pre-norm and a post-norm model of the same shape and seed
  * start from identical weight matrices even though only one of them has a final LayerNorm.
  */
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config';
 import type { Model } from './model';
 import {

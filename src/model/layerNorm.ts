@@ -1,11 +1,11 @@
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNormParams } from './params';
 
 /** LayerNorm(x) = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ, σ² over the features of each token. */
 export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true); // [..., 1] each; σ² is the biased variance
-  const normalized = x.sub(mean).div(variance.add(eps).sqrt());
-  return normalized.mul(p.gamma).add(p.beta);
+  const normalized = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normalized, p.gamma), p.beta);
 }
 
 /** Mean and biased variance over features, per token: what the LayerNorm panel plots. */

@@ -4,7 +4,7 @@
  *  - `runForward` runs one sequence and streams the trace layer by layer (inference, the UI);
  *  - `decoderLogits` / `encoderDecoderLogits` run a batch with no trace (training).
  */
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import { MASKED, type AttentionInputs, type AttentionResult } from './attention';
 import { block, type BlockTracer } from './block';
 import type { ModelConfig } from './config';
@@ -120,7 +120,7 @@ function positionRows(model: Model, count: number, offset: number): tf.Tensor2D 
   if (cfg.positions === 'none') return null;
   if (cfg.positions === 'learned') {
     const table = model.params.positionEmbedding!;
-    return table.slice([offset, 0], [count, cfg.dModel]);
+    return tf.slice(table, [offset, 0], [count, cfg.dModel]);
   }
   return tf.tensor2d(sinusoidalPositions(count, cfg.dModel, cfg.positions, offset), [
     count,
@@ -137,9 +137,9 @@ function embed(
 ): { x: tf.Tensor; pos: tf.Tensor2D | null } {
   const cfg = model.config;
   let x = embedTokens(model.params.tokenEmbedding, ids);
-  if (cfg.scaleEmbedding) x = x.mul(Math.sqrt(cfg.dModel));
+  if (cfg.scaleEmbedding) x = tf.mul(x, Math.sqrt(cfg.dModel));
   const pos = usePositions ? positionRows(model, ids.shape[1]!, offset) : null;
-  return { x: pos ? x.add(pos) : x, pos };
+  return { x: pos ? tf.add(x, pos) : x, pos };
 }
 
 function logitsOf(model: Model, h: tf.Tensor2D): tf.Tensor2D {
@@ -151,11 +151,12 @@ function logitsOf(model: Model, h: tf.Tensor2D): tf.Tensor2D {
 /** Additive causal mask `[1, 1, T, T]`: key j is hidden from query i when j > i. */
 function causalBias(t: number): tf.Tensor {
   return tf.tidy(() =>
-    tf.linalg
-      .bandPart(tf.ones([t, t]), -1, 0)
-      .sub(1)
-      .mul(-MASKED)
-      .reshape([1, 1, t, t]),
+    tf.reshape(tf.mul(tf.sub(tf.linalg.bandPart(tf.ones([t, t]), -1, 0), 1), -MASKED), [
+      1,
+      1,
+      t,
+      t,
+    ]),
   );
 }
 
@@ -163,7 +164,9 @@ function causalBias(t: number): tf.Tensor {
 function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
   const [b, s] = ids.shape;
   if (padId === null) return tf.zeros([b, 1, 1, s]);
-  return tf.tidy(() => ids.equal(padId).toFloat().mul(MASKED).reshape([b, 1, 1, s]));
+  return tf.tidy(() =>
+    tf.reshape(tf.mul(tf.cast(tf.equal(ids, padId), 'float32'), MASKED), [b, 1, 1, s]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,9 +190,9 @@ export type LogitPositions = 'all' | 'last';
 
 function logitsAt(model: Model, h: tf.Tensor, positions: LogitPositions): tf.Tensor3D {
   const [b, t, d] = h.shape as [number, number, number];
-  const rows = positions === 'last' ? h.slice([0, t - 1, 0], [b, 1, d]) : h;
+  const rows = positions === 'last' ? tf.slice(h, [0, t - 1, 0], [b, 1, d]) : h;
   const n = positions === 'last' ? 1 : t;
-  return logitsOf(model, rows.reshape([b * n, d]) as tf.Tensor2D).reshape([b, n, -1]);
+  return tf.reshape(logitsOf(model, tf.reshape(rows, [b * n, d]) as tf.Tensor2D), [b, n, -1]);
 }
 
 /** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`. */
@@ -270,7 +273,7 @@ function allowedMatrix(
 }
 
 function biasOf(allowed: Float32Array, tq: number, tk: number): tf.Tensor {
-  return tf.tidy(() => tf.tensor(allowed, [1, 1, tq, tk]).sub(1).mul(-MASKED));
+  return tf.tidy(() => tf.mul(tf.sub(tf.tensor(allowed, [1, 1, tq, tk]), 1), -MASKED));
 }
 
 function cropMask(allowed: Float32Array, tk: number, rows: number, cols: number): Matrix {
@@ -303,7 +306,8 @@ function gateOf(
 function leading(t: tf.Tensor, sizes: number[]): tf.Tensor {
   return sizes.every((size, axis) => size === t.shape[axis])
     ? t
-    : t.slice(
+    : tf.slice(
+        t,
         sizes.map(() => 0),
         sizes,
       );
@@ -312,7 +316,7 @@ function leading(t: tf.Tensor, sizes: number[]): tf.Tensor {
 /** `[1, P, d] → [n, d]`: batch item 0, cut back to its n real (unpadded) tokens. */
 function realTokens(x: tf.Tensor, n: number): tf.Tensor {
   const d = x.shape[2]!;
-  return leading(x, [1, n, d]).reshape([n, d]);
+  return tf.reshape(leading(x, [1, n, d]), [n, d]);
 }
 
 /**
@@ -404,7 +408,7 @@ class LayerTracer implements BlockTracer {
     const tk = this.keys[kind];
     // [1, h, P, ·] → [h, rows, cols]: batch item 0, real queries (and keys) only.
     const cut = (t: tf.Tensor, rows: number, cols = t.shape[3]!) =>
-      leading(t, [1, h, rows, cols]).reshape([h, rows, cols]);
+      tf.reshape(leading(t, [1, h, rows, cols]), [h, rows, cols]);
     const mats: Record<string, Matrix> = {
       scores: this.rec.record(cut(r.scores, tq, tk)),
       probs: this.rec.record(cut(r.probs, tq, tk)),

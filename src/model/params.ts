@@ -2,7 +2,7 @@
  * The parameters of a model as plain tensors, one interface per concept. Linear layers hold
  * `w` as `[in, out]` so that every projection reads `x @ W + b`, as on the lecture's slides.
  */
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config';
 
 export interface Linear {

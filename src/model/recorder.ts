@@ -1,4 +1,4 @@
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Matrix } from './trace';
 
 /**

@@ -2,9 +2,7 @@
  * Training maths shared by `npm run train` and the tests: the loss, the learning-rate schedule,
  * Adam with global-norm gradient clipping, and seeded batch sampling. No file system here.
  */
-import * as tf from './tf';
-// tfjs-core registers no gradients by itself; training is the only place that needs them.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from './init';
 import { decoderLogits, type Model } from './model';
 import { allTensors } from './params';
@@ -42,11 +40,12 @@ export function crossEntropy(
 ): tf.Scalar {
   return tf.tidy(() => {
     const vocab = logits.shape[2];
-    const logProbs = tf.logSoftmax(logits.reshape([-1, vocab]));
-    const picked = logProbs.mul(tf.oneHot(targets.reshape([-1]).toInt(), vocab)).sum(1);
-    if (!weights) return picked.mean().neg() as tf.Scalar;
-    const w = weights.reshape([-1]);
-    return picked.mul(w).sum().div(w.sum()).neg() as tf.Scalar;
+    const logProbs = tf.logSoftmax(tf.reshape(logits, [-1, vocab]));
+    const oneHot = tf.oneHot(tf.cast(tf.reshape(targets, [-1]), 'int32'), vocab);
+    const picked = tf.sum(tf.mul(logProbs, oneHot), 1);
+    if (!weights) return tf.neg(tf.mean(picked)) as tf.Scalar;
+    const w = tf.reshape(weights, [-1]);
+    return tf.neg(tf.div(tf.sum(tf.mul(picked, w)), tf.sum(w))) as tf.Scalar;
   });
 }
 
@@ -93,10 +92,12 @@ export class Trainer {
     const learningRate = learningRateAt(this.schedule, this.step);
     this.optimizer.setLearningRate(learningRate);
     const { value, grads } = tf.variableGrads(lossOf, this.variables);
-    const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => g.square().sum()))));
+    const norm = tf.tidy(() =>
+      tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))),
+    );
     const clipped = tf.tidy(() => {
-      const scale = tf.minimum(1, tf.div(this.schedule.clipNorm, norm.add(1e-6)));
-      return Object.entries(grads).map(([name, g]) => ({ name, tensor: g.mul(scale) }));
+      const scale = tf.minimum(1, tf.div(this.schedule.clipNorm, tf.add(norm, 1e-6)));
+      return Object.entries(grads).map(([name, g]) => ({ name, tensor: tf.mul(g, scale) }));
     });
     this.optimizer.applyGradients(clipped);
     const [loss, gradNorm] = [value.dataSync()[0], norm.dataSync()[0]];

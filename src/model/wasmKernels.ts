@@ -2,7 +2,7 @@
  * Two fixes to tfjs's wasm backend, shared by training and inference: a missing gradient kernel
  * and a fast path for transposed matrix products.
  */
-import * as tf from './tf';
+import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**

@@ -640,7 +640,7 @@ export class Engine {
             'last',
           )
         : decoderLogits(model, ids, 'last');
-      return logits.reshape([vocab]);
+      return tf.reshape(logits, [vocab]);
     });
     const readStart = now();
     const values = (await last.data()) as Float32Array;

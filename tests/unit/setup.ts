@@ -2,4 +2,5 @@
 // runs on is its own choice (tf.setBackend); the cpu backend is the default until then.
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+// Training tests need tfjs's gradients (tfjs-core registers none): see scripts/lib/gradients.ts.
+import '../../scripts/lib/gradients';

@@ -151,7 +151,7 @@ describe('wasm training kernels', () => {
       ? () =>
           tf.tidy(() => {
             const ids = tf.tensor2d(batch.inputs, batch.shape, 'int32');
-            const logits = encoderDecoderLogits(model, ids.reverse(1) as tf.Tensor2D, ids);
+            const logits = encoderDecoderLogits(model, tf.reverse(ids, 1) as tf.Tensor2D, ids);
             return crossEntropy(logits, tf.tensor2d(batch.targets, batch.shape, 'int32'));
           })
       : () => languageModelLoss(model, batch);
