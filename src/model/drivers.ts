@@ -1,0 +1,73 @@
+/**
+ * The batch drivers: embeddings → blocks → final norm → logits for a batch, with no trace.
+ * Training differentiates through them; the worker's untraced forward uses `last`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { AttentionInputs } from './attention';
+import { block } from './block';
+import { layerNorm } from './layerNorm';
+import { causalBias, paddingBias } from './masks';
+import type { Model } from './model';
+import { stacksOf } from './params';
+import { embed, logitsOf, stackParams } from './parts';
+import type { Stack } from './trace';
+
+function runStack(
+  model: Model,
+  stack: Stack,
+  x: tf.Tensor,
+  self: AttentionInputs,
+  memory?: tf.Tensor,
+  cross?: AttentionInputs,
+): tf.Tensor {
+  const p = stackParams(model, stack);
+  for (const b of p.blocks) x = block(x, b, model.config, { self, memory, cross }).x;
+  return p.finalNorm ? layerNorm(x, p.finalNorm, model.config.layerNormEps) : x;
+}
+
+/** Which positions get logits in the batch drivers: a 50k vocabulary makes every row costly. */
+export type LogitPositions = 'all' | 'last';
+
+function logitsAt(model: Model, h: tf.Tensor, positions: LogitPositions): tf.Tensor3D {
+  const [b, t, d] = h.shape as [number, number, number];
+  const rows = positions === 'last' ? tf.slice(h, [0, t - 1, 0], [b, 1, d]) : h;
+  const n = positions === 'last' ? 1 : t;
+  return tf.reshape(logitsOf(model, tf.reshape(rows, [b * n, d]) as tf.Tensor2D), [b, n, -1]);
+}
+
+/** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`. */
+export function decoderLogits(
+  model: Model,
+  ids: tf.Tensor2D,
+  positions: LogitPositions = 'all',
+): tf.Tensor3D {
+  const stack = stacksOf(model.config)[0];
+  const causal = stack === 'decoder';
+  const bias = causal ? causalBias(ids.shape[1]) : paddingBias(ids, model.config.padTokenId);
+  const h = runStack(model, stack, embed(model, ids, 0, true).x, { bias });
+  return logitsAt(model, h, positions);
+}
+
+/** Encoder–decoder logits (teacher forcing): source `[B, S]`, decoder input `[B, T]` → `[B, T, vocab]`. */
+export function encoderDecoderLogits(
+  model: Model,
+  sourceIds: tf.Tensor2D,
+  ids: tf.Tensor2D,
+  positions: LogitPositions = 'all',
+): tf.Tensor3D {
+  const sourceBias = paddingBias(sourceIds, model.config.padTokenId);
+  const memory = runStack(model, 'encoder', embed(model, sourceIds, 0, true).x, {
+    bias: sourceBias,
+  });
+  const h = runStack(
+    model,
+    'decoder',
+    embed(model, ids, 0, true).x,
+    { bias: causalBias(ids.shape[1]) },
+    memory,
+    {
+      bias: sourceBias,
+    },
+  );
+  return logitsAt(model, h, positions);
+}

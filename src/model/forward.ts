@@ -1,0 +1,310 @@
+/**
+ * The traced driver: one sequence through embeddings → blocks → final norm → logits, streamed
+ * to the caller chunk by chunk (an `embedding` chunk, one `layer` chunk per block, an `output`
+ * chunk, per stack) for the worker and the UI. What it records lives in `tracer.ts`, how chunks
+ * are read back in `chunkStream.ts`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { block } from './block';
+import { ChunkStream } from './chunkStream';
+import { checkIds, ForwardError } from './inputs';
+import type { KeysValues, KVCache } from './kvCache';
+import { layerNorm } from './layerNorm';
+import { allowedMatrix, biasOf, cropMask, headGate } from './masks';
+import type { HeadRef, Model } from './model';
+import { stacksOf } from './params';
+import { embed, logitsOf, stackParams } from './parts';
+import { Recorder } from './recorder';
+import type { Matrix, Stack, Trace, TraceChunk } from './trace';
+import { assembleTrace } from './trace';
+import { LayerTracer, leading, realTokens, TokenStats } from './tracer';
+
+export interface ForwardInput {
+  /** Token ids of the decoder (or of the only stack). */
+  ids: number[];
+  /** Encoder input of an encoder–decoder model. */
+  sourceIds?: number[];
+}
+
+export interface ForwardOptions {
+  /** Causal mask on decoder self-attention (default true). Off is a counterfactual for causal models. */
+  causalMask?: boolean;
+  /** Add positional information (default true). */
+  usePositions?: boolean;
+  ablatedHeads?: HeadRef[];
+  /** Also trace per-head q, k, v and head outputs. */
+  captureQKV?: boolean;
+  /** Which positions get logits (default `all`): a 50k vocabulary makes every row costly. */
+  logits?: 'all' | 'last' | 'none';
+  /** Pad sequences to this length so GPU shaders compiled for it are reused; the trace is cut back. */
+  padTo?: number;
+  /** Step-through generation: keys and values of earlier tokens; `ids` are then only the new tokens. */
+  cache?: KVCache;
+  /** Checked between layers; when it returns true the forward stops with a `cancelled` error. */
+  shouldStop?: () => boolean;
+  /**
+   * Told, per chunk, how long the host waited for its values to come back from the device (the
+   * wait starts once the next chunk's kernels have been dispatched).
+   */
+  onReadback?: (ms: number) => void;
+}
+
+interface TracedStackResult {
+  /** Output of the last block (before any final norm), `[1, P, d]`, owned by the caller. */
+  x: tf.Tensor;
+  /** Real (unpadded) length. */
+  real: number;
+}
+
+/**
+ * Embedding and blocks of one stack, each pushed to the stream as a chunk. With a KV cache the
+ * new keys and values go to `staged`, which the caller commits once the whole forward succeeded.
+ */
+async function traceStack(
+  model: Model,
+  stack: Stack,
+  ids: number[],
+  opts: ForwardOptions,
+  stream: ChunkStream,
+  staged: KeysValues,
+  memory?: { x: tf.Tensor; length: number },
+): Promise<TracedStackResult> {
+  const cfg = model.config;
+  const cache = stack === 'decoder' ? opts.cache : undefined;
+  const past = cache?.length ?? 0;
+  const real = ids.length;
+  // A cache grows by exact lengths; padding would put garbage keys into it.
+  const padded = cache ? real : Math.max(real, opts.padTo ?? real);
+  const usePositions = opts.usePositions ?? true;
+  const causal = stack === 'decoder' && (opts.causalMask ?? true);
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+
+  // Embedding chunk
+  let rec = new Recorder();
+  let positions: Matrix | undefined;
+  let hidden0!: Matrix;
+  let x = tf.tidy(() => {
+    const idTensor = tf.tensor2d(
+      [...ids, ...new Array<number>(padded - real).fill(0)],
+      [1, padded],
+      'int32',
+    );
+    const { x: e, pos } = embed(model, idTensor, past, usePositions);
+    if (pos) positions = rec.record(leading(pos, [real, cfg.dModel]));
+    hidden0 = rec.record(realTokens(e, real));
+    return e;
+  });
+
+  const selfKeys = past + padded;
+  const selfAllowed = allowedMatrix(padded, selfKeys, past + real, past, causal);
+  const selfBias = biasOf(selfAllowed, padded, selfKeys);
+  const selfMask = cropMask(selfAllowed, selfKeys, real, past + real);
+  let crossBias: tf.Tensor | undefined;
+  let crossMask: Matrix | undefined;
+  if (memory) {
+    const mk = memory.x.shape[1]!;
+    const crossAllowed = allowedMatrix(padded, mk, memory.length, 0, false);
+    crossBias = biasOf(crossAllowed, padded, mk);
+    crossMask = cropMask(crossAllowed, mk, real, memory.length);
+  }
+
+  const blocks = stackParams(model, stack).blocks;
+  try {
+    await stream.push(rec, () => ({
+      type: 'embedding',
+      stack,
+      inputIds: ids,
+      ...(positions ? { positions } : {}),
+      hidden: hidden0,
+    }));
+    for (let layer = 0; layer < blocks.length; layer++) {
+      if (opts.shouldStop?.())
+        throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
+      rec = new Recorder();
+      const gates = {
+        self: headGate(opts.ablatedHeads ?? [], stack, layer, 'self', cfg.nHeads),
+        cross: headGate(opts.ablatedHeads ?? [], stack, layer, 'cross', cfg.nHeads),
+      };
+      const tracer = new LayerTracer(
+        rec,
+        `${prefix}h.${layer}.`,
+        real,
+        { self: past + real, cross: memory?.length ?? 0 },
+        { self: selfMask, cross: crossMask },
+        gates,
+        causal,
+        opts.captureQKV ?? false,
+      );
+      let hidden!: Matrix;
+      const out = tf.tidy(() => {
+        const gate = (g: Float32Array) =>
+          g.every((v) => v === 1) ? undefined : tf.tensor(g, [1, cfg.nHeads, 1, 1]);
+        const layerPast = cache?.layers[layer];
+        const r = block(
+          x,
+          blocks[layer],
+          cfg,
+          {
+            self: { bias: selfBias, gate: gate(gates.self), past: layerPast },
+            ...(memory
+              ? { memory: memory.x, cross: { bias: crossBias!, gate: gate(gates.cross) } }
+              : {}),
+          },
+          tracer,
+        );
+        tracer.recordStats();
+        hidden = rec.record(realTokens(r.x, real));
+        return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
+      });
+      x.dispose();
+      x = out.x;
+      if (cache) staged.push({ k: out.k, v: out.v });
+      else tf.dispose([out.k, out.v]);
+      await stream.push(rec, () => ({ type: 'layer', stack, layer, ...tracer.finish(), hidden }));
+    }
+  } catch (e) {
+    rec.discard();
+    x.dispose();
+    throw e;
+  } finally {
+    tf.dispose([selfBias, ...(crossBias ? [crossBias] : [])]);
+  }
+  return { x, real };
+}
+
+/** Final norm and logits; resolves to the stack's final hidden state `[1, P, d]` (the caller owns it). */
+async function traceOutput(
+  model: Model,
+  stack: Stack,
+  { x, real }: TracedStackResult,
+  offset: number,
+  opts: ForwardOptions,
+  stream: ChunkStream,
+): Promise<tf.Tensor> {
+  const cfg = model.config;
+  const which = opts.logits ?? 'all';
+  const rows = which === 'all' ? [...Array(real).keys()] : which === 'last' ? [real - 1] : [];
+  const rec = new Recorder();
+  const stats = new TokenStats();
+  let hidden!: Matrix;
+  let logits: Matrix | undefined;
+  const norm = stackParams(model, stack).finalNorm;
+  const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+  const final = tf.tidy(() => {
+    const h = norm ? layerNorm(x, norm, cfg.layerNormEps) : x.clone();
+    if (norm) {
+      stats.add(x);
+      stats.add(h);
+      stats.record(rec, real);
+    }
+    const tokens = realTokens(h, real);
+    hidden = rec.record(tokens);
+    if (rows.length) logits = rec.record(logitsOf(model, tf.gather(tokens, rows) as tf.Tensor2D));
+    return h;
+  });
+  try {
+    await stream.push(rec, () => ({
+      type: 'output',
+      stack,
+      ...(norm ? { finalNorm: stats.normStats(`${prefix}ln_f`, 0, 1) } : {}),
+      hidden,
+      ...(logits ? { logits } : {}),
+      logitPositions: rows.map((r) => offset + r),
+    }));
+  } catch (e) {
+    final.dispose();
+    throw e;
+  }
+  return final;
+}
+
+/** Embedding, blocks and output of one stack; resolves to its final hidden state (the caller owns it). */
+async function traceWholeStack(
+  model: Model,
+  stack: Stack,
+  ids: number[],
+  offset: number,
+  opts: ForwardOptions,
+  stream: ChunkStream,
+  staged: KeysValues,
+  memory?: { x: tf.Tensor; length: number },
+): Promise<{ final: tf.Tensor; real: number }> {
+  const result = await traceStack(model, stack, ids, opts, stream, staged, memory);
+  try {
+    return {
+      final: await traceOutput(model, stack, result, offset, opts, stream),
+      real: result.real,
+    };
+  } finally {
+    result.x.dispose();
+  }
+}
+
+/**
+ * Run one sequence through the model and stream its trace: an `embedding` chunk, one `layer`
+ * chunk per block as soon as it is read back, then an `output` chunk, per stack. Resolves to
+ * the assembled trace. Every tensor it makes is disposed, whether it finishes or throws, and a
+ * KV cache only takes the new keys and values once the whole forward has been emitted.
+ */
+export async function runForward(
+  model: Model,
+  input: ForwardInput,
+  opts: ForwardOptions = {},
+  onChunk?: (chunk: TraceChunk) => void | Promise<void>,
+): Promise<Trace> {
+  const cfg = model.config;
+  const chunks: TraceChunk[] = [];
+  const stream = new ChunkStream(async (c) => {
+    chunks.push(c);
+    await onChunk?.(c);
+  }, opts.onReadback);
+  const stacks = stacksOf(cfg);
+  const cache = opts.cache;
+  const past = cache?.length ?? 0;
+  checkIds(input.ids, cfg, stacks.length === 2 ? 'the target text' : 'the input', past);
+  const source = input.sourceIds;
+  const encode = stacks.length === 2 && !cache?.memory;
+  if (encode) {
+    if (!source)
+      throw new ForwardError('missing-source', 'an encoder–decoder model needs a source text');
+    checkIds(source, cfg, 'the source text', 0);
+  }
+
+  const main = stacks[stacks.length - 1];
+  const staged: KeysValues = [];
+  let ownMemory: tf.Tensor | undefined;
+  try {
+    let memory = cache?.memory;
+    if (encode) {
+      const noLogits = { ...opts, logits: 'none' as const };
+      const enc = await traceWholeStack(model, 'encoder', source!, 0, noLogits, stream, staged);
+      memory = { x: enc.final, length: enc.real };
+      if (cache) cache.memory = memory;
+      else ownMemory = enc.final;
+    }
+    const { final } = await traceWholeStack(
+      model,
+      main,
+      input.ids,
+      past,
+      opts,
+      stream,
+      staged,
+      memory,
+    );
+    final.dispose();
+    await stream.finish();
+  } catch (e) {
+    await stream.abandon();
+    tf.dispose(staged.flatMap((s) => [s.k, s.v]));
+    throw e;
+  } finally {
+    ownMemory?.dispose();
+  }
+  if (cache && main === 'decoder') {
+    tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
+    cache.layers = staged;
+    cache.length = past + input.ids.length;
+  }
+  return assembleTrace(chunks);
+}

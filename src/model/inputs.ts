@@ -1,0 +1,35 @@
+/** The one check of token ids against a model: non-empty, within its context, inside its vocabulary. */
+import type { ModelConfig } from './config';
+
+export class ForwardError extends Error {
+  override name = 'ForwardError';
+  constructor(
+    readonly code: 'empty-input' | 'too-long' | 'bad-token' | 'missing-source' | 'cancelled',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Throws a ForwardError unless `ids` is non-empty, fits the context after `offset` earlier
+ * tokens, and holds only ids of the vocabulary. `what` names the input in the message.
+ */
+export function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: number): void {
+  if (ids.length === 0)
+    throw new ForwardError('empty-input', `${what} is empty: give at least one token`);
+  if (offset + ids.length > cfg.contextLength) {
+    throw new ForwardError(
+      'too-long',
+      `${what} has ${offset + ids.length} tokens; this model's context holds ${cfg.contextLength}`,
+    );
+  }
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) {
+      throw new ForwardError(
+        'bad-token',
+        `${what}: token id ${id} is outside the vocabulary (0–${cfg.vocabSize - 1})`,
+      );
+    }
+  }
+}

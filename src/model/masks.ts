@@ -1,0 +1,80 @@
+/**
+ * Attention masks and head gates. The batch drivers build additive masks on the device; the
+ * traced driver builds them on the host too, because the trace shows them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { MASKED } from './attention';
+import type { HeadRef } from './model';
+import type { Matrix, Stack } from './trace';
+
+/** Additive causal mask `[1, 1, T, T]`: key j is hidden from query i when j > i. */
+export function causalBias(t: number): tf.Tensor {
+  return tf.tidy(() =>
+    tf.reshape(tf.mul(tf.sub(tf.linalg.bandPart(tf.ones([t, t]), -1, 0), 1), -MASKED), [
+      1,
+      1,
+      t,
+      t,
+    ]),
+  );
+}
+
+/** Additive padding mask `[B, 1, 1, S]` from the pad id: padded keys are never attended to. */
+export function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
+  const [b, s] = ids.shape;
+  if (padId === null) return tf.zeros([b, 1, 1, s]);
+  return tf.tidy(() =>
+    tf.reshape(tf.mul(tf.cast(tf.equal(ids, padId), 'float32'), MASKED), [b, 1, 1, s]),
+  );
+}
+
+/**
+ * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1 of
+ * which the first `realQ` are real; keys 0…tk−1 of which the first `realK` are real.
+ */
+export function allowedMatrix(
+  tq: number,
+  tk: number,
+  realK: number,
+  past: number,
+  causal: boolean,
+): Float32Array {
+  const m = new Float32Array(tq * tk);
+  for (let i = 0; i < tq; i++) {
+    for (let j = 0; j < tk; j++) m[i * tk + j] = j < realK && (!causal || j <= past + i) ? 1 : 0;
+  }
+  return m;
+}
+
+/** The additive mask `[1, 1, tq, tk]` of a host-side `allowedMatrix`. */
+export function biasOf(allowed: Float32Array, tq: number, tk: number): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.sub(tf.tensor(allowed, [1, 1, tq, tk]), 1), -MASKED));
+}
+
+/** The top-left `[rows, cols]` of a host-side mask whose rows are `tk` wide: what the trace shows. */
+export function cropMask(allowed: Float32Array, tk: number, rows: number, cols: number): Matrix {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) out.set(allowed.subarray(i * tk, i * tk + cols), i * cols);
+  return { shape: [rows, cols], data: out };
+}
+
+/** Per-head gate `[heads]` of one attention: 0 for the ablated heads, 1 for the others. */
+export function headGate(
+  ablated: HeadRef[],
+  stack: Stack,
+  layer: number,
+  attention: 'self' | 'cross',
+  nHeads: number,
+): Float32Array {
+  const gate = new Float32Array(nHeads).fill(1);
+  for (const h of ablated) {
+    if (
+      h.stack === stack &&
+      h.layer === layer &&
+      (h.attention ?? 'self') === attention &&
+      h.head < nHeads
+    )
+      gate[h.head] = 0;
+  }
+  return gate;
+}
