@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig } from '../../src/model/config';
-import { Rng } from '../../src/model/init';
+import { Rng } from '../../src/model/random';
 import { encoderDecoderLogits, type Model } from '../../src/model/model';
 import { CharsTokenizer, DEFAULT_CHARS_SPECIAL_TOKENS } from '../../src/model/tokenizer';
 import { crossEntropy } from '../../src/model/train';

@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig } from '../../src/model/config';
-import { Rng } from '../../src/model/init';
+import { Rng } from '../../src/model/random';
 import { decoderLogits, runForward, type Model } from '../../src/model/model';
 import { row } from '../../src/model/trace';
 import { CharsTokenizer } from '../../src/model/tokenizer';

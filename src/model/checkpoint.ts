@@ -5,12 +5,10 @@
  * before any of it reaches the GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { parseConfig, type ModelConfig } from './config';
+import { layersOf, parseConfig, stacksOf, type ModelConfig } from './config';
 import type { Model } from './model';
 import {
-  EMBEDDING_CHUNK_ROWS,
-  layersOf,
-  stacksOf,
+  chunkSpans,
   type AttentionParams,
   type BlockParams,
   type LayerNormParams,
@@ -99,12 +97,9 @@ class TensorReader {
   /** A `[rows, d]` table as row chunks, uploaded chunk by chunk (no second whole-table copy). */
   rowChunks(name: string, rows: number, d: number): tf.Tensor2D[] {
     const values = this.read(name, [rows, d]);
-    const chunks: tf.Tensor2D[] = [];
-    for (let r = 0; r < rows; r += EMBEDDING_CHUNK_ROWS) {
-      const n = Math.min(EMBEDDING_CHUNK_ROWS, rows - r);
-      chunks.push(tf.tensor2d(values.subarray(r * d, (r + n) * d), [n, d]));
-    }
-    return chunks;
+    return chunkSpans(rows).map(({ start, size }) =>
+      tf.tensor2d(values.subarray(start * d, (start + size) * d), [size, d]),
+    );
   }
 }
 

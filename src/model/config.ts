@@ -248,3 +248,15 @@ export function parseConfig(json: unknown): ModelConfig {
 export function headDim(cfg: ModelConfig): number {
   return cfg.dModel / cfg.nHeads;
 }
+
+/** The stacks a model of this architecture has, in the order they run. */
+export function stacksOf(cfg: ModelConfig): ('encoder' | 'decoder')[] {
+  if (cfg.architecture === 'encoder-decoder') return ['encoder', 'decoder'];
+  return cfg.architecture === 'encoder-only' ? ['encoder'] : ['decoder'];
+}
+
+export function layersOf(cfg: ModelConfig, stack: 'encoder' | 'decoder'): number {
+  return stack === 'encoder' && cfg.architecture === 'encoder-decoder'
+    ? cfg.nEncoderLayers
+    : cfg.nLayers;
+}

@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { AttentionInputs } from './attention';
 import { block } from './block';
+import { stacksOf } from './config';
 import { layerNorm } from './layerNorm';
 import { causalBias, paddingBias } from './masks';
 import type { Model } from './model';
-import { stacksOf } from './params';
 import { embed, logitsOf, stackParams } from './parts';
 import type { Stack } from './trace';
 

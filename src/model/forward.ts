@@ -7,12 +7,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { block } from './block';
 import { ChunkStream } from './chunkStream';
+import { stacksOf } from './config';
 import { checkIds, ForwardError } from './inputs';
 import type { KeysValues, KVCache } from './kvCache';
 import { layerNorm } from './layerNorm';
 import { allowedMatrix, biasOf, cropMask, headGate } from './masks';
 import type { HeadRef, Model } from './model';
-import { stacksOf } from './params';
 import { embed, logitsOf, stackParams } from './parts';
 import { Recorder } from './recorder';
 import type { Matrix, Stack, Trace, TraceChunk } from './trace';

@@ -11,12 +11,10 @@
  * start from identical weight matrices even though only one of them has a final LayerNorm.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config';
+import { layersOf, stacksOf, type ModelConfig } from './config';
 import type { Model } from './model';
 import {
-  EMBEDDING_CHUNK_ROWS,
-  layersOf,
-  stacksOf,
+  chunkSpans,
   type AttentionParams,
   type BlockParams,
   type LayerNormParams,
@@ -24,45 +22,7 @@ import {
   type ModelParams,
   type StackParams,
 } from './params';
-
-/** Seeded pseudo-random numbers (mulberry32): small, fast, identical on every platform. */
-export class Rng {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-
-  /** Uniform integer in [lo, hi], both included. */
-  between(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-
-  /** Standard normal (Box–Muller; 1 − u keeps the logarithm finite). */
-  normal(): number {
-    const u = 1 - this.next();
-    const v = this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-}
+import { Rng } from './random';
 
 const STD = 0.02;
 
@@ -99,12 +59,8 @@ export function initModel(config: ModelConfig, seed: number): Model {
     };
   };
   /** Row chunks as the loaders make them, so large vocabularies stay WebGL-safe. */
-  const rowChunks = (rows: number, cols: number): tf.Tensor2D[] => {
-    const chunks: tf.Tensor2D[] = [];
-    for (let r = 0; r < rows; r += EMBEDDING_CHUNK_ROWS)
-      chunks.push(normal(Math.min(EMBEDDING_CHUNK_ROWS, rows - r), cols, STD));
-    return chunks;
-  };
+  const rowChunks = (rows: number, cols: number): tf.Tensor2D[] =>
+    chunkSpans(rows).map(({ size }) => normal(size, cols, STD));
 
   const params: ModelParams = { tokenEmbedding: rowChunks(config.vocabSize, d) };
   if (config.positions === 'learned')
@@ -134,9 +90,7 @@ export function initModel(config: ModelConfig, seed: number): Model {
   }
   if (!config.tiedEmbeddings) {
     // Stored [d, cols] per column chunk, as the loader keeps an untied head.
-    params.lmHead = [];
-    for (let c = 0; c < config.vocabSize; c += EMBEDDING_CHUNK_ROWS)
-      params.lmHead.push(normal(d, Math.min(EMBEDDING_CHUNK_ROWS, config.vocabSize - c), STD));
+    params.lmHead = chunkSpans(config.vocabSize).map(({ size }) => normal(d, size, STD));
   }
   return { config, params };
 }

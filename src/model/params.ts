@@ -3,7 +3,6 @@
  * `w` as `[in, out]` so that every projection reads `x @ W + b`, as on the lecture's slides.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config';
 
 export interface Linear {
   w: tf.Tensor2D; // [in, out]
@@ -60,14 +59,12 @@ export interface ModelParams {
   logitsBias?: tf.Tensor1D; // [vocab]
 }
 
-/** Split `[rows, d]` into chunks of EMBEDDING_CHUNK_ROWS rows. */
-export function chunkRows(table: tf.Tensor2D): tf.Tensor2D[] {
-  const rows = table.shape[0];
-  if (rows <= EMBEDDING_CHUNK_ROWS) return [table];
-  const sizes: number[] = [];
-  for (let r = 0; r < rows; r += EMBEDDING_CHUNK_ROWS)
-    sizes.push(Math.min(EMBEDDING_CHUNK_ROWS, rows - r));
-  return tf.split(table, sizes, 0);
+/** The chunks of at most EMBEDDING_CHUNK_ROWS rows that cover `rows` rows, in order. */
+export function chunkSpans(rows: number): { start: number; size: number }[] {
+  const spans: { start: number; size: number }[] = [];
+  for (let start = 0; start < rows; start += EMBEDDING_CHUNK_ROWS)
+    spans.push({ start, size: Math.min(EMBEDDING_CHUNK_ROWS, rows - start) });
+  return spans;
 }
 
 /** Every tensor of a model, for counting and disposal. */
@@ -95,16 +92,4 @@ export function disposeParams(p: ModelParams): void {
 
 export function parameterCount(p: ModelParams): number {
   return allTensors(p).reduce((n, t) => n + t.size, 0);
-}
-
-/** The stacks a model of this architecture has, in the order they run. */
-export function stacksOf(cfg: ModelConfig): ('encoder' | 'decoder')[] {
-  if (cfg.architecture === 'encoder-decoder') return ['encoder', 'decoder'];
-  return cfg.architecture === 'encoder-only' ? ['encoder'] : ['decoder'];
-}
-
-export function layersOf(cfg: ModelConfig, stack: 'encoder' | 'decoder'): number {
-  return stack === 'encoder' && cfg.architecture === 'encoder-decoder'
-    ? cfg.nEncoderLayers
-    : cfg.nLayers;
 }

@@ -3,7 +3,7 @@
  * Adam with global-norm gradient clipping, and seeded batch sampling. No file system here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from './init';
+import type { Rng } from './random';
 import { decoderLogits, type Model } from './model';
 import { allTensors } from './params';
 import { installWasmKernels } from './wasmKernels';

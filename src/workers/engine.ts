@@ -5,7 +5,7 @@
  * flight stop at its next layer and send nothing more.
  */
 import { loadCheckpoint } from '../model/checkpoint';
-import { ConfigError, parseConfig, type ModelConfig } from '../model/config';
+import { ConfigError, parseConfig, stacksOf, type ModelConfig } from '../model/config';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   createKVCache,
@@ -18,7 +18,7 @@ import {
   type KVCache,
   type Model,
 } from '../model/model';
-import { parameterCount, stacksOf } from '../model/params';
+import { parameterCount } from '../model/params';
 import {
   gpt2Tokenizer,
   MarianTokenizer,

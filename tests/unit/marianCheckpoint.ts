@@ -4,6 +4,7 @@
  * through the `marian` path with a tokenizer of matching vocabulary. `randomCheckpoint` of
  * make-random-gpt2.ts writes GPT-2's names, which a `marian` config does not read.
  */
+import { Rng } from '../../src/model/random';
 import { writeSafetensors } from '../../src/model/safetensors';
 
 export const MARIAN_SPM_CONFIG = {
@@ -28,21 +29,10 @@ export const MARIAN_SPM_CONFIG = {
 
 type Tensors = Record<string, { shape: number[]; data: Float32Array }>;
 
-/** Seeded normal(0, std) values (mulberry32 + Box–Muller). */
+/** Seeded normal(0, std) values. */
 function normals(seed: number): (n: number, std: number) => Float32Array {
-  let state = seed >>> 0;
-  const uniform = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (n, std) =>
-    Float32Array.from(
-      { length: n },
-      () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()) * std,
-    );
+  const rng = new Rng(seed);
+  return (n, std) => Float32Array.from({ length: n }, () => rng.normal() * std);
 }
 
 /** `model.safetensors` bytes for a Marian config (as `MARIAN_SPM_CONFIG`'s keys). */

@@ -1,15 +1,10 @@
 /** Text the tokenizer tests share: a seeded random Unicode generator and hand-picked samples. */
+import { Rng } from '../../src/model/random';
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
+/** Uniform [0, 1) from the project's seeded generator, so failures reproduce. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** [first, last] code point ranges, each a kind of text the tokenizers must survive. */

@@ -1,19 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import katex from 'katex';
+import { Rng } from '../../src/model/random';
 import type { AttentionTrace, Matrix } from '../../src/model/trace';
 import { argmax, softmax, stepFormula, stepQuery } from '../../src/ui/lib/stepThrough';
 import { headMetrics } from '../../src/ui/lib/headMetrics';
 import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../../src/ui/lib/words';
 import { positionalSimilarity } from '../../src/ui/lib/positions';
 
-/** Deterministic pseudo-random numbers (mulberry32). */
+/** Deterministic pseudo-random numbers, uniform in [−0.5, 0.5). */
 function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = new Rng(seed);
+  return () => r.next() - 0.5;
 }
 
 function randomMatrix(shape: number[], rand: () => number): Matrix {

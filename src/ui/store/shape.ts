@@ -1,5 +1,5 @@
 /** Which stacks, layers and heads a model has, and what attention each layer traces. */
-import type { ModelConfig } from '../../model/config';
+import { stacksOf, type ModelConfig } from '../../model/config';
 import type { Stack } from '../../model/trace';
 import type { AttentionKind, HeadFocus } from '../lib/urlState';
 
@@ -9,17 +9,6 @@ export interface AttentionBlock {
   layers: number;
   /** Row title in the model view, e.g. "decoder cross-attention". */
   title: string;
-}
-
-export function stacksOf(cfg: ModelConfig): Stack[] {
-  if (cfg.architecture === 'encoder-decoder') return ['encoder', 'decoder'];
-  return cfg.architecture === 'encoder-only' ? ['encoder'] : ['decoder'];
-}
-
-export function layersIn(cfg: ModelConfig, stack: Stack): number {
-  if (cfg.architecture === 'encoder-decoder')
-    return stack === 'encoder' ? cfg.nEncoderLayers : cfg.nLayers;
-  return stacksOf(cfg).includes(stack) ? cfg.nLayers : 0;
 }
 
 /** Every attention of the model, in forward order: encoder self, decoder self, decoder cross. */

@@ -5,38 +5,17 @@
  */
 import { loadCheckpoint } from '../../../src/model/checkpoint';
 import type { Model } from '../../../src/model/model';
+import { Rng } from '../../../src/model/random';
 import { writeSafetensors } from '../../../src/model/safetensors';
 
 export type LabConfig = Record<string, unknown>;
 export type FloatTensors = Record<string, { shape: number[]; data: Float32Array }>;
 
-/** mulberry32 uniform [0, 1) and Box–Muller normals: the same seed gives the same model. */
-export class SeededRandom {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  normal(): number {
-    const u = 1 - this.uniform(); // (0, 1]: log stays finite
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.uniform());
-  }
-
-  /** An integer in [from, to). */
-  int(from: number, to: number): number {
-    return from + Math.floor(this.uniform() * (to - from));
-  }
-
+/** The project's seeded generator, plus token ids: the same seed gives the same model. */
+export class SeededRandom extends Rng {
+  /** `n` ids, each uniform in [from, to). */
   ids(n: number, from: number, to: number): number[] {
-    return Array.from({ length: n }, () => this.int(from, to));
+    return Array.from({ length: n }, () => from + this.int(to - from));
   }
 }
 
