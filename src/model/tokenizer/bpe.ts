@@ -8,6 +8,7 @@
 
 import { BYTE_TO_CHAR, byteCharsToBytes, pretokenize } from './byteLevel';
 import { checkTokenId, isJsonObject, specialTokensField, stringArrayField } from './json';
+import { Heap } from './heap';
 import { readableBytes } from './readable';
 import { eosIdOf, TokenizerError, type Tokenizer } from './types';
 
@@ -267,66 +268,20 @@ function parseBpeJson(json: unknown): BpeJson {
 }
 
 /**
- * Max-heap of (pair, count) for training. Counts change all the time, so entries are not updated
- * in place: a new entry is pushed and stale ones are skipped when popped.
+ * Training's agenda of (pair, count), most frequent first. Counts change all the time, so entries
+ * are not updated in place: a new entry is pushed and stale ones are skipped when popped.
  * Ties go to the pair whose tokens come first in byte order (left token, then right token), so
- * training is deterministic and independent of the order words were seen.
+ * training is deterministic and independent of the order words were seen. `sortKeys[id]` is the
+ * token's bytes as a Latin-1 string, so `<` compares bytes.
  */
-class PairHeap {
-  private readonly keys: number[] = [];
-  private readonly counts: number[] = [];
-
-  /** `sortKeys[id]`: the token's bytes as a Latin-1 string, so `<` compares bytes. */
-  constructor(private readonly sortKeys: string[]) {}
-
-  push(key: number, count: number): void {
-    this.keys.push(key);
-    this.counts.push(count);
-    let i = this.keys.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.before(i, parent)) break;
-      this.swap(i, parent);
-      i = parent;
-    }
-  }
-
-  pop(): { key: number; count: number } | null {
-    if (this.keys.length === 0) return null;
-    const top = { key: this.keys[0], count: this.counts[0] };
-    const lastKey = this.keys.pop() as number;
-    const lastCount = this.counts.pop() as number;
-    if (this.keys.length > 0) {
-      this.keys[0] = lastKey;
-      this.counts[0] = lastCount;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let best = i;
-        if (left < this.keys.length && this.before(left, best)) best = left;
-        if (right < this.keys.length && this.before(right, best)) best = right;
-        if (best === i) break;
-        this.swap(i, best);
-        i = best;
-      }
-    }
-    return top;
-  }
-
-  private before(a: number, b: number): boolean {
-    if (this.counts[a] !== this.counts[b]) return this.counts[a] > this.counts[b];
-    const [leftA, rightA] = splitKey(this.keys[a]);
-    const [leftB, rightB] = splitKey(this.keys[b]);
-    const { sortKeys } = this;
+function pairAgenda(sortKeys: string[]): Heap<{ key: number; count: number }> {
+  return new Heap((a, b) => {
+    if (a.count !== b.count) return a.count > b.count;
+    const [leftA, rightA] = splitKey(a.key);
+    const [leftB, rightB] = splitKey(b.key);
     if (leftA !== leftB) return sortKeys[leftA] < sortKeys[leftB];
     return sortKeys[rightA] < sortKeys[rightB];
-  }
-
-  private swap(a: number, b: number): void {
-    [this.keys[a], this.keys[b]] = [this.keys[b], this.keys[a]];
-    [this.counts[a], this.counts[b]] = [this.counts[b], this.counts[a]];
-  }
+  });
 }
 
 function splitKey(key: number): [number, number] {
@@ -385,13 +340,13 @@ export function trainBpe(text: string, opts: BpeTrainOptions): BpeTokenizer {
       addPairWord(key, word);
     }
   });
-  const heap = new PairHeap(sortKeys);
-  for (const [key, count] of pairCounts) heap.push(key, count);
+  const heap = pairAgenda(sortKeys);
+  for (const [key, count] of pairCounts) heap.push({ key, count });
 
   const targetTokens = vocabSize - specialTokens.length;
   while (vocab.length < targetTokens) {
     const top = heap.pop();
-    if (top === null) break;
+    if (top === undefined) break;
     if (pairCounts.get(top.key) !== top.count) continue;
     const [left, right] = splitKey(top.key);
     const token = vocab[left] + vocab[right];
@@ -429,7 +384,7 @@ export function trainBpe(text: string, opts: BpeTrainOptions): BpeTokenizer {
       const count = (pairCounts.get(key) ?? 0) + delta;
       if (count > 0) {
         pairCounts.set(key, count);
-        heap.push(key, count);
+        heap.push({ key, count });
       } else {
         pairCounts.delete(key);
         pairWords.delete(key);

@@ -10,6 +10,7 @@
  * spell them as `<0xXX>` byte pieces when the model has them.
  */
 
+import { Heap } from './heap';
 import { TokenizerError } from './types';
 
 export type SentencePieceType =
@@ -621,7 +622,10 @@ export class SentencePieceProcessor {
     }
     const prev = symbols.map((_, i) => i - 1);
     const next = symbols.map((_, i) => (i + 1 < symbols.length ? i + 1 : -1));
-    const agenda = new PairHeap();
+    // Highest score first, then the leftmost.
+    const agenda = new Heap<SymbolPair>(
+      (a, b) => a.score > b.score || (a.score === b.score && a.left < b.left),
+    );
     const splits = new Map<string, [string, string]>();
     const addPair = (left: number, right: number) => {
       if (left === -1 || right === -1 || frozen[left] || frozen[right]) return;
@@ -666,46 +670,4 @@ interface SymbolPair {
   score: number;
   /** Length of the merged piece when the pair was found, to recognise stale entries. */
   length: number;
-}
-
-/** Max-heap of symbol pairs: highest score first, then the leftmost. */
-class PairHeap {
-  private readonly items: SymbolPair[] = [];
-
-  private before(a: SymbolPair, b: SymbolPair): boolean {
-    return a.score > b.score || (a.score === b.score && a.left < b.left);
-  }
-
-  push(item: SymbolPair): void {
-    const items = this.items;
-    items.push(item);
-    let i = items.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.before(items[i], items[parent])) break;
-      [items[i], items[parent]] = [items[parent], items[i]];
-      i = parent;
-    }
-  }
-
-  pop(): SymbolPair | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0 && last !== undefined) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let best = i;
-        if (left < items.length && this.before(items[left], items[best])) best = left;
-        if (right < items.length && this.before(items[right], items[best])) best = right;
-        if (best === i) break;
-        [items[i], items[best]] = [items[best], items[i]];
-        i = best;
-      }
-    }
-    return top;
-  }
 }
