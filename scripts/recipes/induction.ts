@@ -23,7 +23,7 @@ import { decoderLogits, runForward, type Model } from '../../src/model/model';
 import { row } from '../../src/model/trace';
 import { CharsTokenizer } from '../../src/model/tokenizer';
 import { crossEntropy } from '../../src/model/train';
-import { headMetrics } from '../../src/ui/lib/headMetrics';
+import { headMetrics } from '../../src/model/analysis/headMetrics';
 import type { Recipe } from './recipe';
 import { readShakespeare } from './shakespeare';
 

@@ -3,7 +3,7 @@ import katex from 'katex';
 import { Rng } from '../../src/model/random';
 import type { AttentionTrace, Matrix } from '../../src/model/trace';
 import { argmax, softmax, stepFormula, stepQuery } from '../../src/ui/lib/stepThrough';
-import { headMetrics } from '../../src/ui/lib/headMetrics';
+import { headMetrics } from '../../src/model/analysis/headMetrics';
 import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../../src/ui/lib/words';
 import { positionalSimilarity } from '../../src/ui/lib/positions';
 

@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { row } from '../../model/trace';
 import { useLab } from '../context';
-import { headMetrics, METRIC_LABELS, type HeadMetrics } from '../lib/headMetrics';
+import { headMetrics, METRIC_LABELS, type HeadMetrics } from '../../model/analysis/headMetrics';
 import { formatHead, type HeadFocus } from '../lib/urlState';
 import { Counterfactual } from '../components/Counterfactual';
 import { attentionOf } from '../store/selectors';
