@@ -4,8 +4,17 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { decoderLogits, encoderDecoderLogits, runForward } from '../../src/model/model';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ChunkStream } from '../../src/model/chunkStream';
+import {
+  decoderLogits,
+  disposeModel,
+  encoderDecoderLogits,
+  runForward,
+  type Model,
+} from '../../src/model/model';
+import type { Recorder } from '../../src/model/recorder';
+import type { TraceChunk } from '../../src/model/trace';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES } from './helpers';
 
@@ -13,9 +22,21 @@ beforeAll(async () => {
   await useFastestNodeBackend();
 });
 
+const loaded: Model[] = [];
+function load(name: string): Model {
+  const model = readModelDir(join(FIXTURES, name));
+  loaded.push(model);
+  return model;
+}
+
+afterEach(() => {
+  for (const model of loaded.splice(0)) disposeModel(model);
+  vi.restoreAllMocks();
+});
+
 describe('logits only where needed', () => {
   it('decoderLogits(…, "last") is the last row of "all"', () => {
-    const model = readModelDir(join(FIXTURES, 'gpt2-tiny-a'));
+    const model = load('gpt2-tiny-a');
     const ids = tf.tensor2d(
       [
         [5, 17, 3, 42],
@@ -32,7 +53,7 @@ describe('logits only where needed', () => {
   });
 
   it('encoderDecoderLogits(…, "last") is the last row of "all"', () => {
-    const model = readModelDir(join(FIXTURES, 'marian-tiny-a'));
+    const model = load('marian-tiny-a');
     const src = tf.tensor2d([[5, 9, 14, 0]], undefined, 'int32');
     const tgt = tf.tensor2d([[60, 12, 19]], undefined, 'int32');
     const all = encoderDecoderLogits(model, src, tgt);
@@ -41,18 +62,60 @@ describe('logits only where needed', () => {
     expect(last.arraySync()).toEqual(tf.slice(all, [0, 2, 0], [1, 1, 61]).arraySync());
     tf.dispose([src, tgt, all, last]);
   });
+});
 
-  it('runForward reports the time it waited for each readback', async () => {
-    const model = readModelDir(join(FIXTURES, 'gpt2-tiny-a'));
+describe('readbacks', () => {
+  it('runForward reports one readback wait per chunk, just before it emits that chunk', async () => {
+    const model = load('gpt2-tiny-a');
+    const log: string[] = [];
+    await runForward(
+      model,
+      { ids: [1, 2, 3] },
+      { onReadback: () => void log.push('wait') },
+      (chunk) => void log.push(chunk.type === 'layer' ? `layer ${chunk.layer}` : chunk.type),
+    );
+    const layers = Array.from({ length: model.config.nLayers }, (_, i) => `layer ${i}`);
+    expect(log).toEqual(['embedding', ...layers, 'output'].flatMap((c) => ['wait', c]));
+  });
+
+  it('a wait is the time from starting to wait until the values are back, not the time emitting', async () => {
+    // A clock that only moves when the test moves it, and recorders whose downloads finish when
+    // the test says so.
+    let clock = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const downloads: (() => void)[] = [];
+    const recorder = () =>
+      ({
+        flush: () => new Promise<void>((resolve) => downloads.push(resolve)),
+      }) as unknown as Recorder;
+    const emitted: string[] = [];
     const waits: number[] = [];
-    await runForward(model, { ids: [1, 2, 3] }, { onReadback: (ms) => waits.push(ms) });
-    // one readback for the embedding, one per layer, one for the output
-    expect(waits).toHaveLength(1 + model.config.nLayers + 1);
-    expect(waits.every((ms) => ms >= 0)).toBe(true);
+    const stream = new ChunkStream(
+      async (chunk) => {
+        emitted.push(chunk.type);
+        clock += 1000; // posting and painting take long; none of it is waiting on the device
+      },
+      (ms) => waits.push(ms),
+    );
+    const chunk = (type: 'embedding' | 'output') => () => ({ type }) as TraceChunk;
+
+    await stream.push(recorder(), chunk('embedding'));
+    expect(emitted).toEqual([]); // held until the next chunk's kernels are dispatched
+    const second = stream.push(recorder(), chunk('output'));
+    clock += 30;
+    downloads[0]();
+    await second;
+    expect(emitted).toEqual(['embedding']);
+    const finished = stream.finish();
+    clock += 7;
+    downloads[1]();
+    await finished;
+    expect(emitted).toEqual(['embedding', 'output']);
+    expect(waits).toEqual([30, 7]);
   });
 
   it('dispatches the next layer before it emits the previous one, and emits in order', async () => {
-    const model = readModelDir(join(FIXTURES, 'gpt2-tiny-a'));
+    const model = load('gpt2-tiny-a');
     const log: string[] = [];
     let checks = 0;
     await runForward(

@@ -9,7 +9,7 @@ import { EngineClient, type EngineEvents } from '../../src/workers/client';
 import { Engine } from '../../src/workers/engine';
 import { appendRows } from '../../src/workers/mergeStep';
 import type { Request, Response } from '../../src/workers/protocol';
-import { fakeFetch, PAGE, PLAIN } from './workerFixtures';
+import { DECODER_CHUNKS, fakeFetch, PAGE, PLAIN } from './workerFixtures';
 
 /** A Worker whose inside is an Engine in this process; messages cross as structured clones. */
 class InProcessWorker {
@@ -140,7 +140,7 @@ describe('EngineClient', () => {
     await until(() => second > 0 && log.done.has(second));
     expect(log.chunks.filter((c) => c.id === first)).toHaveLength(1);
     expect(log.done.has(first)).toBe(false);
-    expect(log.chunks.filter((c) => c.id === second)).toHaveLength(5);
+    expect(log.chunks.filter((c) => c.id === second)).toHaveLength(DECODER_CHUNKS);
     client.dispose();
     expect(workers[0].terminated).toBe(true);
   });

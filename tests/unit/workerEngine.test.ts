@@ -9,7 +9,16 @@ import { CharsTokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';
 import { bucketLength, Engine, topK } from '../../src/workers/engine';
 import type { Interventions, Request, Response } from '../../src/workers/protocol';
-import { ALPHABET, fakeFetch, PAGE, PLAIN, SERVER, TOKENIZER, VOCAB } from './workerFixtures';
+import {
+  ALPHABET,
+  DECODER_CHUNKS,
+  fakeFetch,
+  PAGE,
+  PLAIN,
+  SERVER,
+  TOKENIZER,
+  VOCAB,
+} from './workerFixtures';
 
 interface Sent {
   message: Response;
@@ -212,7 +221,7 @@ describe('running', () => {
     const run = harness.runRequest('abc abc', PLAIN, true);
     await harness.send(run);
     const chunks = harness.sent.filter((s) => s.message.type === 'chunk');
-    expect(chunks).toHaveLength(5);
+    expect(chunks).toHaveLength(DECODER_CHUNKS);
     for (const sent of chunks) {
       const original = (sent.original as { chunk: TraceChunk }).chunk;
       const received = (sent.message as { chunk: TraceChunk }).chunk;
@@ -331,7 +340,7 @@ describe('latest wins', () => {
     await sentSecond;
     expect(harness.chunks(first.id)).toHaveLength(1);
     expect(harness.of(first.id).some((m) => m.type === 'done')).toBe(false);
-    expect(harness.chunks(second.id)).toHaveLength(5);
+    expect(harness.chunks(second.id)).toHaveLength(DECODER_CHUNKS);
     expect(harness.only(second.id, 'done').predictions).toHaveLength(5);
   });
 

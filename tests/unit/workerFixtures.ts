@@ -31,6 +31,9 @@ export const DECODER_CONFIG = {
   eos_token_id: 2,
 };
 
+/** Chunks of one traced run of the decoder-only model: the embedding, one per layer, the output. */
+export const DECODER_CHUNKS = 1 + DECODER_CONFIG.n_layer + 1;
+
 const SEQ2SEQ_CONFIG = {
   ...DECODER_CONFIG,
   architecture: 'encoder-decoder',
