@@ -21,7 +21,16 @@ function runStack(
   cross?: AttentionInputs,
 ): tf.Tensor {
   const p = stackParams(model, stack);
-  for (const b of p.blocks) x = block(x, b, model.config, { self, memory, cross }).x;
+  const input = x;
+  for (const b of p.blocks) {
+    // A tidy per block: its attention scores and probabilities ([B, h, T, T], several of each)
+    // go as soon as its output exists, so the forward holds one layer's attention at a time, not
+    // every layer's. Under a gradient tape this is safe: the tape keeps its own copies of what
+    // backprop needs.
+    const next = tf.tidy(() => block(x, b, model.config, { self, memory, cross }).x);
+    if (x !== input) x.dispose();
+    x = next;
+  }
   return p.finalNorm ? layerNorm(x, p.finalNorm, model.config.layerNormEps) : x;
 }
 
