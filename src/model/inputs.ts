@@ -24,6 +24,11 @@ export function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: 
       `${what} has ${offset + ids.length} tokens; this model's context holds ${cfg.contextLength}`,
     );
   }
+  checkVocabulary(ids, cfg, what);
+}
+
+/** Throws a ForwardError (`bad-token`) unless every id is an integer of the vocabulary. */
+export function checkVocabulary(ids: number[], cfg: ModelConfig, what: string): void {
   for (const id of ids) {
     if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) {
       throw new ForwardError(
