@@ -29,8 +29,8 @@ export function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
 }
 
 /**
- * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1 of
- * which the first `realQ` are real; keys 0…tk−1 of which the first `realK` are real.
+ * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1; keys
+ * 0…tk−1 of which the first `realK` are real (the rest is padding).
  */
 export function allowedMatrix(
   tq: number,

@@ -30,5 +30,5 @@ export function disposeModel(model: Model): void {
 
 export { decoderLogits, encoderDecoderLogits, type LogitPositions } from './drivers';
 export { runForward, type ForwardInput, type ForwardOptions } from './forward';
-export { checkIds, checkVocabulary, ForwardError } from './inputs';
+export { checkVocabulary, ForwardError } from './inputs';
 export { createKVCache, type KVCache } from './kvCache';
