@@ -11,7 +11,7 @@ import { stacksOf } from './config';
 import { checkIds, ForwardError } from './inputs';
 import type { KeysValues, KVCache } from './kvCache';
 import { layerNorm } from './layerNorm';
-import { allowedMatrix, biasOf, cropMask, headGate } from './masks';
+import { gateTensor, headGates, stackMasks } from './masks';
 import type { HeadRef, Model } from './model';
 import { embed, logitsOf, stackParams } from './parts';
 import { Recorder } from './recorder';
@@ -95,18 +95,13 @@ async function traceStack(
     return e;
   });
 
-  const selfKeys = past + padded;
-  const selfAllowed = allowedMatrix(padded, selfKeys, past + real, past, causal);
-  const selfBias = biasOf(selfAllowed, padded, selfKeys);
-  const selfMask = cropMask(selfAllowed, selfKeys, real, past + real);
-  let crossBias: tf.Tensor | undefined;
-  let crossMask: Matrix | undefined;
-  if (memory) {
-    const mk = memory.x.shape[1]!;
-    const crossAllowed = allowedMatrix(padded, mk, memory.length, 0, false);
-    crossBias = biasOf(crossAllowed, padded, mk);
-    crossMask = cropMask(crossAllowed, mk, real, memory.length);
-  }
+  const masks = stackMasks(
+    padded,
+    real,
+    past,
+    causal,
+    memory && { keys: memory.x.shape[1]!, real: memory.length },
+  );
 
   const blocks = stackParams(model, stack).blocks;
   try {
@@ -121,37 +116,25 @@ async function traceStack(
       if (opts.shouldStop?.())
         throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
       rec = new Recorder();
-      const gates = {
-        self: headGate(opts.ablatedHeads ?? [], stack, layer, 'self', cfg.nHeads),
-        cross: headGate(opts.ablatedHeads ?? [], stack, layer, 'cross', cfg.nHeads),
-      };
-      const tracer = new LayerTracer(
-        rec,
-        `${prefix}h.${layer}.`,
-        real,
-        { self: past + real, cross: memory?.length ?? 0 },
-        { self: selfMask, cross: crossMask },
+      const gates = headGates(opts.ablatedHeads ?? [], stack, layer, cfg.nHeads);
+      const tracer = new LayerTracer(rec, {
+        prefix: `${prefix}h.${layer}.`,
+        queries: real,
+        keys: { self: past + real, cross: memory?.length ?? 0 },
+        masks: { self: masks.self.shown, cross: masks.cross?.shown },
         gates,
         causal,
-        opts.captureQKV ?? false,
-      );
+        captureQKV: opts.captureQKV ?? false,
+      });
       let hidden!: Matrix;
       const out = tf.tidy(() => {
-        const gate = (g: Float32Array) =>
-          g.every((v) => v === 1) ? undefined : tf.tensor(g, [1, cfg.nHeads, 1, 1]);
-        const layerPast = cache?.layers[layer];
-        const r = block(
-          x,
-          blocks[layer],
-          cfg,
-          {
-            self: { bias: selfBias, gate: gate(gates.self), past: layerPast },
-            ...(memory
-              ? { memory: memory.x, cross: { bias: crossBias!, gate: gate(gates.cross) } }
-              : {}),
-          },
-          tracer,
-        );
+        const self = { bias: masks.self.bias, gate: gateTensor(gates.self) };
+        const cross = masks.cross && { bias: masks.cross.bias, gate: gateTensor(gates.cross) };
+        const io = {
+          self: { ...self, past: cache?.layers[layer] },
+          ...(memory && cross ? { memory: memory.x, cross } : {}),
+        };
+        const r = block(x, blocks[layer], cfg, io, tracer);
         tracer.recordStats();
         hidden = rec.record(realTokens(r.x, real));
         return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
@@ -167,7 +150,7 @@ async function traceStack(
     x.dispose();
     throw e;
   } finally {
-    tf.dispose([selfBias, ...(crossBias ? [crossBias] : [])]);
+    tf.dispose([masks.self.bias, ...(masks.cross ? [masks.cross.bias] : [])]);
   }
   return { x, real };
 }

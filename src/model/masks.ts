@@ -32,7 +32,7 @@ export function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
  * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1; keys
  * 0…tk−1 of which the first `realK` are real (the rest is padding).
  */
-export function allowedMatrix(
+function allowedMatrix(
   tq: number,
   tk: number,
   realK: number,
@@ -47,34 +47,77 @@ export function allowedMatrix(
 }
 
 /** The additive mask `[1, 1, tq, tk]` of a host-side `allowedMatrix`. */
-export function biasOf(allowed: Float32Array, tq: number, tk: number): tf.Tensor {
+function biasOf(allowed: Float32Array, tq: number, tk: number): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.sub(tf.tensor(allowed, [1, 1, tq, tk]), 1), -MASKED));
 }
 
 /** The top-left `[rows, cols]` of a host-side mask whose rows are `tk` wide: what the trace shows. */
-export function cropMask(allowed: Float32Array, tk: number, rows: number, cols: number): Matrix {
+function cropMask(allowed: Float32Array, tk: number, rows: number, cols: number): Matrix {
   const out = new Float32Array(rows * cols);
   for (let i = 0; i < rows; i++) out.set(allowed.subarray(i * tk, i * tk + cols), i * cols);
   return { shape: [rows, cols], data: out };
 }
 
-/** Per-head gate `[heads]` of one attention: 0 for the ablated heads, 1 for the others. */
-export function headGate(
+/** Per-head gates `[heads]` of a layer's attentions: 0 for the ablated heads, 1 for the others. */
+export function headGates(
   ablated: HeadRef[],
   stack: Stack,
   layer: number,
-  attention: 'self' | 'cross',
   nHeads: number,
-): Float32Array {
-  const gate = new Float32Array(nHeads).fill(1);
-  for (const h of ablated) {
-    if (
-      h.stack === stack &&
-      h.layer === layer &&
-      (h.attention ?? 'self') === attention &&
-      h.head < nHeads
-    )
-      gate[h.head] = 0;
+): Record<'self' | 'cross', Float32Array> {
+  const gate = (attention: 'self' | 'cross') => {
+    const g = new Float32Array(nHeads).fill(1);
+    for (const h of ablated) {
+      if (
+        h.stack === stack &&
+        h.layer === layer &&
+        (h.attention ?? 'self') === attention &&
+        h.head < nHeads
+      )
+        g[h.head] = 0;
+    }
+    return g;
+  };
+  return { self: gate('self'), cross: gate('cross') };
+}
+
+/** A host gate as the attention's `[1, h, 1, 1]` multiplier; none when every head is on. */
+export function gateTensor(gate: Float32Array): tf.Tensor | undefined {
+  return gate.every((v) => v === 1) ? undefined : tf.tensor(gate, [1, gate.length, 1, 1]);
+}
+
+/** The attention masks of one traced stack: additive biases for the device, crops for the trace. */
+export interface StackMasks {
+  self: { bias: tf.Tensor; shown: Matrix };
+  cross?: { bias: tf.Tensor; shown: Matrix };
+}
+
+/**
+ * Masks of `padded` queries (the first `real` real) at positions past…, over the cached and new
+ * keys of self-attention and, with an encoder `memory`, over its keys (the first `memory.real`
+ * real). The caller disposes the biases.
+ */
+export function stackMasks(
+  padded: number,
+  real: number,
+  past: number,
+  causal: boolean,
+  memory?: { keys: number; real: number },
+): StackMasks {
+  const keys = past + padded;
+  const allowed = allowedMatrix(padded, keys, past + real, past, causal);
+  const masks: StackMasks = {
+    self: {
+      bias: biasOf(allowed, padded, keys),
+      shown: cropMask(allowed, keys, real, past + real),
+    },
+  };
+  if (memory) {
+    const crossAllowed = allowedMatrix(padded, memory.keys, memory.real, 0, false);
+    masks.cross = {
+      bias: biasOf(crossAllowed, padded, memory.keys),
+      shown: cropMask(crossAllowed, memory.keys, real, memory.real),
+    };
   }
-  return gate;
+  return masks;
 }

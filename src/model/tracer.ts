@@ -79,6 +79,21 @@ export class TokenStats {
   }
 }
 
+/** What one layer's trace shows besides its tensors. */
+export interface LayerView {
+  /** Prefix of the LayerNorm names, e.g. `h.3.` or `decoder.h.3.`. */
+  prefix: string;
+  /** Real (unpadded) queries, and real keys per attention. */
+  queries: number;
+  keys: Record<'self' | 'cross', number>;
+  /** 1 where a query may attend to a key, `[queries, keys]`, per attention. */
+  masks: Record<'self' | 'cross', Matrix | undefined>;
+  /** Per-head gate, 0 for an ablated head. */
+  gates: Record<'self' | 'cross', Float32Array>;
+  causal: boolean;
+  captureQKV: boolean;
+}
+
 /** A block tracer that records batch item 0, cut back to the real (unpadded) lengths. */
 export class LayerTracer implements BlockTracer {
   private stats = new TokenStats();
@@ -88,18 +103,12 @@ export class LayerTracer implements BlockTracer {
 
   constructor(
     private rec: Recorder,
-    private prefix: string,
-    private queries: number,
-    private keys: Record<'self' | 'cross', number>,
-    private masks: Record<'self' | 'cross', Matrix | undefined>,
-    private gates: Record<'self' | 'cross', Float32Array>,
-    private causal: boolean,
-    private captureQKV: boolean,
+    private view: LayerView,
   ) {}
 
   norm(name: string, input: tf.Tensor, output: tf.Tensor): void {
     const [i, o] = [this.stats.add(input), this.stats.add(output)];
-    this.norms.push({ name: this.prefix + name, input: i, output: o });
+    this.norms.push({ name: this.view.prefix + name, input: i, output: o });
   }
 
   residual(point: string, x: tf.Tensor): void {
@@ -108,13 +117,13 @@ export class LayerTracer implements BlockTracer {
 
   /** Inside the block's tidy, once the block has run: queue the statistics of the whole layer. */
   recordStats(): void {
-    this.stats.record(this.rec, this.queries);
+    this.stats.record(this.rec, this.view.queries);
   }
 
   attention(kind: 'self' | 'cross', r: AttentionResult): void {
     const h = r.q.shape[1]!;
-    const tq = this.queries;
-    const tk = this.keys[kind];
+    const tq = this.view.queries;
+    const tk = this.view.keys[kind];
     // [1, h, P, ·] → [h, rows, cols]: batch item 0, real queries (and keys) only.
     const cut = (t: tf.Tensor, rows: number, cols = t.shape[3]!) =>
       tf.reshape(leading(t, [1, h, rows, cols]), [h, rows, cols]);
@@ -122,7 +131,7 @@ export class LayerTracer implements BlockTracer {
       scores: this.rec.record(cut(r.scores, tq, tk)),
       probs: this.rec.record(cut(r.probs, tq, tk)),
     };
-    if (this.captureQKV) {
+    if (this.view.captureQKV) {
       mats.q = this.rec.record(cut(r.q, tq));
       mats.k = this.rec.record(cut(r.k, tk));
       mats.v = this.rec.record(cut(r.v, tk));
@@ -136,11 +145,11 @@ export class LayerTracer implements BlockTracer {
     return {
       attentions: this.attentions.map(({ kind, mats }) => ({
         kind,
-        causal: kind === 'self' && this.causal,
+        causal: kind === 'self' && this.view.causal,
         scores: mats.scores,
         probs: mats.probs,
-        mask: this.masks[kind]!,
-        headGate: this.gates[kind],
+        mask: this.view.masks[kind]!,
+        headGate: this.view.gates[kind],
         ...(mats.q ? { q: mats.q, k: mats.k, v: mats.v, headOutputs: mats.headOutputs } : {}),
       })),
       norms: this.norms.map(({ name, input, output }) => this.stats.normStats(name, input, output)),
