@@ -25,8 +25,8 @@ function runStack(
   for (const b of p.blocks) {
     // A tidy per block: its attention scores and probabilities ([B, h, T, T], several of each)
     // go as soon as its output exists, so the forward holds one layer's attention at a time, not
-    // every layer's. Under a gradient tape this is safe: the tape keeps its own copies of what
-    // backprop needs.
+    // every layer's (docs/performance.md, "Memory of the untraced forward"). Under a gradient
+    // tape this is safe: the tape keeps its own copies of what backprop needs.
     const next = tf.tidy(() => block(x, b, model.config, { self, memory, cross }).x);
     if (x !== input) x.dispose();
     x = next;

@@ -2,7 +2,7 @@
  * Peak memory of the untraced forward (the batch driver with logits for the last position, as the
  * worker's bare forward runs it): each layer's attention scores and probabilities `[1, h, T, T]`
  * are freed as soon as that layer's output exists, so the peak holds one layer's attention, not
- * every layer's (docs/performance.md: at 1,024 tokens GPT-2 small held ~2.4 GB of them).
+ * every layer's (docs/performance.md, "Memory of the untraced forward").
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
