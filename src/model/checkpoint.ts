@@ -19,6 +19,7 @@ import {
   type StackParams,
 } from './params';
 import {
+  isFloatDtype,
   parseSafetensors,
   readFloat32,
   writeSafetensors,
@@ -28,7 +29,7 @@ import {
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
   constructor(
-    readonly code: 'missing-tensor' | 'shape-mismatch',
+    readonly code: 'missing-tensor' | 'shape-mismatch' | 'unexpected-tensor' | 'not-finite',
     message: string,
   ) {
     super(message);
@@ -39,6 +40,7 @@ export class CheckpointError extends Error {
 class TensorReader {
   readonly total: number;
   loaded = 0;
+  private readonly used = new Set<string>();
 
   constructor(
     private file: SafetensorsFile,
@@ -78,9 +80,27 @@ class TensorReader {
       );
     }
     const values = readFloat32(this.file, full);
+    checkFinite(full, values);
+    this.used.add(full);
     this.loaded += entry.end - entry.begin;
     this.onProgress?.(this.loaded, this.total);
     return values;
+  }
+
+  /**
+   * Every weight of the file must have been read: a float tensor the config does not account
+   * for means the config is wrong (an `n_layer` smaller than the file's would silently drop
+   * layers). `unused(name)` names what the family's files may carry besides (buffers such as
+   * GPT-2's causal mask, tied copies); integer and boolean tensors are buffers, never weights.
+   */
+  checkAllUsed(cfg: ModelConfig, unused: (name: string) => boolean): void {
+    for (const [name, entry] of this.file.entries) {
+      if (this.used.has(name) || !isFloatDtype(entry.dtype) || unused(name)) continue;
+      throw new CheckpointError(
+        'unexpected-tensor',
+        `model.safetensors holds tensor "${name}", which the model config.json describes does not use (${layerSummary(cfg)}): is a size in config.json wrong?`,
+      );
+    }
   }
 
   tensor1d(name: string, n: number): tf.Tensor1D {
@@ -106,6 +126,29 @@ class TensorReader {
     }
     return chunks;
   }
+}
+
+/** "2 layers", "2 encoder and 3 decoder layers". */
+function layerSummary(cfg: ModelConfig): string {
+  const stacks = stacksOf(cfg);
+  const n = stacks.map((s) => layersOf(cfg, s));
+  return stacks.length === 1
+    ? `${n[0]} layer${n[0] === 1 ? '' : 's'}`
+    : `${n[0]} encoder and ${n[1]} decoder layers`;
+}
+
+/** Refuses NaN and ±∞: one of them turns every prediction into NaN and every heatmap into one colour. */
+function checkFinite(name: string, values: Float32Array): void {
+  // v·0 is 0 for every finite v and NaN otherwise: one multiply-add per value.
+  let probe = 0;
+  for (let i = 0; i < values.length; i++) probe += values[i] * 0;
+  if (probe === 0) return;
+  const first = values.findIndex((v) => !Number.isFinite(v));
+  const count = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+  throw new CheckpointError(
+    'not-finite',
+    `tensor "${name}" holds ${count} value${count === 1 ? '' : 's'} that ${count === 1 ? 'is' : 'are'} not a finite number (the first, ${values[first]}, at element ${first} of ${values.length}): the weights are corrupt`,
+  );
 }
 
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
@@ -200,6 +243,9 @@ function gpt2Stack(
   return { blocks, ...(cfg.finalNorm ? { finalNorm: readLayerNorm(r, `${prefix}ln_f`, d) } : {}) };
 }
 
+/** GPT-2's causal-mask buffers, which older Hugging Face files store with the weights. */
+const GPT2_BUFFER = /(^|\.)(attn|crossattention)\.(bias|masked_bias)$/;
+
 function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
   const p: ModelParams = { tokenEmbedding: r.rowChunks('wte.weight', cfg.vocabSize, d) };
@@ -220,6 +266,10 @@ function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
       .rowChunks('lm_head.weight', cfg.vocabSize, d)
       .map((c) => tf.tidy(() => tf.transpose(c) as tf.Tensor2D));
   }
+  r.checkAllUsed(
+    cfg,
+    (name) => GPT2_BUFFER.test(name) || (cfg.tiedEmbeddings && name === 'lm_head.weight'),
+  );
   return p;
 }
 
@@ -238,6 +288,13 @@ function marianAttention(r: TensorReader, name: string, d: number): AttentionPar
     o: marianLinear(r, `${name}.out_proj`, d, d),
   };
 }
+
+/**
+ * What Marian files may hold besides the weights read: the tied copies of the one embedding
+ * (Hugging Face ties them on load) and the sinusoidal position tables (recomputed here).
+ */
+const MARIAN_COPIES =
+  /^(model\.shared\.weight|model\.(encoder|decoder)\.embed_tokens\.weight|lm_head\.weight|model\.(encoder|decoder)\.embed_positions\.weight)$/;
 
 function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
@@ -267,6 +324,7 @@ function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
     p[stack] = { blocks };
   }
   if (r.has('final_logits_bias')) p.logitsBias = r.tensor1d('final_logits_bias', cfg.vocabSize);
+  r.checkAllUsed(cfg, (name) => MARIAN_COPIES.test(name));
   return p;
 }
 

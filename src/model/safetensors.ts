@@ -4,8 +4,25 @@
  * raw little-endian tensor bytes. The reader validates everything before it trusts any of it:
  * a corrupt file must give a specific error, never a crash or a silently wrong model.
  */
+import { found } from './jsonValue';
 
-export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
+/** Every dtype of the format; weights are read from the float ones (`readFloat32`). */
+export type SafetensorsDtype =
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F8_E5M2'
+  | 'F8_E4M3'
+  | 'I64'
+  | 'U64'
+  | 'I32'
+  | 'U32'
+  | 'I16'
+  | 'U16'
+  | 'I8'
+  | 'U8'
+  | 'BOOL';
 
 export interface TensorEntry {
   dtype: SafetensorsDtype;
@@ -13,6 +30,14 @@ export interface TensorEntry {
   /** Byte range inside the data section (after the header). */
   begin: number;
   end: number;
+}
+
+/** What the header says: the tensors, the metadata and the data section's length. */
+export interface SafetensorsHeader {
+  entries: Map<string, TensorEntry>;
+  metadata: Record<string, string>;
+  /** Bytes of the data section the tensors fill exactly, from 0 without gaps. */
+  dataBytes: number;
 }
 
 export interface SafetensorsFile {
@@ -31,8 +56,11 @@ export class SafetensorsError extends Error {
       | 'header-json'
       | 'bad-entry'
       | 'unknown-dtype'
+      | 'unsupported-dtype'
       | 'offsets'
       | 'overlap'
+      | 'gap'
+      | 'trailing-bytes'
       | 'shape-size',
     message: string,
   ) {
@@ -40,10 +68,39 @@ export class SafetensorsError extends Error {
   }
 }
 
-const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I64: 8,
+  U64: 8,
+  I32: 4,
+  U32: 4,
+  I16: 2,
+  U16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+/** The dtypes `readFloat32` reads. */
+const READABLE = ['F32', 'F16', 'BF16', 'F64'] as const;
 /** Headers above this are not plausible for a model file and would only waste memory. */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** Floating-point dtypes hold weights; integer and boolean ones hold buffers (ids, masks). */
+export function isFloatDtype(dtype: SafetensorsDtype): boolean {
+  return dtype.startsWith('F') || dtype === 'BF16';
+}
+
+/**
+ * Parse and check a whole file, as the reference implementation does: a header length that
+ * fits, a JSON header whose tensors fill the data section exactly (from byte 0, no gaps, no
+ * overlaps, ending at the end of the file). A header length off by a few bytes would otherwise
+ * read every tensor shifted, a silently wrong model.
+ */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
   if (bytes.byteLength < 8) {
     throw new SafetensorsError(
@@ -59,11 +116,33 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
       `model.safetensors is truncated or corrupt: its header claims ${headerLength} bytes but the file has ${bytes.byteLength - 8} after the length field`,
     );
   }
+  const { entries, metadata, dataBytes } = parseHeader(bytes.subarray(8, 8 + headerLength));
+  const data = bytes.subarray(8 + headerLength);
+  if (dataBytes > data.byteLength) {
+    const [name, e] = [...entries].find(([, e]) => e.end > data.byteLength)!;
+    throw new SafetensorsError(
+      'offsets',
+      `tensor "${name}": bytes ${e.begin}–${e.end} lie outside the ${data.byteLength}-byte data section (truncated file?)`,
+    );
+  }
+  if (dataBytes < data.byteLength) {
+    throw new SafetensorsError(
+      'trailing-bytes',
+      `model.safetensors is corrupt: its tensors end at byte ${dataBytes} of the data section but the file has ${plural(data.byteLength - dataBytes, 'more byte')} after it (is the header length field ${headerLength} wrong?)`,
+    );
+  }
+  return { entries, metadata, data };
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** Parse and check the JSON header (the bytes after the length field). */
+export function parseHeader(headerBytes: Uint8Array): SafetensorsHeader {
   let header: unknown;
   try {
-    header = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
-    );
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
     throw new SafetensorsError(
       'header-json',
@@ -76,81 +155,105 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
       'model.safetensors has a corrupt header: not a JSON object',
     );
   }
-  const data = bytes.subarray(8 + headerLength);
   const entries = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      metadata = (raw ?? {}) as Record<string, string>;
+      metadata = checkMetadata(raw);
       continue;
     }
-    entries.set(name, checkEntry(name, raw, data.byteLength));
+    entries.set(name, checkEntry(name, raw));
   }
-  checkNoOverlap(entries);
-  return { entries, metadata, data };
+  return { entries, metadata, dataBytes: checkLayout(entries) };
 }
 
-function checkEntry(name: string, raw: unknown, dataBytes: number): TensorEntry {
-  const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  if (typeof e !== 'object' || e === null) {
+function checkMetadata(raw: unknown): Record<string, string> {
+  if (
+    typeof raw !== 'object' ||
+    raw === null ||
+    Array.isArray(raw) ||
+    !Object.values(raw).every((v) => typeof v === 'string')
+  ) {
+    throw new SafetensorsError(
+      'bad-entry',
+      `model.safetensors: "__metadata__" must map names to strings, but ${found(raw)}`,
+    );
+  }
+  return raw as Record<string, string>;
+}
+
+function checkEntry(name: string, raw: unknown): TensorEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new SafetensorsError('bad-entry', `tensor "${name}": header entry is not an object`);
   }
-  if (typeof e.dtype !== 'string' || !(e.dtype in BYTES_PER_ELEMENT)) {
+  const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (typeof e.dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, e.dtype)) {
     throw new SafetensorsError(
       'unknown-dtype',
-      `tensor "${name}": dtype ${JSON.stringify(e.dtype)} is not supported (F32, F16 and BF16 are)`,
+      `tensor "${name}": dtype must be one of the format's (F32, F16, BF16, I64, …), but ${found(e.dtype)}`,
     );
   }
   const dtype = e.dtype as SafetensorsDtype;
   const shape = e.shape;
-  if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
+  if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
     throw new SafetensorsError(
       'bad-entry',
-      `tensor "${name}": shape ${JSON.stringify(shape)} is not a list of sizes`,
+      `tensor "${name}": shape must be a list of sizes, but ${found(shape)}`,
     );
   }
   const offsets = e.data_offsets;
   if (
     !Array.isArray(offsets) ||
     offsets.length !== 2 ||
-    !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
   ) {
     throw new SafetensorsError(
       'offsets',
-      `tensor "${name}": data_offsets ${JSON.stringify(offsets)} are not two byte offsets`,
+      `tensor "${name}": data_offsets must be two byte offsets [begin, end], but ${found(offsets)}`,
     );
   }
   const [begin, end] = offsets as [number, number];
-  if (begin > end || end > dataBytes) {
+  if (begin > end) {
     throw new SafetensorsError(
       'offsets',
-      `tensor "${name}": bytes ${begin}–${end} lie outside the ${dataBytes}-byte data section (truncated file?)`,
+      `tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`,
     );
   }
   const elements = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (elements * BYTES_PER_ELEMENT[dtype] !== end - begin) {
+  const needed = elements * BYTES_PER_ELEMENT[dtype];
+  if (needed !== end - begin) {
     throw new SafetensorsError(
       'shape-size',
-      `tensor "${name}": shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${elements * BYTES_PER_ELEMENT[dtype]} bytes, the offsets give ${end - begin}`,
+      `tensor "${name}": shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${needed} bytes, the offsets give ${end - begin}`,
     );
   }
   return { dtype, shape: shape as number[], begin, end };
 }
 
-function checkNoOverlap(entries: Map<string, TensorEntry>): void {
-  const sorted = [...entries]
-    .filter(([, e]) => e.end > e.begin)
-    .sort((a, b) => a[1].begin - b[1].begin);
-  for (let i = 1; i < sorted.length; i++) {
-    const [prevName, prev] = sorted[i - 1];
-    const [name, cur] = sorted[i];
-    if (cur.begin < prev.end) {
+/** The tensors must tile the data section from byte 0: no overlap, no gap. Returns its length. */
+function checkLayout(entries: Map<string, TensorEntry>): number {
+  const sorted = [...entries].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let offset = 0;
+  let prevName = '';
+  for (const [name, e] of sorted) {
+    if (e.begin < offset) {
       throw new SafetensorsError(
         'overlap',
         `tensors "${prevName}" and "${name}" overlap in the data section`,
       );
     }
+    if (e.begin > offset) {
+      throw new SafetensorsError(
+        'gap',
+        prevName === ''
+          ? `tensor "${name}" starts at byte ${e.begin} of the data section, but the first tensor must start at 0`
+          : `bytes ${offset}–${e.begin} of the data section, between tensors "${prevName}" and "${name}", belong to no tensor`,
+      );
+    }
+    offset = e.end;
+    prevName = name;
   }
+  return offset;
 }
 
 /** IEEE half → float. */
@@ -163,16 +266,27 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-/** Widen a tensor of the file to float32 (F16 and BF16 are stored to halve downloads). */
+/**
+ * A tensor of the file as float32: F16 and BF16 (stored to halve downloads) widened, F64
+ * narrowed (a value beyond float32's range becomes ±∞).
+ */
 export function readFloat32(file: SafetensorsFile, name: string): Float32Array {
   const e = file.entries.get(name);
   if (!e) throw new SafetensorsError('bad-entry', `tensor "${name}" is not in the file`);
+  if (!(READABLE as readonly string[]).includes(e.dtype)) {
+    throw new SafetensorsError(
+      'unsupported-dtype',
+      `tensor "${name}" is ${e.dtype}, but weights must be ${READABLE.join(', ')}`,
+    );
+  }
   const bytes = file.data.subarray(e.begin, e.end);
   const n = (e.end - e.begin) / BYTES_PER_ELEMENT[e.dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
   if (e.dtype === 'F32') {
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+  } else if (e.dtype === 'F64') {
+    for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
   } else if (e.dtype === 'F16') {
     for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
   } else {
