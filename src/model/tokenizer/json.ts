@@ -50,6 +50,9 @@ export function specialTokensField(
 /** Throws unless `id` is a valid token id; used by every `decode` and `piece`. */
 export function checkTokenId(id: number, vocabSize: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new TokenizerError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+    throw new TokenizerError(
+      `token id ${id} is outside the vocabulary [0, ${vocabSize})`,
+      'bad-id',
+    );
   }
 }
