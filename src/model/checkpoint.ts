@@ -29,7 +29,12 @@ import {
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
   constructor(
-    readonly code: 'missing-tensor' | 'shape-mismatch' | 'unexpected-tensor' | 'not-finite',
+    readonly code:
+      | 'missing-tensor'
+      | 'shape-mismatch'
+      | 'unexpected-tensor'
+      | 'not-finite'
+      | 'implausible-value',
     message: string,
   ) {
     super(message);
@@ -80,7 +85,7 @@ class TensorReader {
       );
     }
     const values = readFloat32(this.file, full);
-    checkFinite(full, values);
+    checkValues(full, values);
     this.used.add(full);
     this.loaded += entry.end - entry.begin;
     this.onProgress?.(this.loaded, this.total);
@@ -137,17 +142,28 @@ function layerSummary(cfg: ModelConfig): string {
     : `${n[0]} encoder and ${n[1]} decoder layers`;
 }
 
-/** Refuses NaN and ±∞: one of them turns every prediction into NaN and every heatmap into one colour. */
-function checkFinite(name: string, values: Float32Array): void {
-  // v·0 is 0 for every finite v and NaN otherwise: one multiply-add per value.
-  let probe = 0;
-  for (let i = 0; i < values.length; i++) probe += values[i] * 0;
-  if (probe === 0) return;
-  const first = values.findIndex((v) => !Number.isFinite(v));
-  const count = values.reduce((n, v) => (Number.isFinite(v) ? n : n + 1), 0);
+/**
+ * Weights beyond this magnitude are corruption, not training (a flipped exponent bit gives
+ * 1e38): one of them overflows float32 in the forward pass. F16 files cannot even hold them.
+ */
+const MAX_WEIGHT = 1e8;
+const MAX_WEIGHT_BITS = new Uint32Array(Float32Array.of(MAX_WEIGHT).buffer)[0];
+
+/**
+ * Refuses NaN, ±∞ and values beyond ±MAX_WEIGHT: one NaN turns every prediction into NaN and
+ * every heatmap into one colour that looks like data.
+ */
+function checkValues(name: string, values: Float32Array): void {
+  // On the bits, without the sign: NaN and ±∞ lie above every finite magnitude.
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let first = 0;
+  while (first < bits.length && (bits[first] & 0x7fffffff) <= MAX_WEIGHT_BITS) first++;
+  if (first === bits.length) return;
+  const count = values.reduce((n, v) => (Math.abs(v) <= MAX_WEIGHT ? n : n + 1), 0);
+  const value = values[first];
   throw new CheckpointError(
-    'not-finite',
-    `tensor "${name}" holds ${count} value${count === 1 ? '' : 's'} that ${count === 1 ? 'is' : 'are'} not a finite number (the first, ${values[first]}, at element ${first} of ${values.length}): the weights are corrupt`,
+    Number.isFinite(value) ? 'implausible-value' : 'not-finite',
+    `tensor "${name}" holds ${Number.isFinite(value) ? value.toPrecision(3) : value} at element ${first} of ${values.length} (${count} of its values ${count === 1 ? 'is' : 'are'} NaN, ±Infinity or beyond ±${MAX_WEIGHT.toExponential()}): the weights are corrupt`,
   );
 }
 

@@ -87,6 +87,7 @@ const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = {
 };
 /** The dtypes `readFloat32` reads. */
 const READABLE = ['F32', 'F16', 'BF16', 'F64'] as const;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 /** Headers above this are not plausible for a model file and would only waste memory. */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -283,7 +284,10 @@ export function readFloat32(file: SafetensorsFile, name: string): Float32Array {
   const n = (e.end - e.begin) / BYTES_PER_ELEMENT[e.dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(n);
-  if (e.dtype === 'F32') {
+  if (e.dtype === 'F32' && LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+    // The common case, aligned as writers pad the header: one copy.
+    out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+  } else if (e.dtype === 'F32') {
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
   } else if (e.dtype === 'F64') {
     for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);

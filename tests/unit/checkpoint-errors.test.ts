@@ -209,14 +209,29 @@ describe('bad checkpoints', () => {
       () => [CONFIG, writeSafetensors(withValue(WEIGHTS, 'wte.weight', 37, NaN))],
       CheckpointError,
       'not-finite',
-      /tensor "wte\.weight" holds 1 value that is not a finite number \(the first, NaN, at element 37 of 464\)/,
+      /tensor "wte\.weight" holds NaN at element 37 of 464 \(1 of its values is NaN, ±Infinity or beyond ±1e\+8\): the weights are corrupt/,
     ],
     [
       'an infinity in a late layer of an F16 file',
       () => [CONFIG, writeSafetensors(withValue(WEIGHTS, 'h.2.ln_2.bias', 3, -1e6), 'F16')],
       CheckpointError,
       'not-finite',
-      /tensor "h\.2\.ln_2\.bias" holds 1 value .*-Infinity, at element 3 of 16/,
+      /tensor "h\.2\.ln_2\.bias" holds -Infinity at element 3 of 16/,
+    ],
+    [
+      'a weight of 1e20 (a flipped exponent bit), with a NaN after it',
+      () => {
+        const w = withValue(
+          withValue(WEIGHTS, 'h.1.mlp.c_fc.weight', 5, -1e20),
+          'h.1.mlp.c_fc.weight',
+          9,
+          NaN,
+        );
+        return [CONFIG, writeSafetensors(w)];
+      },
+      CheckpointError,
+      'implausible-value',
+      /tensor "h\.1\.mlp\.c_fc\.weight" holds -1\.00e\+20 at element 5 of 640 \(2 of its values are/,
     ],
     [
       "a header length shortened into the header's padding",
