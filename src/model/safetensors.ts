@@ -32,12 +32,14 @@ export interface TensorEntry {
   end: number;
 }
 
-/** What the header says: the tensors, the metadata and the data section's length. */
+/** What the header says: the entries, and the sizes a download checks before the data arrives. */
 export interface SafetensorsHeader {
   entries: Map<string, TensorEntry>;
   metadata: Record<string, string>;
-  /** Bytes of the data section the tensors fill exactly, from 0 without gaps. */
-  dataBytes: number;
+  /** Bytes of the JSON header, after the 8-byte length field. */
+  headerLength: number;
+  /** Size of the whole file: 8 + header + the data section the tensors tile. */
+  fileBytes: number;
 }
 
 export interface SafetensorsFile {
@@ -103,47 +105,59 @@ export function isFloatDtype(dtype: SafetensorsDtype): boolean {
  * read every tensor shifted, a silently wrong model.
  */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.byteLength < 8) {
+  const { entries, metadata, headerLength } = parseSafetensorsHeader(bytes, bytes.byteLength);
+  return { entries, metadata, data: bytes.subarray(8 + headerLength) };
+}
+
+/**
+ * The header-length field of a file's first 8 bytes (at least 8 given), checked against the
+ * file's size (`fileBytes`; null while a stream without a length has not ended).
+ */
+export function safetensorsHeaderLength(bytes: Uint8Array, fileBytes: number | null): number {
+  if (bytes.byteLength < 8 || (fileBytes !== null && fileBytes < 8)) {
     throw new SafetensorsError(
       'too-short',
-      `model.safetensors is truncated: ${bytes.byteLength} bytes, not even the 8-byte header length`,
+      `model.safetensors is truncated: ${fileBytes ?? bytes.byteLength} bytes, not even the 8-byte header length`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
   const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.byteLength - 8 || headerLength > MAX_HEADER_BYTES) {
+  if (fileBytes !== null && headerLength > fileBytes - 8) {
     throw new SafetensorsError(
       'header-length',
-      `model.safetensors is truncated or corrupt: its header claims ${headerLength} bytes but the file has ${bytes.byteLength - 8} after the length field`,
+      `model.safetensors is truncated or corrupt: its header claims ${headerLength} bytes but the file has ${fileBytes - 8} after the length field`,
     );
   }
-  const { entries, metadata, dataBytes } = parseHeader(bytes.subarray(8, 8 + headerLength));
-  const data = bytes.subarray(8 + headerLength);
-  if (dataBytes > data.byteLength) {
-    const [name, e] = [...entries].find(([, e]) => e.end > data.byteLength)!;
+  if (headerLength > MAX_HEADER_BYTES) {
     throw new SafetensorsError(
-      'offsets',
-      `tensor "${name}": bytes ${e.begin}–${e.end} lie outside the ${data.byteLength}-byte data section (truncated file?)`,
+      'header-length',
+      `model.safetensors is corrupt: its header claims ${headerLength} bytes, more than the ${MAX_HEADER_BYTES} a model's header plausibly takes`,
     );
   }
-  if (dataBytes < data.byteLength) {
-    throw new SafetensorsError(
-      'trailing-bytes',
-      `model.safetensors is corrupt: its tensors end at byte ${dataBytes} of the data section but the file has ${plural(data.byteLength - dataBytes, 'more byte')} after it (is the header length field ${headerLength} wrong?)`,
-    );
-  }
-  return { entries, metadata, data };
+  return headerLength;
 }
 
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-/** Parse and check the JSON header (the bytes after the length field). */
-export function parseHeader(headerBytes: Uint8Array): SafetensorsHeader {
+/**
+ * The validated header, from `bytes` that hold at least the length field and the header (a
+ * download checks them before the data arrives). `fileBytes`: the whole file's size, or null
+ * while unknown: the data section then ends where the tensors, which must tile it, end.
+ */
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  fileBytes: number | null,
+): SafetensorsHeader {
+  const headerLength = safetensorsHeaderLength(bytes, fileBytes);
+  if (bytes.byteLength < 8 + headerLength) {
+    throw new SafetensorsError(
+      'header-length',
+      `model.safetensors is truncated: it ends after ${bytes.byteLength} bytes, inside its ${headerLength}-byte header`,
+    );
+  }
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)),
+    );
   } catch (e) {
     throw new SafetensorsError(
       'header-json',
@@ -165,7 +179,27 @@ export function parseHeader(headerBytes: Uint8Array): SafetensorsHeader {
     }
     entries.set(name, checkEntry(name, raw));
   }
-  return { entries, metadata, dataBytes: checkLayout(entries) };
+  const dataBytes = checkLayout(entries);
+  if (fileBytes !== null) checkDataLength(entries, dataBytes, fileBytes - 8 - headerLength);
+  return { entries, metadata, headerLength, fileBytes: 8 + headerLength + dataBytes };
+}
+
+/** The tensors, which end at `dataBytes`, must end exactly at the end of the file. */
+function checkDataLength(entries: Map<string, TensorEntry>, dataBytes: number, known: number) {
+  if (dataBytes > known) {
+    const [name, e] = [...entries].find(([, e]) => e.end > known)!;
+    throw new SafetensorsError(
+      'offsets',
+      `tensor "${name}": bytes ${e.begin}–${e.end} lie outside the ${known}-byte data section (truncated file?)`,
+    );
+  }
+  if (dataBytes < known) {
+    const extra = known - dataBytes;
+    throw new SafetensorsError(
+      'trailing-bytes',
+      `model.safetensors is corrupt: its tensors end at byte ${dataBytes} of the data section but the file has ${extra} more byte${extra === 1 ? '' : 's'} after it (is the header length field wrong?)`,
+    );
+  }
 }
 
 function checkMetadata(raw: unknown): Record<string, string> {
@@ -196,7 +230,7 @@ function checkEntry(name: string, raw: unknown): TensorEntry {
   }
   const dtype = e.dtype as SafetensorsDtype;
   const shape = e.shape;
-  if (!Array.isArray(shape) || !shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
+  if (!Array.isArray(shape) || !shape.every((s) => Number.isInteger(s) && s >= 0)) {
     throw new SafetensorsError(
       'bad-entry',
       `tensor "${name}": shape must be a list of sizes, but ${found(shape)}`,
@@ -206,7 +240,7 @@ function checkEntry(name: string, raw: unknown): TensorEntry {
   if (
     !Array.isArray(offsets) ||
     offsets.length !== 2 ||
-    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
+    !offsets.every((o) => Number.isInteger(o) && o >= 0)
   ) {
     throw new SafetensorsError(
       'offsets',
