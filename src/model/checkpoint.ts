@@ -17,6 +17,7 @@ import {
   type StackParams,
 } from './params';
 import {
+  isFloatDtype,
   parseSafetensors,
   readFloat32,
   writeSafetensors,
@@ -26,7 +27,12 @@ import {
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
   constructor(
-    readonly code: 'missing-tensor' | 'shape-mismatch',
+    readonly code:
+      | 'missing-tensor'
+      | 'shape-mismatch'
+      | 'unexpected-tensor'
+      | 'not-finite'
+      | 'implausible-value',
     message: string,
   ) {
     super(message);
@@ -37,6 +43,7 @@ export class CheckpointError extends Error {
 class TensorReader {
   readonly total: number;
   loaded = 0;
+  private readonly used = new Set<string>();
 
   constructor(
     private file: SafetensorsFile,
@@ -76,9 +83,27 @@ class TensorReader {
       );
     }
     const values = readFloat32(this.file, full);
+    checkValues(full, values);
+    this.used.add(full);
     this.loaded += entry.end - entry.begin;
     this.onProgress?.(this.loaded, this.total);
     return values;
+  }
+
+  /**
+   * Every weight of the file must have been read: a float tensor the config does not account
+   * for means the config is wrong (an `n_layer` smaller than the file's would silently drop
+   * layers). `unused(name)` names what the family's files may carry besides (buffers such as
+   * GPT-2's causal mask, tied copies); integer and boolean tensors are buffers, never weights.
+   */
+  checkAllUsed(cfg: ModelConfig, unused: (name: string) => boolean): void {
+    for (const [name, entry] of this.file.entries) {
+      if (this.used.has(name) || !isFloatDtype(entry.dtype) || unused(name)) continue;
+      throw new CheckpointError(
+        'unexpected-tensor',
+        `model.safetensors holds tensor "${name}", which the model config.json describes does not use (${layerSummary(cfg)}): is a size in config.json wrong?`,
+      );
+    }
   }
 
   tensor1d(name: string, n: number): tf.Tensor1D {
@@ -101,6 +126,40 @@ class TensorReader {
       tf.tensor2d(values.subarray(start * d, (start + size) * d), [size, d]),
     );
   }
+}
+
+/** "2 layers", "2 encoder and 3 decoder layers". */
+function layerSummary(cfg: ModelConfig): string {
+  const stacks = stacksOf(cfg);
+  const n = stacks.map((s) => layersOf(cfg, s));
+  return stacks.length === 1
+    ? `${n[0]} layer${n[0] === 1 ? '' : 's'}`
+    : `${n[0]} encoder and ${n[1]} decoder layers`;
+}
+
+/**
+ * Weights beyond this magnitude are corruption, not training (a flipped exponent bit gives
+ * 1e38): one of them overflows float32 in the forward pass. F16 files cannot even hold them.
+ */
+const MAX_WEIGHT = 1e8;
+const MAX_WEIGHT_BITS = new Uint32Array(Float32Array.of(MAX_WEIGHT).buffer)[0];
+
+/**
+ * Refuses NaN, ±∞ and values beyond ±MAX_WEIGHT: one NaN turns every prediction into NaN and
+ * every heatmap into one colour that looks like data.
+ */
+function checkValues(name: string, values: Float32Array): void {
+  // On the bits, without the sign: NaN and ±∞ lie above every finite magnitude.
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let first = 0;
+  while (first < bits.length && (bits[first] & 0x7fffffff) <= MAX_WEIGHT_BITS) first++;
+  if (first === bits.length) return;
+  const count = values.reduce((n, v) => (Math.abs(v) <= MAX_WEIGHT ? n : n + 1), 0);
+  const value = values[first];
+  throw new CheckpointError(
+    Number.isFinite(value) ? 'implausible-value' : 'not-finite',
+    `tensor "${name}" holds ${Number.isFinite(value) ? value.toPrecision(3) : value} at element ${first} of ${values.length} (${count} of its values ${count === 1 ? 'is' : 'are'} NaN, ±Infinity or beyond ±${MAX_WEIGHT.toExponential()}): the weights are corrupt`,
+  );
 }
 
 function transpose(values: Float32Array, rows: number, cols: number): Float32Array {
@@ -195,6 +254,9 @@ function gpt2Stack(
   return { blocks, ...(cfg.finalNorm ? { finalNorm: readLayerNorm(r, `${prefix}ln_f`, d) } : {}) };
 }
 
+/** GPT-2's causal-mask buffers, which older Hugging Face files store with the weights. */
+const GPT2_BUFFER = /(^|\.)(attn|crossattention)\.(bias|masked_bias)$/;
+
 function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
   const p: ModelParams = { tokenEmbedding: r.rowChunks('wte.weight', cfg.vocabSize, d) };
@@ -215,6 +277,10 @@ function gpt2Params(r: TensorReader, cfg: ModelConfig): ModelParams {
       .rowChunks('lm_head.weight', cfg.vocabSize, d)
       .map((c) => tf.tidy(() => tf.transpose(c) as tf.Tensor2D));
   }
+  r.checkAllUsed(
+    cfg,
+    (name) => GPT2_BUFFER.test(name) || (cfg.tiedEmbeddings && name === 'lm_head.weight'),
+  );
   return p;
 }
 
@@ -233,6 +299,13 @@ function marianAttention(r: TensorReader, name: string, d: number): AttentionPar
     o: marianLinear(r, `${name}.out_proj`, d, d),
   };
 }
+
+/**
+ * What Marian files may hold besides the weights read: the tied copies of the one embedding
+ * (Hugging Face ties them on load) and the sinusoidal position tables (recomputed here).
+ */
+const MARIAN_COPIES =
+  /^(model\.shared\.weight|model\.(encoder|decoder)\.embed_tokens\.weight|lm_head\.weight|model\.(encoder|decoder)\.embed_positions\.weight)$/;
 
 function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
@@ -262,6 +335,7 @@ function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
     p[stack] = { blocks };
   }
   if (r.has('final_logits_bias')) p.logitsBias = r.tensor1d('final_logits_bias', cfg.vocabSize);
+  r.checkAllUsed(cfg, (name) => MARIAN_COPIES.test(name));
   return p;
 }
 

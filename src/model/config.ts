@@ -1,3 +1,5 @@
+import { found } from './jsonValue';
+
 /**
  * One configuration for the whole transformer family the lab runs: the lecture's own models,
  * GPT-2 checkpoints and Marian translation checkpoints. Checkpoint configs (Hugging Face
@@ -55,29 +57,100 @@ export class ConfigError extends Error {
   }
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
-function num(c: Json, key: string, fallback?: number): number {
+// Readers of one key each: a value of the wrong type or out of range is an error naming the key,
+// never replaced by the default (which is only for a key that is missing or null).
+
+/** A finite number; `fallback` when the key is missing or null. */
+export function num(c: Json, key: string, fallback?: number): number {
   const v = c[key];
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (v === undefined || v === null) {
     if (fallback !== undefined) return fallback;
     throw new ConfigError(`config.json: "${key}" is missing`);
   }
-  throw new ConfigError(`config.json: "${key}" must be a number, got ${JSON.stringify(v)}`);
+  throw new ConfigError(`config.json: "${key}" must be a number, but ${found(v)}`);
 }
 
-function positiveInt(c: Json, key: string, fallback?: number): number {
+/** An integer in [min, max] (exact as a double); `fallback` when missing or null. */
+export function requireInt(
+  c: Json,
+  key: string,
+  {
+    min = 0,
+    max = Number.MAX_SAFE_INTEGER,
+    fallback,
+  }: { min?: number; max?: number; fallback?: number } = {},
+): number {
   const v = num(c, key, fallback);
-  if (!Number.isInteger(v) || v <= 0) {
-    throw new ConfigError(`config.json: "${key}" must be a positive integer, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    const range =
+      max === Number.MAX_SAFE_INTEGER
+        ? min === 1
+          ? 'a positive integer'
+          : `an integer ≥ ${min}`
+        : `an integer in [${min}, ${max}]`;
+    throw new ConfigError(`config.json: "${key}" must be ${range}, but ${found(v)}`);
   }
   return v;
 }
 
-function optionalId(c: Json, key: string): number | null {
+export function positiveInt(c: Json, key: string, fallback?: number): number {
+  return requireInt(c, key, { min: 1, fallback });
+}
+
+/** A number > 0 (LayerNorm's ε: 0 or less gives NaN on a constant input). */
+export function positiveNumber(c: Json, key: string, fallback?: number): number {
+  const v = num(c, key, fallback);
+  if (v <= 0) throw new ConfigError(`config.json: "${key}" must be positive, but ${found(v)}`);
+  return v;
+}
+
+/** true or false; `fallback` when missing or null ("yes" is not a boolean). */
+export function bool(c: Json, key: string, fallback: boolean): boolean {
   const v = c[key];
-  return typeof v === 'number' && Number.isInteger(v) ? v : null;
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === 'boolean') return v;
+  throw new ConfigError(`config.json: "${key}" must be true or false, but ${found(v)}`);
+}
+
+/** A token id, or null when missing or null; the vocabulary is checked by `checkTokenIds`. */
+export function optionalId(c: Json, key: string): number | null {
+  const v = c[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  throw new ConfigError(`config.json: "${key}" must be a token id, but ${found(v)}`);
+}
+
+const TOKEN_ID_KEYS = {
+  padTokenId: 'pad_token_id',
+  eosTokenId: 'eos_token_id',
+  decoderStartTokenId: 'decoder_start_token_id',
+} as const;
+
+/**
+ * Special token ids must name tokens of the vocabulary (one outside it fails every run, blaming
+ * the text). `outside: 'none'` reads one outside as no id instead: GPT-2 configs carry
+ * `eos_token_id: 50256` whatever their vocabulary, and decoder-only models never use it.
+ */
+export function checkTokenIds(cfg: ModelConfig, outside: 'error' | 'none' = 'error'): ModelConfig {
+  const out = { ...cfg };
+  for (const [field, key] of Object.entries(TOKEN_ID_KEYS) as [
+    keyof typeof TOKEN_ID_KEYS,
+    string,
+  ][]) {
+    const id = cfg[field];
+    if (id === null || (id >= 0 && id < cfg.vocabSize)) continue;
+    if (outside === 'none') {
+      out[field] = null;
+      continue;
+    }
+    throw new ConfigError(
+      `config.json: "${key}" is ${id}, outside the vocabulary [0, ${cfg.vocabSize}) that "vocab_size" gives`,
+    );
+  }
+  return out;
 }
 
 function activation(v: unknown): Activation {
@@ -116,7 +189,13 @@ function checkHeads(cfg: ModelConfig): ModelConfig {
 
 function parseGpt2(c: Json): ModelConfig {
   const d = positiveInt(c, 'n_embd');
-  return checkHeads({
+  // Variants of GPT-2's attention that would change the arithmetic (scaled by 1/layer, unscaled).
+  if (bool(c, 'scale_attn_by_inverse_layer_idx', false) || !bool(c, 'scale_attn_weights', true)) {
+    throw new ConfigError(
+      'config.json: GPT-2 attention scaled other than by 1/√d_head (scale_attn_weights false, scale_attn_by_inverse_layer_idx true) is not supported',
+    );
+  }
+  const cfg = checkHeads({
     family: 'gpt2',
     architecture: 'decoder-only',
     vocabSize: positiveInt(c, 'vocab_size'),
@@ -124,12 +203,12 @@ function parseGpt2(c: Json): ModelConfig {
     nHeads: positiveInt(c, 'n_head'),
     nLayers: positiveInt(c, 'n_layer'),
     nEncoderLayers: 0,
-    dFF: typeof c.n_inner === 'number' ? positiveInt(c, 'n_inner') : 4 * d,
+    dFF: positiveInt(c, 'n_inner', 4 * d),
     contextLength: positiveInt(c, 'n_positions'),
     norm: 'pre',
     positions: 'learned',
     activation: activation(c.activation_function ?? 'gelu_new'),
-    layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
+    layerNormEps: positiveNumber(c, 'layer_norm_epsilon', 1e-5),
     scaleEmbedding: false,
     finalNorm: true,
     attentionBias: true,
@@ -140,6 +219,7 @@ function parseGpt2(c: Json): ModelConfig {
     eosTokenId: optionalId(c, 'eos_token_id'),
     decoderStartTokenId: null,
   });
+  return checkTokenIds(cfg, 'none');
 }
 
 function parseMarian(c: Json): ModelConfig {
@@ -152,15 +232,21 @@ function parseMarian(c: Json): ModelConfig {
   ) {
     throw new ConfigError('config.json: encoder and decoder of different widths are not supported');
   }
-  if (c.share_encoder_decoder_embeddings === false) {
+  const vocabSize = positiveInt(c, 'vocab_size');
+  if (positiveInt(c, 'decoder_vocab_size', vocabSize) !== vocabSize) {
+    throw new ConfigError(
+      'config.json: Marian models whose decoder_vocab_size differs from vocab_size are not supported',
+    );
+  }
+  if (!bool(c, 'share_encoder_decoder_embeddings', true)) {
     throw new ConfigError(
       'config.json: Marian models with separate decoder embeddings are not supported',
     );
   }
-  return checkHeads({
+  const cfg = checkHeads({
     family: 'marian',
     architecture: 'encoder-decoder',
-    vocabSize: positiveInt(c, 'vocab_size'),
+    vocabSize,
     dModel: positiveInt(c, 'd_model'),
     nHeads: heads,
     nLayers: dec,
@@ -171,7 +257,7 @@ function parseMarian(c: Json): ModelConfig {
     positions: 'sinusoidal-split',
     activation: activation(c.activation_function ?? 'swish'),
     layerNormEps: 1e-5,
-    scaleEmbedding: c.scale_embedding === true,
+    scaleEmbedding: bool(c, 'scale_embedding', false),
     finalNorm: false,
     attentionBias: true,
     attentionOnly: false,
@@ -181,6 +267,7 @@ function parseMarian(c: Json): ModelConfig {
     eosTokenId: optionalId(c, 'eos_token_id'),
     decoderStartTokenId: optionalId(c, 'decoder_start_token_id') ?? optionalId(c, 'pad_token_id'),
   });
+  return checkTokenIds(cfg);
 }
 
 /** The project's own format: GPT-2's keys plus what GPT-2 cannot say (see docs/model-format.md). */
@@ -193,7 +280,7 @@ function parseAttentionLab(c: Json): ModelConfig {
   );
   const d = positiveInt(c, 'n_embd');
   const norm = oneOf(c, 'norm_placement', ['pre', 'post'] as const, 'pre');
-  return checkHeads({
+  const cfg = checkHeads({
     family: 'attention-lab',
     architecture,
     vocabSize: positiveInt(c, 'vocab_size'),
@@ -201,7 +288,7 @@ function parseAttentionLab(c: Json): ModelConfig {
     nHeads: positiveInt(c, 'n_head'),
     nLayers: positiveInt(c, 'n_layer'),
     nEncoderLayers: architecture === 'encoder-decoder' ? positiveInt(c, 'n_encoder_layer') : 0,
-    dFF: typeof c.n_inner === 'number' ? positiveInt(c, 'n_inner') : 4 * d,
+    dFF: positiveInt(c, 'n_inner', 4 * d),
     contextLength: positiveInt(c, 'n_positions'),
     norm,
     positions: oneOf(
@@ -211,17 +298,18 @@ function parseAttentionLab(c: Json): ModelConfig {
       'learned',
     ),
     activation: activation(c.activation_function ?? 'gelu_new'),
-    layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
-    scaleEmbedding: c.scale_embedding === true,
-    finalNorm: c.final_layer_norm === undefined ? norm === 'pre' : c.final_layer_norm === true,
-    attentionBias: c.attention_bias !== false,
-    attentionOnly: c.attention_only === true,
-    tiedEmbeddings: c.tie_word_embeddings !== false,
+    layerNormEps: positiveNumber(c, 'layer_norm_epsilon', 1e-5),
+    scaleEmbedding: bool(c, 'scale_embedding', false),
+    finalNorm: bool(c, 'final_layer_norm', norm === 'pre'),
+    attentionBias: bool(c, 'attention_bias', true),
+    attentionOnly: bool(c, 'attention_only', false),
+    tiedEmbeddings: bool(c, 'tie_word_embeddings', true),
     finalLogitsBias: false,
     padTokenId: optionalId(c, 'pad_token_id'),
     eosTokenId: optionalId(c, 'eos_token_id'),
     decoderStartTokenId: optionalId(c, 'decoder_start_token_id'),
   });
+  return checkTokenIds(cfg);
 }
 
 /** Normalise a Hugging Face style `config.json` object. */
@@ -239,7 +327,7 @@ export function parseConfig(json: unknown): ModelConfig {
       return parseAttentionLab(c);
     default:
       throw new ConfigError(
-        `unsupported model_type ${JSON.stringify(c.model_type)}: Attention Lab runs gpt2, marian and attention-lab models`,
+        `unsupported model_type ${c.model_type === undefined ? '(config.json has none)' : JSON.stringify(c.model_type)}: Attention Lab runs gpt2, marian and attention-lab models`,
         'unsupported-model',
       );
   }

@@ -413,6 +413,7 @@ export class Engine {
       sourceSpm,
       targetSpm,
       vocab: parseJson(vocab, 'vocab.json') as Record<string, number>,
+      vocabSize: config.vocabSize,
       ...(config.eosTokenId === null ? {} : { eosId: config.eosTokenId }),
       ...(config.padTokenId === null ? {} : { padId: config.padTokenId }),
     });

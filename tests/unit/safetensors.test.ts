@@ -4,7 +4,11 @@
  * their formats allow. Expected half-precision values are decoded here from the IEEE definition.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
+  isFloatDtype,
+  parseSafetensorsHeader,
   parseSafetensors,
   readFloat32,
   SafetensorsError,
@@ -38,6 +42,14 @@ const f32 = (shape: number[], begin: number) => ({
   shape,
   data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)],
 });
+
+const GPT2_FIXTURE = join(
+  import.meta.dirname,
+  '..',
+  'fixtures',
+  'gpt2-tiny-a',
+  'model.safetensors',
+);
 
 const VALID = writeSafetensors({
   'a.weight': { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
@@ -105,19 +117,19 @@ describe('corrupt safetensors files', () => {
       'offsets that run backwards',
       () => fileOf({ x: { dtype: 'F32', shape: [0], data_offsets: [8, 4] } }, new Uint8Array(16)),
       'offsets',
-      /"x": bytes 8–4/,
+      /"x": data_offsets \[8, 4\] end before they begin/,
     ],
     [
       'negative offsets',
       () => fileOf({ x: { dtype: 'F32', shape: [1], data_offsets: [-4, 0] } }, new Uint8Array(16)),
       'offsets',
-      /"x": data_offsets \[-4,0\] are not two byte offsets/,
+      /"x": data_offsets must be two byte offsets \[begin, end\], but it is \[-4,0\]/,
     ],
     [
       'missing offsets',
       () => fileOf({ x: { dtype: 'F32', shape: [1] } }, new Uint8Array(16)),
       'offsets',
-      /"x": data_offsets undefined/,
+      /"x": data_offsets must be two byte offsets \[begin, end\], but it is missing/,
     ],
     [
       'overlapping tensors',
@@ -126,11 +138,40 @@ describe('corrupt safetensors files', () => {
       /"first" and "second" overlap/,
     ],
     [
-      'an unknown dtype (I64)',
-      () =>
-        fileOf({ ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, new Uint8Array(16)),
+      'a gap between tensors',
+      () => fileOf({ first: f32([2], 0), second: f32([2], 12) }, new Uint8Array(20)),
+      'gap',
+      /bytes 8–12 of the data section, between tensors "first" and "second", belong to no tensor/,
+    ],
+    [
+      'a first tensor that does not start at byte 0',
+      () => fileOf({ x: f32([2], 4) }, new Uint8Array(12)),
+      'gap',
+      /"x" starts at byte 4 of the data section, but the first tensor must start at 0/,
+    ],
+    [
+      'bytes after the last tensor',
+      () => fileOf({ x: f32([2], 0) }, new Uint8Array(9)),
+      'trailing-bytes',
+      /tensors end at byte 8 of the data section but the file has 1 more byte after/,
+    ],
+    [
+      'a dtype the format does not have',
+      () => fileOf({ x: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)),
       'unknown-dtype',
-      /"ids": dtype "I64" is not supported \(F32, F16 and BF16 are\)/,
+      /"x": dtype must be one of the format's \(F32, F16, BF16, I64, …\), but it is "F33"/,
+    ],
+    [
+      'no dtype',
+      () => fileOf({ x: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      'unknown-dtype',
+      /"x": dtype must be .* but it is missing/,
+    ],
+    [
+      'metadata that is not a map of strings',
+      () => fileOf({ __metadata__: { format: 1 } }, new Uint8Array(0)),
+      'bad-entry',
+      /"__metadata__" must map names to strings, but it is \{"format":1\}/,
     ],
     [
       'a shape that does not fit its byte range',
@@ -144,7 +185,7 @@ describe('corrupt safetensors files', () => {
       () =>
         fileOf({ x: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, new Uint8Array(8)),
       'bad-entry',
-      /"x": shape \[2,-1\] is not a list of sizes/,
+      /"x": shape must be a list of sizes, but it is \[2,-1\]/,
     ],
     [
       'an entry that is not an object',
@@ -159,8 +200,50 @@ describe('corrupt safetensors files', () => {
       expect(err.code).toBe(code);
       expect(err.name).toBe('SafetensorsError');
       expect(err.message).toMatch(message);
+      expect(err.message).not.toMatch(/undefined/);
     });
   }
+
+  it("a header length shortened by 1–6 bytes, into the header's padding, is refused", () => {
+    // The JSON still parses without its trailing spaces, and every tensor would be read shifted.
+    const fixture = new Uint8Array(readFileSync(GPT2_FIXTURE));
+    const length = new DataView(fixture.buffer).getBigUint64(0, true);
+    parseSafetensors(fixture);
+    for (let k = 1; k <= 6; k++) {
+      const bytes = fixture.slice();
+      new DataView(bytes.buffer).setBigUint64(0, length - BigInt(k), true);
+      const err = parseError(bytes);
+      expect(err.code, `shortened by ${k}`).toBe('trailing-bytes');
+      expect(err.message).toMatch(
+        new RegExp(`file has ${k} more bytes? after it \\(is the header length field wrong\\?\\)`),
+      );
+    }
+  });
+
+  it('integer and boolean tensors parse (buffers), but are not read as weights', () => {
+    const bytes = fileOf(
+      { ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] }, w: f32([1], 16) },
+      new Uint8Array(20),
+    );
+    const file = parseSafetensors(bytes);
+    expect(file.entries.get('ids')).toEqual({ dtype: 'I64', shape: [2], begin: 0, end: 16 });
+    expect(isFloatDtype('I64')).toBe(false);
+    expect(isFloatDtype('BF16')).toBe(true);
+    expect(Array.from(readFloat32(file, 'w'))).toEqual([0]);
+    expect(() => readFloat32(file, 'ids')).toThrow(
+      expect.objectContaining({
+        code: 'unsupported-dtype',
+        message: 'tensor "ids" is I64, but weights must be F32, F16, BF16, F64',
+      }),
+    );
+  });
+
+  it('the header alone gives the file size the tensors describe (a download checks it first)', () => {
+    const header = parseSafetensorsHeader(VALID.subarray(0, 8 + VALID_HEADER_LENGTH), null);
+    expect(header.fileBytes).toBe(VALID.length);
+    expect(header.headerLength).toBe(VALID_HEADER_LENGTH);
+    expect([...header.entries.keys()]).toEqual(['a.weight', 'b.bias']);
+  });
 
   it('the valid file those cases start from parses', () => {
     const file = parseSafetensors(VALID);
@@ -196,6 +279,16 @@ function roundTrip(values: number[], dtype: 'F32' | 'F16'): { out: Float32Array;
 }
 
 describe('round trips', () => {
+  it('F64: narrowed to float32, a value beyond its range to ±∞', () => {
+    const data = new Uint8Array(24);
+    const view = new DataView(data.buffer);
+    [1 / 3, -2.5, 1e300].forEach((v, i) => view.setFloat64(8 * i, v, true));
+    const file = parseSafetensors(
+      fileOf({ w: { dtype: 'F64', shape: [3], data_offsets: [0, 24] } }, data),
+    );
+    expect(Array.from(readFloat32(file, 'w'))).toEqual([Math.fround(1 / 3), -2.5, Infinity]);
+  });
+
   it('F32: every value, ±0, subnormals, ±∞ and NaN come back bit for bit; layout as documented', () => {
     const rng = new SeededRandom(1);
     const special = [0, -0, 1e-45, -1.1754942e-38, 3.4028234663852886e38, Infinity, -Infinity, NaN];

@@ -60,7 +60,7 @@ describe('character tokenizer', () => {
     expect(load({ type: 'chars', alphabet: 'abc' })).toThrow(/"alphabet" must be an array/);
     expect(load({ type: 'chars', alphabet: ['a', ''] })).toThrow(/non-empty string/);
     expect(load({ type: 'chars', alphabet: ['a'], special_tokens: { '<s>': 2 } })).toThrow(
-      /special token "<s>" has id 2, not an integer in \[0, 2\)/,
+      /the id of special token "<s>" must be an integer in \[0, 2\), but it is 2/,
     );
     expect(
       load({ type: 'chars', alphabet: ['a'], special_tokens: { '<s>': 0, '</s>': 0 } }),

@@ -41,10 +41,10 @@ describe('tokenizerFromJson', () => {
     expectLoadError(null, /expected a JSON object/);
     expectLoadError([1, 2], /expected a JSON object/);
     expectLoadError('byte-bpe', /expected a JSON object/);
-    expectLoadError({ vocab: [] }, /unknown "type" undefined/);
+    expectLoadError({ vocab: [] }, /"type" must be "byte-bpe" or "chars" .*, but it is missing/);
     expectLoadError(
       { type: 'wordpiece' },
-      /unknown "type" "wordpiece"; expected "byte-bpe" or "chars"/,
+      /"type" must be "byte-bpe" or "chars" .*, but it is "wordpiece"/,
     );
   });
 
@@ -106,11 +106,11 @@ describe('tokenizerFromJson', () => {
     );
     expectLoadError(
       broken((json) => (json.special_tokens = { '<|endoftext|>': 258 })),
-      /has id 258, not an integer in \[0, 258\)/,
+      /the id of special token "<\|endoftext\|>" must be an integer in \[0, 258\), but it is 258/,
     );
     expectLoadError(
       broken((json) => (json.special_tokens = { '<|endoftext|>': 1.5 })),
-      /has id 1.5, not an integer/,
+      /must be an integer in \[0, 258\), but it is 1\.5/,
     );
   });
 

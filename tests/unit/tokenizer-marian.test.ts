@@ -554,8 +554,20 @@ describe('marianTokenizer', () => {
     const sourceSpm = spmBytes('source');
     const targetSpm = spmBytes('target');
     const withHole = { ...VOCAB, '<pad>': 5000 };
-    expect(() => marianTokenizer({ sourceSpm, targetSpm, vocab: withHole }).decode([4000])).toThrow(
-      /not in vocab.json/,
+    expect(() =>
+      marianTokenizer({ sourceSpm, targetSpm, vocab: withHole, vocabSize: 5001 }).decode([4000]),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'bad-id',
+        message: 'token id 4000 is not in vocab.json (Marian)',
+      }),
+    );
+    expect(() =>
+      marianTokenizer({ sourceSpm, targetSpm, vocab: withHole, vocabSize: 1222 }),
+    ).toThrow(/the id of "<pad>" must be an integer in \[0, 1222\) \(vocab_size\), but it is 5000/);
+    // Without config.json's vocab_size, an id of 1e9 still sizes nothing.
+    expect(marianTokenizer({ sourceSpm, targetSpm, vocab: { ...VOCAB, x: 1e9 } }).vocabSize).toBe(
+      1e9 + 1,
     );
     const noUnk = { ...VOCAB };
     delete noUnk['<unk>'];
@@ -563,9 +575,28 @@ describe('marianTokenizer', () => {
     expect(() => marianTokenizer({ sourceSpm, targetSpm, vocab: { ...VOCAB, extra: 5 } })).toThrow(
       /share id 5/,
     );
-    expect(() => marianTokenizer({ sourceSpm, targetSpm, vocab: { ...VOCAB, x: -1 } })).toThrow(
-      /not an integer/,
-    );
+    // Refused before any table is sized by them (an id of 1e9 once allocated a billion slots).
+    for (const id of [-1, 1.5, 1300, 1e9, 2 ** 32, 1e300, '7', null]) {
+      const err = (() => {
+        try {
+          marianTokenizer({
+            sourceSpm,
+            targetSpm,
+            vocab: { ...VOCAB, x: id as number },
+            vocabSize: 1300,
+          });
+        } catch (e) {
+          return e as TokenizerError;
+        }
+        throw new Error(`id ${String(id)} was accepted`);
+      })();
+      expect(err).toBeInstanceOf(TokenizerError);
+      expect(err.code).toBe('bad-file');
+      expect(err.message).toBe(
+        `vocab.json (Marian): the id of "x" must be an integer in [0, 1300) (vocab_size), but it is ${JSON.stringify(id)}`,
+      );
+    }
+    expect(() => marianTokenizer({ sourceSpm, targetSpm, vocab: {} })).toThrow(/is empty/);
     expect(() => marianTokenizer({ sourceSpm, targetSpm, vocab: VOCAB, eosId: 99999 })).toThrow(
       /eosId 99999 is outside/,
     );

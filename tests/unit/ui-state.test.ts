@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ablationsIn,
   DEFAULT_VIEW,
   formatHead,
+  MAX_ABLATIONS,
   parseHead,
   parseView,
   serializeView,
+  type AttentionLayers,
   type ViewState,
 } from '../../src/ui/lib/urlState';
 import { escapeXml, heatmapSvg, traceJson } from '../../src/ui/lib/exporters';
@@ -63,6 +66,47 @@ describe('URL hash state', () => {
     expect(parseHead('d0.4')).toEqual({ stack: 'decoder', layer: 0, head: 4, kind: 'self' });
     expect(parseHead('d1.2x')).toEqual({ stack: 'decoder', layer: 1, head: 2, kind: 'cross' });
     expect(parseHead('d0')).toBeNull();
+    // One spelling per head; cross-attention only in a decoder.
+    expect(parseHead('d01.2')).toBeNull();
+    expect(parseHead('e3.1x')).toBeNull();
+    expect(parseHead('d10000.0')).toBeNull();
+  });
+});
+
+describe('ablations from a URL', () => {
+  // A 2-layer decoder-only model with 4 heads, and an encoder–decoder of 1 + 2 layers.
+  const DECODER: AttentionLayers[] = [{ stack: 'decoder', kind: 'self', layers: 2 }];
+  const ENC_DEC: AttentionLayers[] = [
+    { stack: 'encoder', kind: 'self', layers: 1 },
+    { stack: 'decoder', kind: 'self', layers: 2 },
+    { stack: 'decoder', kind: 'cross', layers: 2 },
+  ];
+
+  it('the crafted hash of the report ablates the one head that exists', () => {
+    const v = parseView('#ablate=d9999.0,d0.9999,e3.1x,d1.3');
+    expect(v.ablated.map((h) => formatHead(h, h.attention))).toEqual([
+      'd9999.0',
+      'd0.9999',
+      'd1.3',
+    ]);
+    expect(ablationsIn(v.ablated, DECODER, 4)).toEqual([{ stack: 'decoder', layer: 1, head: 3 }]);
+  });
+
+  it('keeps exactly the heads a model has: stack, attention, layer and head', () => {
+    const heads = parseView('#ablate=e0.3,e1.0,d1.3,d1.3x,d2.0x,d0.4x,e0.0').ablated;
+    expect(ablationsIn(heads, ENC_DEC, 4).map((h) => formatHead(h, h.attention))).toEqual([
+      'e0.3',
+      'd1.3',
+      'd1.3x',
+      'e0.0',
+    ]);
+    expect(ablationsIn(heads, DECODER, 4).map((h) => formatHead(h, h.attention))).toEqual(['d1.3']);
+    expect(ablationsIn([], ENC_DEC, 4)).toEqual([]);
+  });
+
+  it(`reads at most ${MAX_ABLATIONS} entries, however long the list`, () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => `d${i % 100}.${Math.floor(i / 100)}`);
+    expect(parseView(`#ablate=${many.join(',')}`).ablated).toHaveLength(MAX_ABLATIONS);
   });
 });
 

@@ -3,6 +3,7 @@
 import { BpeTokenizer } from './bpe';
 import { CharsTokenizer } from './chars';
 import type { Gpt2Tokenizer } from './gpt2';
+import { found } from '../jsonValue';
 import { isJsonObject } from './json';
 import { TokenizerError, type Tokenizer } from './types';
 
@@ -24,7 +25,7 @@ export function tokenizerFromJson(json: unknown): Tokenizer {
       return CharsTokenizer.fromJson(json);
     default:
       throw new TokenizerError(
-        `tokenizer.json: unknown "type" ${JSON.stringify(json.type)}; expected "byte-bpe" or "chars" (GPT-2 checkpoints use gpt2Tokenizer())`,
+        `tokenizer.json: "type" must be "byte-bpe" or "chars" (GPT-2 checkpoints use gpt2Tokenizer()), but ${found(json.type)}`,
       );
   }
 }

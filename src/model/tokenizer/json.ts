@@ -1,5 +1,6 @@
 /** Checks shared by the tokenizer file loaders; each failure names the field that is wrong. */
 
+import { found } from '../jsonValue';
 import { TokenizerError } from './types';
 
 export type JsonObject = Record<string, unknown>;
@@ -38,7 +39,7 @@ export function specialTokensField(
     if (name.length === 0) throw new TokenizerError(`${file}: a special token has an empty name`);
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) {
       throw new TokenizerError(
-        `${file}: special token "${name}" has id ${String(id)}, not an integer in [0, ${vocabSize})`,
+        `${file}: the id of special token "${name}" must be an integer in [0, ${vocabSize}), but ${found(id)}`,
       );
     }
     if (seen.has(id)) throw new TokenizerError(`${file}: two special tokens share id ${id}`);
@@ -50,6 +51,9 @@ export function specialTokensField(
 /** Throws unless `id` is a valid token id; used by every `decode` and `piece`. */
 export function checkTokenId(id: number, vocabSize: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-    throw new TokenizerError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+    throw new TokenizerError(
+      `token id ${id} is outside the vocabulary [0, ${vocabSize})`,
+      'bad-id',
+    );
   }
 }

@@ -5,6 +5,7 @@
  * lacks becomes `<unk>`), and `</s>` is appended. Decoding goes back through `vocab.json`.
  */
 
+import { found } from '../jsonValue';
 import { checkTokenId } from './json';
 import { readableText } from './readable';
 import { SentencePieceProcessor } from './sentencepiece';
@@ -16,6 +17,8 @@ export interface MarianTokenizerOptions {
   targetSpm: Uint8Array;
   /** Parsed `vocab.json`: piece -> id. */
   vocab: Record<string, number>;
+  /** `config.json`'s `vocab_size`: every id must lie below it. */
+  vocabSize?: number;
   /** `config.json`'s `eos_token_id`; by default the id of `</s>`. */
   eosId?: number;
   /** `config.json`'s `pad_token_id` (also the decoder start); by default the id of `<pad>`. */
@@ -36,8 +39,8 @@ export class MarianTokenizer implements Tokenizer {
   private readonly source: SentencePieceProcessor;
   private readonly target: SentencePieceProcessor;
   private readonly ids = new Map<string, number>();
-  /** id -> piece; holes where `vocab.json` skips an id. */
-  private readonly tokens: (string | undefined)[];
+  /** id -> piece; `vocab.json` may skip ids. A map, so that no table is as long as an id is big. */
+  private readonly tokens = new Map<number, string>();
   private readonly specialIds: ReadonlySet<number>;
 
   constructor(options: MarianTokenizerOptions) {
@@ -45,23 +48,25 @@ export class MarianTokenizer implements Tokenizer {
     if (typeof vocab !== 'object' || vocab === null || Array.isArray(vocab)) {
       throw new TokenizerError(`${FILE}: expected an object of piece -> id`);
     }
+    const limit = options.vocabSize ?? Number.MAX_SAFE_INTEGER;
+    const range = options.vocabSize === undefined ? '≥ 0' : `in [0, ${limit}) (vocab_size)`;
     let maxId = -1;
-    for (const [piece, id] of Object.entries(vocab)) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-        throw new TokenizerError(`${FILE}: "${piece}" has id ${String(id)}, not an integer >= 0`);
+    for (const [piece, id] of Object.entries(vocab as Record<string, unknown>)) {
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id >= limit) {
+        throw new TokenizerError(
+          `${FILE}: the id of "${piece}" must be an integer ${range}, but ${found(id)}`,
+        );
+      }
+      const other = this.tokens.get(id);
+      if (other !== undefined) {
+        throw new TokenizerError(`${FILE}: "${other}" and "${piece}" share id ${id}`);
       }
       this.ids.set(piece, id);
+      this.tokens.set(id, piece);
       maxId = Math.max(maxId, id);
     }
     if (maxId === -1) throw new TokenizerError(`${FILE}: the vocabulary is empty`);
     this.vocabSize = maxId + 1;
-    this.tokens = new Array<string | undefined>(this.vocabSize);
-    for (const [piece, id] of this.ids) {
-      if (this.tokens[id] !== undefined) {
-        throw new TokenizerError(`${FILE}: "${this.tokens[id]}" and "${piece}" share id ${id}`);
-      }
-      this.tokens[id] = piece;
-    }
     this.eosId = this.specialId(options.eosId, '</s>', 'eosId');
     this.padId = this.specialId(options.padId, '<pad>', 'padId');
     this.unkId = this.specialId(options.unkId, '<unk>', 'unkId');
@@ -128,8 +133,8 @@ export class MarianTokenizer implements Tokenizer {
 
   private token(id: number): string {
     checkTokenId(id, this.vocabSize);
-    const token = this.tokens[id];
-    if (token === undefined) throw new TokenizerError(`token id ${id} is not in ${FILE}`);
+    const token = this.tokens.get(id);
+    if (token === undefined) throw new TokenizerError(`token id ${id} is not in ${FILE}`, 'bad-id');
     return token;
   }
 }

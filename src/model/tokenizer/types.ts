@@ -30,6 +30,13 @@ export interface Tokenizer {
 /** Broken or unknown tokenizer files, ids outside the vocabulary, text a tokenizer cannot encode. */
 export class TokenizerError extends Error {
   override name = 'TokenizerError';
+  constructor(
+    message: string,
+    /** `bad-file`: a tokenizer file is broken; `bad-id`: an id names no token. */
+    readonly code: 'bad-file' | 'bad-id' = 'bad-file',
+  ) {
+    super(message);
+  }
 }
 
 /** Names that mean "end of sequence", in the order they are looked for. */

@@ -62,7 +62,14 @@ export const DEFAULT_VIEW: ViewState = {
 };
 
 const STACK_LETTER: Record<Stack, string> = { encoder: 'e', decoder: 'd' };
-const HEAD_RE = /^([ed])(\d{1,4})\.(\d{1,4})(x?)$/;
+/** Numbers without leading zeros, so that one head has one spelling; only a decoder has `x`. */
+const INDEX = '(0|[1-9]\\d{0,3})';
+const HEAD_RE = new RegExp(`^(?:e${INDEX}\\.${INDEX}|d${INDEX}\\.${INDEX}(x?))$`);
+/**
+ * Ablations read from a URL at most: more than any model here has heads (GPT-2 large has 720),
+ * so that a crafted link cannot make every run carry thousands.
+ */
+export const MAX_ABLATIONS = 1024;
 
 /** `d1.2` (decoder layer 1 head 2), `e0.3`, `d1.2x` for cross-attention. */
 export function formatHead(h: HeadRef, kind: AttentionKind = 'self'): string {
@@ -72,16 +79,42 @@ export function formatHead(h: HeadRef, kind: AttentionKind = 'self'): string {
 export function parseHead(s: string): (HeadRef & { kind: AttentionKind }) | null {
   const m = HEAD_RE.exec(s);
   if (!m) return null;
+  const encoder = m[1] !== undefined;
   return {
-    stack: m[1] === 'e' ? 'encoder' : 'decoder',
-    layer: Number(m[2]),
-    head: Number(m[3]),
-    kind: m[4] ? 'cross' : 'self',
+    stack: encoder ? 'encoder' : 'decoder',
+    layer: Number(encoder ? m[1] : m[3]),
+    head: Number(encoder ? m[2] : m[4]),
+    kind: m[5] ? 'cross' : 'self',
   };
 }
 
 export function sameHead(a: HeadRef, b: HeadRef): boolean {
   return a.stack === b.stack && a.layer === b.layer && a.head === b.head;
+}
+
+/** One attention of a model: its stack, kind and number of layers (see ui/store/shape.ts). */
+export interface AttentionLayers {
+  stack: Stack;
+  kind: AttentionKind;
+  layers: number;
+}
+
+/**
+ * The ablations that name heads the model has: a link made for another model (or crafted) must
+ * not report heads ablated that do not exist.
+ */
+export function ablationsIn(
+  ablated: readonly AblatedHead[],
+  blocks: readonly AttentionLayers[],
+  heads: number,
+): AblatedHead[] {
+  return ablated.filter(
+    (h) =>
+      h.head < heads &&
+      blocks.some(
+        (b) => b.stack === h.stack && b.kind === (h.attention ?? 'self') && h.layer < b.layers,
+      ),
+  );
 }
 
 /** Same head of the same attention (self unless said otherwise). */
@@ -133,7 +166,8 @@ export function parseView(hash: string): ViewState {
   v.sourceText = p.get('src') ?? d.sourceText;
   v.causalMask = p.get('mask') !== '0';
   v.usePositions = p.get('pos') !== '0';
-  for (const parsed of (p.get('ablate') ?? '').split(',').map(parseHead)) {
+  for (const item of (p.get('ablate') ?? '').split(',', MAX_ABLATIONS)) {
+    const parsed = parseHead(item);
     if (!parsed) continue;
     const { kind, ...ref } = parsed;
     const h: AblatedHead = kind === 'cross' ? { ...ref, attention: 'cross' } : ref;

@@ -15,9 +15,9 @@ import type {
 } from '../../workers/protocol';
 import { lengthsUpTo } from '../lib/cost';
 import { parseTrainingCurve } from '../lib/norms';
-import { DEFAULT_VIEW, sameAblation, type ViewState } from '../lib/urlState';
+import { ablationsIn, DEFAULT_VIEW, sameAblation, type ViewState } from '../lib/urlState';
 import type { Engine, EngineEvents, EngineFactory } from './engine';
-import { clampFocus, pickCompareModel } from './shape';
+import { attentionBlocks, clampFocus, pickCompareModel } from './shape';
 import type {
   CompareSlice,
   InputSlice,
@@ -163,6 +163,7 @@ function mainEvents(set: Set, get: Get, deps: StoreDeps): EngineEvents {
         modelInfo: info,
         loadId: null,
         focus: clampFocus(info.config, s.focus),
+        ablated: ablationsIn(s.ablated, attentionBlocks(info.config), info.config.nHeads),
         run: null,
         baseline: null,
         measurements: [],
