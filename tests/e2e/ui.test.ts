@@ -20,7 +20,7 @@ import {
   type Browser,
   type StaticServer,
   WEBGL_QUERY,
-} from './harness';
+} from '../../scripts/lib/harness';
 
 const ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
 const CHARS = {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath } from './chromium';
 import type { DebugEvent } from '../../src/workers/debug';
 import type { ModelIndex } from '../../src/workers/protocol';
 
@@ -110,7 +111,7 @@ export interface Browser {
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'attention-lab-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     headless: true,
     args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport: { width: 1400, height: 900 },
@@ -160,7 +161,7 @@ export const TEST_MODEL_CONFIG = {
 export async function ensureTestModels(): Promise<void> {
   const dir = join(TEST_MODELS, TEST_MODEL);
   if (existsSync(join(dir, 'model.safetensors'))) return;
-  const { randomCheckpoint } = await import('../../scripts/make-random-gpt2');
+  const { randomCheckpoint } = await import('../make-random-gpt2');
   const { safetensors } = randomCheckpoint(TEST_MODEL_CONFIG, 'F32', 7);
   // Printable ASCII: whatever default text the app starts with encodes.
   const alphabet = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
