@@ -19,7 +19,10 @@ function main(): number {
     }
     console.log('No Chromium found: installing Debian’s `chromium` with apt-get (root)…');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'chromium']]) {
+    for (const args of [
+      ['update', '-qq'],
+      ['install', '-y', '-qq', 'chromium'],
+    ]) {
       const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env });
       if (result.status !== 0) {
         console.error(`\`apt-get ${args.join(' ')}\` failed: install Chromium or set CHROMIUM.`);

@@ -22,7 +22,11 @@ import type { ModelInfo, TokenInfo } from '../../src/workers/protocol';
 import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES, maxAbsDiff, readExpected } from '../unit/helpers';
 import { MARIAN_SPM_CONFIG, randomMarianSafetensors } from '../unit/marianCheckpoint';
-import { ensureGpt2Vocab50k, serveCheckpoints, type CheckpointServer } from '../../scripts/lib/checkpointServer';
+import {
+  ensureGpt2Vocab50k,
+  serveCheckpoints,
+  type CheckpointServer,
+} from '../../scripts/lib/checkpointServer';
 import { openApp, screenshot, type App } from '../../scripts/lib/harness';
 
 /** What the issue asks of the browser against transformers' float64 numbers. */
