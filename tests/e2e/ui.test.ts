@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 import { checksum } from '../../src/ui/lib/heatmap';
 import { positionalSimilarity } from '../../src/ui/lib/positions';
@@ -85,6 +86,7 @@ let page: Page;
 
 beforeAll(async () => {
   models = mkdtempSync(join(tmpdir(), 'attention-lab-ui-models-'));
+  await useFastestNodeBackend();
   writeModels(models);
   server = await serveStatic({ '/': DIST, '/models/': models });
   browser = await launchChromium();
@@ -356,6 +358,8 @@ describe('the visualizer in the built app', () => {
       expect(await panel.getAttribute('data-stage')).toBe(String(stage));
     }
     expect(await page.locator('[data-testid="step-output"]').textContent()).toMatch(/o3/);
+    // KaTeX loads on the first formula.
+    await page.locator('[data-testid="tex"] .katex').first().waitFor();
     expect(await page.locator('[data-testid="tex"] .katex').count()).toBe(1);
     await page.locator('[data-testid="step-next"]').click();
     expect(await panel.getAttribute('data-query')).toBe('4');
