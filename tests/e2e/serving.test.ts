@@ -155,8 +155,9 @@ describe('behind `vite preview`: a single-page fallback and the CSP header', () 
     await painted();
     // The step-through draws formulas: KaTeX, its stylesheet and fonts load under the policy.
     await open(`${url}#tab=step&q=2`);
-    await page.locator('[data-testid="tex"] .katex').first().waitFor();
     await painted();
+    // The step-through shows its formulas once the run with queries, keys and values is in.
+    await page.locator('[data-testid="tex"] .katex').first().waitFor({ timeout: 120_000 });
     expect(violations).toEqual([]);
   });
 
