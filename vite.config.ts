@@ -1,10 +1,12 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { contentSecurityPolicy } from './scripts/lib/csp';
+import { precache } from './scripts/lib/precache';
 
 // Relative base so the built app works from any path (and from file caches offline).
 export default defineConfig({
   base: './',
-  plugins: [react()],
+  plugins: [react(), precache(), contentSecurityPolicy()],
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   server: { port: 5173, strictPort: false },

@@ -18,8 +18,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { BackendInfo, ModelInfo } from '../src/workers/protocol';
-import { serveCheckpoints } from '../tests/e2e/checkpointServer';
-import { openApp, ROOT } from '../tests/e2e/harness';
+import { serveCheckpoints } from './lib/checkpointServer';
+import { openApp, ROOT } from './lib/harness';
 
 const GPT2_DIR = join(ROOT, 'tmp', 'gpt2-small-random');
 const LENGTHS = [64, 256];

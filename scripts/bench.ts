@@ -26,7 +26,7 @@ import {
   TEST_MODEL,
   TEST_MODELS,
   type App,
-} from '../tests/e2e/harness';
+} from './lib/harness';
 import type { BackendName, ModelIndex, ModelInfo } from '../src/workers/protocol';
 
 const GPT2_DIR = join(ROOT, 'tmp', 'gpt2-small-random');

@@ -14,6 +14,7 @@ import { saveCheckpoint } from '../src/model/checkpoint';
 import { parseConfig } from '../src/model/config';
 import { initModel } from '../src/model/init';
 import { disposeModel } from '../src/model/model';
+import { useFastestNodeBackend } from './lib/node-model';
 
 export const GPT2_SMALL_CONFIG = {
   model_type: 'gpt2',
@@ -46,7 +47,7 @@ export function randomCheckpoint(
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const option = (name: string, fallback: string) => {
     const at = args.indexOf(name);
@@ -55,6 +56,7 @@ function main(): void {
   const out = resolve(option('--out', 'tmp/gpt2-small-random'));
   const dtype = option('--dtype', 'f16').toUpperCase();
   if (dtype !== 'F32' && dtype !== 'F16') throw new Error('--dtype must be f32 or f16');
+  await useFastestNodeBackend();
   const started = Date.now();
   const { config, safetensors } = randomCheckpoint(GPT2_SMALL_CONFIG, dtype);
   mkdirSync(out, { recursive: true });
@@ -66,4 +68,5 @@ function main(): void {
   );
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) main();
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href)
+  void main();

@@ -4,7 +4,6 @@
  */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import 'katex/dist/katex.min.css';
 import './ui/styles.css';
 import { backendFromUrl, EngineClient, fetchModelIndex } from './workers/client';
 import { App } from './ui/App';

@@ -22,8 +22,12 @@ import type { ModelInfo, TokenInfo } from '../../src/workers/protocol';
 import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES, maxAbsDiff, readExpected } from '../unit/helpers';
 import { MARIAN_SPM_CONFIG, randomMarianSafetensors } from '../unit/marianCheckpoint';
-import { ensureGpt2Vocab50k, serveCheckpoints, type CheckpointServer } from './checkpointServer';
-import { openApp, screenshot, type App } from './harness';
+import {
+  ensureGpt2Vocab50k,
+  serveCheckpoints,
+  type CheckpointServer,
+} from '../../scripts/lib/checkpointServer';
+import { openApp, screenshot, type App } from '../../scripts/lib/harness';
 
 /** What the issue asks of the browser against transformers' float64 numbers. */
 const TOLERANCE = 1e-4;

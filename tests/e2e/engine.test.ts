@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DebugEvent } from '../../src/workers/debug';
-import { openApp, screenshot, TEST_MODEL_CONFIG, type App } from './harness';
+import { openApp, screenshot, TEST_MODEL_CONFIG, type App } from '../../scripts/lib/harness';
 
 const LAYERS = TEST_MODEL_CONFIG.n_layer;
 

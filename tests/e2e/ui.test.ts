@@ -1,6 +1,7 @@
 /**
  * The panels, driven in the built app in headless Chromium. Each control is checked on the data
- * behind what it draws: a canvas's request id and checksum against the trace in the store, and
+ * behind what it draws: a canvas's request id and the checksum of the numbers handed to its
+ * painter against the trace in the store, the main heatmap's pixels against the colour scale, and
  * the predictions. Tiny random models are written to a temporary folder and served as
  * `models/`, so the tests do not depend on which models ship.
  */
@@ -9,8 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
-import { checksum } from '../../src/ui/lib/heatmap';
+import {
+  colourOf,
+  divergingScale,
+  finiteExtent,
+  sequentialScale,
+  type ColourScale,
+} from '../../src/ui/lib/colour';
+// A hash of the numbers handed to a canvas's painter (its `data-checksum`), not of its pixels:
+// the pixel test below reads those.
+import { checksum as valuesChecksum } from '../../src/ui/lib/heatmap';
 import { positionalSimilarity } from '../../src/ui/lib/positions';
 import {
   DIST,
@@ -20,7 +31,7 @@ import {
   type Browser,
   type StaticServer,
   WEBGL_QUERY,
-} from './harness';
+} from '../../scripts/lib/harness';
 
 const ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
 const CHARS = {
@@ -85,11 +96,31 @@ let page: Page;
 
 beforeAll(async () => {
   models = mkdtempSync(join(tmpdir(), 'attention-lab-ui-models-'));
+  await useFastestNodeBackend();
   writeModels(models);
   server = await serveStatic({ '/': DIST, '/models/': models });
   browser = await launchChromium();
   page = browser.page;
+  // While `on`, messages from a worker wait in `queue` (a test delivers them later, in order).
+  await browser.context.addInitScript(`
+    const held = { on: false, queue: [] };
+    window.__heldWorkerMessages = held;
+    window.Worker = class extends Worker {
+      set onmessage(handler) {
+        super.onmessage = handler && ((e) =>
+          held.on ? held.queue.push(() => handler.call(this, e)) : handler.call(this, e));
+      }
+      get onmessage() {
+        return super.onmessage;
+      }
+    };
+  `);
 });
+
+/** What the init script above adds to the page. */
+interface Held {
+  __heldWorkerMessages: { on: boolean; queue: (() => void)[] };
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -181,6 +212,21 @@ async function headValues(
   );
 }
 
+/** RGB of the main heatmap's canvas at the centre of each `[row, col]` cell (no zoom). */
+async function heatmapPixels(cells: number[][]): Promise<number[][]> {
+  return page.locator('[data-testid="attention-heatmap"]').evaluate((c, cells) => {
+    const canvas = c as HTMLCanvasElement;
+    const rows = Number(canvas.dataset.rows);
+    const cols = Number(canvas.dataset.cols);
+    const ctx = canvas.getContext('2d')!;
+    return cells.map(([i, j]) => {
+      const x = Math.floor(((j + 0.5) * canvas.width) / cols);
+      const y = Math.floor(((i + 0.5) * canvas.height) / rows);
+      return Array.from(ctx.getImageData(x, y, 1, 1).data.subarray(0, 3));
+    });
+  }, cells);
+}
+
 async function predictions(): Promise<number[]> {
   return page
     .locator('[data-testid="topk-item"]')
@@ -194,7 +240,7 @@ describe('the visualizer in the built app', () => {
     const heatmap = await canvasData('attention-heatmap');
     expect(heatmap.requestId).toBe(String(id));
     expect(heatmap.rows).toBe('8');
-    expect(heatmap.checksum).toBe(checksum(await headValues(0, 0)));
+    expect(heatmap.checksum).toBe(valuesChecksum(await headValues(0, 0)));
     // Every head thumbnail of the model view shows this run too.
     const cells = page.locator('[data-testid="head-cell"]');
     expect(await cells.count()).toBe(8);
@@ -229,7 +275,7 @@ describe('the visualizer in the built app', () => {
     expect(Number(after.requestId)).toBe(id);
     expect(Number(after.requestId)).toBeGreaterThan(Number(before.requestId));
     const probs = await headValues(0, 0);
-    expect(after.checksum).toBe(checksum(probs));
+    expect(after.checksum).toBe(valuesChecksum(probs));
     expect(after.checksum).not.toBe(before.checksum);
     // Query 0 now attends to keys after it: the upper triangle is no longer zero.
     expect(probs.slice(1, 8).some((p) => p > 0)).toBe(true);
@@ -242,27 +288,79 @@ describe('the visualizer in the built app', () => {
     await screenshot(page, 'ui-mask-off');
   });
 
-  it('a superseded request never paints after a newer one', async () => {
+  it('a request superseded while in flight never paints', async () => {
     await open('text=abcabcab');
+    // Hold what the worker sends, so that request A is in flight for sure when B replaces it.
     await page.evaluate(() => {
       window.__attentionLab!.paints.length = 0;
+      (window as unknown as Held).__heldWorkerMessages.on = true;
+      window.__attentionLab!.store!.getState().setText('abcdefgh');
+      window.__attentionLab!.store!.getState().runNow();
+    });
+    // The worker has answered part of A (a chunk is held), and nothing of it reached the page.
+    const a = await page
+      .waitForFunction(() => {
+        const held = (window as unknown as Held).__heldWorkerMessages;
+        const runs = window.__attentionLab!.events.filter(
+          (e) => e.event === 'request' && (e.detail as { type: string }).type === 'run',
+        );
+        return held.queue.length > 0 && runs.at(-1)!.id;
+      })
+      .then((h) => h.jsonValue() as Promise<number>);
+    await page.evaluate(() => {
       const s = window.__attentionLab!.store!.getState();
-      s.setText('abcdefgh');
-      s.runNow();
       s.setCausalMask(false);
       s.setText('hgfedcba');
       s.runNow();
       s.setCausalMask(true);
+      const held = (window as unknown as Held).__heldWorkerMessages;
+      held.on = false;
+      for (const deliver of held.queue.splice(0)) deliver();
     });
     const id = await settled();
+    expect(id).toBeGreaterThan(a);
+    const events = await page.evaluate(() => window.__attentionLab!.events);
+    expect(events.filter((e) => e.id === a && ['chunk', 'done'].includes(e.event))).toEqual([]);
     const paints = await page.evaluate(() =>
       window.__attentionLab!.paints.filter((p) => p.panel === 'attention-heatmap'),
     );
     const ids = paints.map((p) => p.id);
+    expect(ids).not.toContain(a);
     expect(ids.at(-1)).toBe(id);
     // In paint order, request ids never go back.
-    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
-    expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(0, 0)));
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+    expect((await canvasData('attention-heatmap')).checksum).toBe(
+      valuesChecksum(await headValues(0, 0)),
+    );
+  });
+
+  it("the main heatmap's pixels are the colour scale at the values shown", async () => {
+    await open('text=abcdefgh');
+    const probs = await headValues(0, 0);
+    // Every visible cell (the causal mask hides j > i) of the 8×8 map, at its centre.
+    const cells = Array.from({ length: 64 }, (_, k) => [k >> 3, k & 7]).filter(([i, j]) => j <= i);
+    const expectColours = async (values: number[], scale: ColourScale) => {
+      const pixels = await heatmapPixels(cells);
+      for (const [n, [i, j]] of cells.entries()) {
+        const want = colourOf(scale, values[i * 8 + j]);
+        const got = pixels[n];
+        const off = Math.max(...want.map((w, c) => Math.abs(w - got[c])));
+        expect(off, `cell ${i},${j}: ${got} vs ${want}`).toBeLessThanOrEqual(1);
+      }
+    };
+    await expectColours(probs, sequentialScale());
+    // The probabilities differ enough across cells that a uniform picture would fail.
+    expect(new Set((await heatmapPixels(cells)).map((p) => p.join())).size).toBeGreaterThan(4);
+
+    await page.locator('[data-testid="mode-scores"]').click();
+    const scores = await headValues(0, 0, 'scores');
+    await page.waitForFunction(
+      (sum) =>
+        document.querySelector<HTMLElement>('[data-testid="attention-heatmap"]')?.dataset
+          .checksum === sum,
+      valuesChecksum(scores),
+    );
+    await expectColours(scores, divergingScale(finiteExtent(scores)));
   });
 
   it('ablating a head hatches it, changes later layers and the predictions against the unablated run', async () => {
@@ -280,7 +378,7 @@ describe('the visualizer in the built app', () => {
     const layer1After = await cell(1, 0)
       .locator('canvas')
       .evaluate((c) => (c as HTMLElement).dataset.checksum);
-    expect(layer1After).toBe(checksum(await headValues(1, 0)));
+    expect(layer1After).toBe(valuesChecksum(await headValues(1, 0)));
     expect(layer1After).not.toBe(layer1Before);
     const after = await predictions();
     expect(after).not.toEqual(before);
@@ -295,11 +393,13 @@ describe('the visualizer in the built app', () => {
     await page.locator('[data-testid="head-cell"][data-layer="1"][data-head="2"]').click();
     expect(await page.locator('[data-testid="focus-layer"]').inputValue()).toBe('1');
     expect(await page.locator('[data-testid="focus-head"]').inputValue()).toBe('2');
-    expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(1, 2)));
+    expect((await canvasData('attention-heatmap')).checksum).toBe(
+      valuesChecksum(await headValues(1, 2)),
+    );
     await page.locator('[data-testid="mode-scores"]').click();
     await hashContains('values=scores');
     expect((await canvasData('attention-heatmap')).checksum).toBe(
-      checksum(await headValues(1, 2, 'scores')),
+      valuesChecksum(await headValues(1, 2, 'scores')),
     );
     expect(
       await page.locator('[data-testid="legend"] .legend-value').first().textContent(),
@@ -340,7 +440,9 @@ describe('the visualizer in the built app', () => {
     expect(tip).toContain(p.toPrecision(5));
     await page.getByRole('button', { name: 'zoom in' }).click();
     await hashContains('zoom=1.5');
-    expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(0, 0)));
+    expect((await canvasData('attention-heatmap')).checksum).toBe(
+      valuesChecksum(await headValues(0, 0)),
+    );
   });
 
   it('steps through q·k, scaling, mask, softmax and the weighted sum, agreeing with the model', async () => {
@@ -356,6 +458,8 @@ describe('the visualizer in the built app', () => {
       expect(await panel.getAttribute('data-stage')).toBe(String(stage));
     }
     expect(await page.locator('[data-testid="step-output"]').textContent()).toMatch(/o3/);
+    // KaTeX loads on the first formula.
+    await page.locator('[data-testid="tex"] .katex').first().waitFor();
     expect(await page.locator('[data-testid="tex"] .katex').count()).toBe(1);
     await page.locator('[data-testid="step-next"]').click();
     expect(await panel.getAttribute('data-query')).toBe('4');
@@ -370,7 +474,9 @@ describe('the visualizer in the built app', () => {
     await settled();
     expect((await canvasData('attention-heatmap')).rows).toBe('9');
     expect(await page.locator('[data-testid="token-input"]').inputValue()).toHaveLength(9);
-    expect((await canvasData('attention-heatmap')).checksum).toBe(checksum(await headValues(0, 0)));
+    expect((await canvasData('attention-heatmap')).checksum).toBe(
+      valuesChecksum(await headValues(0, 0)),
+    );
   });
 
   it('removing positions empties the positions panel and changes what the model sees', async () => {
@@ -381,7 +487,7 @@ describe('the visualizer in the built app', () => {
       return { shape: p.shape, data: Array.from(p.data) };
     });
     expect(sim.checksum).toBe(
-      checksum(
+      valuesChecksum(
         positionalSimilarity({ shape: positions.shape, data: Float32Array.from(positions.data) }),
       ),
     );
@@ -508,9 +614,11 @@ describe('the visualizer in the built app', () => {
     const cross = await canvasData('cross-heatmap');
     expect(cross.requestId).toBe(id);
     expect([cross.rows, cross.cols]).toEqual([String(tokens.dec), String(tokens.enc)]);
-    expect(cross.checksum).toBe(checksum(await headValues(0, 0, 'probs', 'decoder', 'cross')));
+    expect(cross.checksum).toBe(
+      valuesChecksum(await headValues(0, 0, 'probs', 'decoder', 'cross')),
+    );
     expect((await canvasData('encoder-heatmap')).checksum).toBe(
-      checksum(await headValues(0, 0, 'probs', 'encoder')),
+      valuesChecksum(await headValues(0, 0, 'probs', 'encoder')),
     );
     expect(await page.locator('[data-testid="alignment"] line').count()).toBeGreaterThan(0);
     await screenshot(page, 'ui-encoder-decoder');
@@ -531,7 +639,7 @@ describe('the visualizer in the built app', () => {
       await page.reload();
       await settled();
       expect((await canvasData('attention-heatmap')).checksum).toBe(
-        checksum(await headValues(0, 0)),
+        valuesChecksum(await headValues(0, 0)),
       );
     } finally {
       await browser.context.setOffline(false);

@@ -141,8 +141,8 @@ export const GPT2_50K_CONFIG = {
 export async function ensureGpt2Vocab50k(): Promise<string> {
   const dir = join(CHECKPOINTS, 'gpt2-50k');
   if (existsSync(join(dir, 'model.safetensors'))) return dir;
-  const { useFastestNodeBackend } = await import('../../scripts/lib/node-model');
-  const { randomCheckpoint } = await import('../../scripts/make-random-gpt2');
+  const { useFastestNodeBackend } = await import('./node-model');
+  const { randomCheckpoint } = await import('../make-random-gpt2');
   await useFastestNodeBackend();
   const { config, safetensors } = randomCheckpoint(GPT2_50K_CONFIG, 'F16', 11);
   mkdirSync(dir, { recursive: true });

@@ -2,6 +2,7 @@
  * End-to-end harness: serves the built app (dist/) from a tiny static server on 127.0.0.1 and
  * drives it in the system's headless Chromium through playwright-core. The bench uses it too.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath } from './chromium';
 import type { DebugEvent } from '../../src/workers/debug';
 import type { ModelIndex } from '../../src/workers/protocol';
 
@@ -55,46 +57,88 @@ const MIME: Record<string, string> = {
 export interface StaticServer {
   /** `http://127.0.0.1:PORT/`, ending in a slash. */
   url: string;
+  /** Every request so far, as `GET /models/x/config.json`. */
+  requests: string[];
   close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /**
+   * Answer unknown paths with the `/` mount's index.html (200), as `vite preview` and static
+   * hosts with a single-page fallback do.
+   */
+  fallback?: boolean;
+  /**
+   * The Cache-Control header (default `no-store`); with one that allows caching, files carry
+   * an ETag from their bytes and a matching If-None-Match is answered 304.
+   */
+  cacheControl?: string;
 }
 
 /**
  * Serve folders: `mounts` maps a URL prefix (`/`, `/fixtures/`) to a directory. The longest
  * matching prefix wins; paths cannot climb out of their directory.
  */
-export async function serveStatic(mounts: Record<string, string>): Promise<StaticServer> {
+export async function serveStatic(
+  mounts: Record<string, string>,
+  options: ServeOptions = {},
+): Promise<StaticServer> {
   const prefixes = Object.keys(mounts).sort((a, b) => b.length - a.length);
+  const requests: string[] = [];
+  const cacheControl = options.cacheControl ?? 'no-store';
+  async function find(path: string): Promise<string | null> {
+    const prefix = prefixes.find((p) => path.startsWith(p));
+    if (!prefix) return null;
+    const dir = resolve(mounts[prefix]);
+    const file = normalize(join(dir, path.slice(prefix.length)));
+    if (file !== dir && !file.startsWith(dir + sep)) return null;
+    try {
+      const found = await stat(file);
+      return found.isDirectory() ? join(file, 'index.html') : found.isFile() ? file : null;
+    } catch {
+      return null;
+    }
+  }
   const server: Server = createServer((request, response) => {
     void (async () => {
       const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
-      const prefix = prefixes.find((p) => path.startsWith(p));
-      if (!prefix) return notFound();
-      const dir = resolve(mounts[prefix]);
-      let file = normalize(join(dir, path.slice(prefix.length)));
-      if (file !== dir && !file.startsWith(dir + sep)) return notFound();
+      requests.push(`${request.method} ${path}`);
+      let file = await find(path);
+      if (!file && options.fallback && mounts['/']) file = join(resolve(mounts['/']), 'index.html');
+      let body: Buffer;
       try {
-        if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-        const body = await readFile(file);
-        response.writeHead(200, {
-          'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
-          'Content-Length': body.byteLength,
-          'Cache-Control': 'no-store',
-        });
-        response.end(request.method === 'HEAD' ? undefined : body);
+        body = await readFile(file ?? '');
       } catch {
-        notFound();
+        response.writeHead(404, { 'Content-Type': 'text/plain' });
+        response.end('not found');
+        return;
       }
+      const headers: Record<string, string | number> = {
+        'Content-Type': MIME[extname(file!)] ?? 'application/octet-stream',
+        'Cache-Control': cacheControl,
+      };
+      if (cacheControl !== 'no-store') {
+        headers.ETag = `"${createHash('sha1').update(body).digest('hex')}"`;
+        if (request.headers['if-none-match'] === headers.ETag) {
+          response.writeHead(304, headers);
+          response.end();
+          return;
+        }
+      }
+      response.writeHead(200, { ...headers, 'Content-Length': body.byteLength });
+      response.end(request.method === 'HEAD' ? undefined : body);
     })();
-    function notFound(): void {
-      response.writeHead(404, { 'Content-Type': 'text/plain' });
-      response.end('not found');
-    }
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
+    requests,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }
 
@@ -110,7 +154,7 @@ export interface Browser {
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'attention-lab-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     headless: true,
     args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport: { width: 1400, height: 900 },
@@ -160,7 +204,9 @@ export const TEST_MODEL_CONFIG = {
 export async function ensureTestModels(): Promise<void> {
   const dir = join(TEST_MODELS, TEST_MODEL);
   if (existsSync(join(dir, 'model.safetensors'))) return;
-  const { randomCheckpoint } = await import('../../scripts/make-random-gpt2');
+  const { useFastestNodeBackend } = await import('./node-model');
+  const { randomCheckpoint } = await import('../make-random-gpt2');
+  await useFastestNodeBackend();
   const { safetensors } = randomCheckpoint(TEST_MODEL_CONFIG, 'F32', 7);
   // Printable ASCII: whatever default text the app starts with encodes.
   const alphabet = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
