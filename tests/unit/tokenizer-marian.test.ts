@@ -400,6 +400,11 @@ describe('SentencePiece on hand-made models', () => {
       ['JSON', new TextEncoder().encode('{"vocab": {}}'), /corrupt|wire type/],
       ['truncated', spmBytes('target').subarray(0, 5000), /runs past the end|ends inside/],
       ['no <unk>', modelBytes([['a', -1, NORMAL]]), /no unknown piece/],
+      [
+        'cut after its pieces',
+        modelBytes(valid).subarray(0, modelBytes(valid).length - modelBytes([]).length),
+        /no trainer_spec; is the file truncated\?/,
+      ],
       ['duplicate', modelBytes([...valid, ['a', -2, NORMAL]]), /appears twice/],
       ['empty piece', modelBytes([...valid, ['', -2, NORMAL]]), /is empty/],
       ['word model', modelBytes(valid, { modelType: 3 }), /word is not supported/],

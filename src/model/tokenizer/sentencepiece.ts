@@ -204,6 +204,7 @@ export function parseSentencePieceModel(
     },
   };
   const reader = new ProtoReader(bytes, file, 'ModelProto');
+  const specs = new Set<number>();
   while (!reader.done) {
     const { field, wire } = reader.tag();
     if (field === 1) {
@@ -212,15 +213,24 @@ export function parseSentencePieceModel(
     } else if (field === 2) {
       reader.expect(field, wire, WIRE_LENGTH_DELIMITED);
       parseTrainerSpec(reader.lengthDelimited(), file, model);
+      specs.add(field);
     } else if (field === 3) {
       reader.expect(field, wire, WIRE_LENGTH_DELIMITED);
       parseNormalizerSpec(reader.lengthDelimited(), file, model.normalizer);
+      specs.add(field);
     } else {
       reader.skip(wire);
     }
   }
   if (model.pieces.length === 0) {
     throw new TokenizerError(`${file}: no pieces; is this a SentencePiece model file?`);
+  }
+  // The trainer writes both specs after the pieces: a file cut at a piece's end would otherwise
+  // parse, with fewer pieces and default normalisation rules.
+  if (!specs.has(2) || !specs.has(3)) {
+    throw new TokenizerError(
+      `${file}: no ${specs.has(2) ? 'normalizer_spec' : 'trainer_spec'}; is the file truncated?`,
+    );
   }
   return model;
 }
