@@ -6,8 +6,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BYTE_TO_CHAR } from '../../src/model/tokenizer/byteLevel';
-import { HfTokenizer, isHfTokenizerJson } from '../../src/model/tokenizer/hf';
-import { buildEncoderInput, hfTokenizerFromVocabTxt } from '../../src/model/tokenizer/hfEncoder';
+import { HfTokenizer } from '../../src/model/tokenizer/hf';
+import { buildEncoderInput } from '../../src/model/tokenizer/hfInput';
+import { isHfTokenizerJson } from '../../src/model/tokenizer/hfJson';
+import { hfTokenizerFromVocabTxt } from '../../src/model/tokenizer/hfVocab';
+import { hfTokenizer } from '../../src/model/tokenizer/index';
 import { TokenizerError } from '../../src/model/tokenizer/types';
 
 const special = (id: number, content: string) => ({
@@ -337,6 +340,13 @@ describe('HfTokenizer: files', () => {
     expect(isHfTokenizerJson(wordPieceJson())).toBe(true);
     expect(isHfTokenizerJson({ type: 'byte-bpe', vocab: [], merges: [] })).toBe(false);
     expect(isHfTokenizerJson({ model: { type: 'Magic' } })).toBe(false);
+  });
+
+  it('loads either file through the lazy entry point', async () => {
+    const fromJson = await hfTokenizer({ tokenizerJson: wordPieceJson(), tokenizerConfig: {} });
+    const fromTxt = await hfTokenizer({ vocabTxt: WORDPIECE_VOCAB.join('\n') });
+    expect(fromTxt.encode('Unaffable')).toEqual(fromJson.encode('Unaffable'));
+    await expect(hfTokenizer({})).rejects.toThrow(/needs tokenizer.json or vocab.txt/);
   });
 
   it('refuses broken files with a TokenizerError', () => {

@@ -8,12 +8,10 @@
 
 import { BPE, Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
 import { CHAR_TO_BYTE } from './byteLevel';
+import { HF_MODEL_TYPES, isHfTokenizerJson, type HfScheme } from './hfJson';
 import { checkTokenId, isJsonObject, type JsonObject } from './json';
 import { readableBytes, readableText } from './readable';
 import { TokenizerError, type Tokenizer } from './types';
-
-/** The model inside the file, as its `model.type` says. */
-export type HfScheme = 'byte-bpe' | 'bpe' | 'wordpiece' | 'unigram';
 
 /** Ids of the tokens an encoder input or a generation loop needs; null when the file has none. */
 export interface HfSpecialIds {
@@ -32,12 +30,6 @@ export interface HfPairEncoding {
   tokenTypeIds: number[];
 }
 
-const MODEL_TYPES: Record<string, HfScheme> = {
-  BPE: 'bpe',
-  WordPiece: 'wordpiece',
-  Unigram: 'unigram',
-};
-
 /** Parts of a tokenizer.json the library requires as keys, even when they are null. */
 const OPTIONAL_PARTS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'];
 
@@ -51,19 +43,6 @@ const DEFAULT_NAMES: Record<keyof HfSpecialIds, string[]> = {
   bos: ['<s>', '<|begin_of_text|>', '<|endoftext|>'],
   eos: ['</s>', '<|endoftext|>', '<|end_of_text|>', '<|im_end|>'],
 };
-
-/**
- * True when `json` is a Hugging Face tokenizer.json rather than one of the project's own files
- * (which carry a top-level `type`): it has a `model` object whose `type` the library knows.
- */
-export function isHfTokenizerJson(json: unknown): json is JsonObject {
-  return (
-    isJsonObject(json) &&
-    isJsonObject(json.model) &&
-    typeof json.model.type === 'string' &&
-    json.model.type in MODEL_TYPES
-  );
-}
 
 /** Whether a decoder config (possibly a `Sequence`) contains a part for which `test` holds. */
 function decoderHas(decoder: unknown, test: (part: JsonObject) => boolean): boolean {
@@ -100,7 +79,7 @@ export class HfTokenizer implements Tokenizer {
   private constructor(lib: HfLibTokenizer, json: JsonObject, config: JsonObject) {
     this.lib = lib;
     const model = json.model as JsonObject;
-    this.scheme = MODEL_TYPES[model.type as string];
+    this.scheme = HF_MODEL_TYPES[model.type as string];
     this.byteLevel = decoderHas(json.decoder, (d) => d.type === 'ByteLevel');
     this.metaspace = decoderHas(
       json.decoder,
@@ -143,7 +122,7 @@ export class HfTokenizer implements Tokenizer {
   static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown = {}): HfTokenizer {
     if (!isHfTokenizerJson(tokenizerJson)) {
       throw new TokenizerError(
-        `tokenizer.json: not a Hugging Face tokenizer file (expected a "model" whose "type" is ${Object.keys(MODEL_TYPES).join(', ')})`,
+        `tokenizer.json: not a Hugging Face tokenizer file (expected a "model" whose "type" is ${Object.keys(HF_MODEL_TYPES).join(', ')})`,
       );
     }
     const config = isJsonObject(tokenizerConfig) ? tokenizerConfig : {};
