@@ -4,6 +4,8 @@
  * byte fallback). Every expected id below is derived by hand from the file's vocabulary and
  * merges, in the comment next to it.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BYTE_TO_CHAR } from '../../src/model/tokenizer/byteLevel';
 import { HfTokenizer } from '../../src/model/tokenizer/hf';
@@ -12,6 +14,7 @@ import { isHfTokenizerJson } from '../../src/model/tokenizer/hfJson';
 import { hfTokenizerFromVocabTxt } from '../../src/model/tokenizer/hfVocab';
 import { hfTokenizer } from '../../src/model/tokenizer/index';
 import { TokenizerError } from '../../src/model/tokenizer/types';
+import { FIXTURES } from './helpers';
 
 const special = (id: number, content: string) => ({
   id,
@@ -355,5 +358,62 @@ describe('HfTokenizer: files', () => {
     json.pre_tokenizer = { type: 'Telepathy' };
     expect(() => HfTokenizer.fromJson(json)).toThrow(TokenizerError);
     expect(() => HfTokenizer.fromJson(json)).toThrow(/Telepathy/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizers trained by Hugging Face's own (Rust) `tokenizers`, and the ids it and transformers'
+// BertTokenizer give (tests/fixtures/hf-tokenizers, scripts/make-hf-tokenizer-fixtures.py).
+
+interface Expected {
+  encode: number[][];
+  decode?: string[];
+  pairs: { ids: number[]; type_ids: number[] }[];
+}
+const HF_DIR = join(FIXTURES, 'hf-tokenizers');
+const reference = JSON.parse(readFileSync(join(HF_DIR, 'expected.json'), 'utf8')) as {
+  texts: string[];
+  pairs: [string, string][];
+  tokenizers: Record<string, Expected>;
+};
+const readJson = (...path: string[]): unknown =>
+  JSON.parse(readFileSync(join(HF_DIR, ...path), 'utf8'));
+
+function expectSameAsReference(tok: HfTokenizer, expected: Expected): void {
+  reference.texts.forEach((text, i) => {
+    expect(tok.encode(text), JSON.stringify(text)).toEqual(expected.encode[i]);
+    if (expected.decode) expect(tok.decode(expected.encode[i])).toBe(expected.decode[i]);
+  });
+  reference.pairs.forEach(([a, b], i) => {
+    const { ids, tokenTypeIds } = tok.encodePair(a, b);
+    expect({ ids, type_ids: tokenTypeIds }).toEqual(expected.pairs[i]);
+  });
+}
+
+describe('HfTokenizer against the Rust tokenizers library', () => {
+  for (const name of ['byte-bpe-gpt2', 'byte-bpe-llama3', 'metaspace-bpe', 'wordpiece']) {
+    it(`${name}: the same ids, decodings and pairs`, () => {
+      const tok = HfTokenizer.fromJson(
+        readJson(name, 'tokenizer.json'),
+        readJson(name, 'tokenizer_config.json'),
+      );
+      expectSameAsReference(tok, reference.tokenizers[name]);
+      const explained = reference.texts[3];
+      expect(tok.explain?.(explained).at(-1) ?? null).toEqual(
+        tok.scheme === 'wordpiece' ? null : tok.encode(explained).map((id) => tok.piece(id)),
+      );
+    });
+  }
+
+  it('vocab.txt alone: the same ids as transformers BertTokenizer, uncased and cased', () => {
+    const vocab = readFileSync(join(HF_DIR, 'wordpiece', 'vocab.txt'), 'utf8');
+    expectSameAsReference(
+      hfTokenizerFromVocabTxt(vocab),
+      reference.tokenizers['wordpiece-vocab-txt'],
+    );
+    expectSameAsReference(
+      hfTokenizerFromVocabTxt(vocab, { do_lower_case: false }),
+      reference.tokenizers['wordpiece-vocab-txt-cased'],
+    );
   });
 });

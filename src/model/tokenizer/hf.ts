@@ -75,6 +75,13 @@ export class HfTokenizer implements Tokenizer {
   /** Tokens that mark a space with '▁' (SentencePiece style). */
   private readonly metaspace: boolean;
   private readonly addedIds: Set<number>;
+  /**
+   * No post-processor, or only `ByteLevel` (which adds no tokens): a pair is the two encodings
+   * one after the other, types 0 then 1, as the Rust library does. Done here because
+   * @huggingface/tokenizers 0.2.0's ByteLevel post-processor drops the second sentence, and
+   * without a post-processor it gives no token types.
+   */
+  private readonly pairByConcatenation: boolean;
 
   private constructor(lib: HfLibTokenizer, json: JsonObject, config: JsonObject) {
     this.lib = lib;
@@ -89,6 +96,8 @@ export class HfTokenizer implements Tokenizer {
     const vocab = lib.get_vocab(true);
     this.vocabSize = Math.max(-1, ...vocab.values()) + 1;
     this.addedIds = new Set(lib.get_added_tokens_decoder().keys());
+    const post = json.post_processor;
+    this.pairByConcatenation = !isJsonObject(post) || post.type === 'ByteLevel';
     const idOf = (field: keyof HfSpecialIds): number | null => {
       const named = configToken(config, field);
       const names = named !== null ? [named] : DEFAULT_NAMES[field];
@@ -152,6 +161,11 @@ export class HfTokenizer implements Tokenizer {
    * BERT's `[CLS] a [SEP]` (types 0…0) and `[CLS] a [SEP] b [SEP]` (types 0…0 1…1).
    */
   encodePair(first: string, second: string | null = null): HfPairEncoding {
+    if (this.pairByConcatenation) {
+      const a = this.encode(first);
+      const b = second === null ? [] : this.encode(second);
+      return { ids: [...a, ...b], tokenTypeIds: [...a.map(() => 0), ...b.map(() => 1)] };
+    }
     const out = this.lib.encode(first, {
       text_pair: second,
       add_special_tokens: true,
