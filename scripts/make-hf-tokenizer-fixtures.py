@@ -10,6 +10,7 @@ Dev-time only (made with tokenizers 0.23.2 and transformers 5.18.0; the corpus i
 
 import json
 import os
+import random
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
@@ -39,6 +40,32 @@ TEXTS = [
     "The king of [MASK] is dead. [SEP] Long live the [MASK]!",
     "Special text: <|endoftext|> and </s> and <s> in the middle",
 ]
+
+# Random text over the ranges tests/unit/tokenizerTestText.ts uses (no lone surrogates).
+RANGES = [
+    (0x20, 0x7E), (0x20, 0x7E), (0x00, 0x1F), (0x7F, 0x9F), (0xC0, 0x17F), (0x300, 0x36F),
+    (0x600, 0x6FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0x1F300, 0x1FAFF), (0x10000, 0x10FFFF),
+    (0x0, 0xD7FF), (0xE000, 0xFFFF),
+]
+SNIPPETS = [" ", "  ", "\n", "\r\n", "\t", "\u00a0", "\u3000", "\u200d", "'s", "'ll", "e\u0301"]
+
+
+def random_texts(count, seed=1):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        text = ""
+        for _ in range(rng.randint(0, 40)):
+            if rng.random() < 0.2:
+                text += rng.choice(SNIPPETS)
+            else:
+                first, last = rng.choice(RANGES)
+                text += chr(rng.randint(first, last))
+        out.append(text)
+    return out
+
+
+TEXTS += random_texts(40)
 
 PAIRS = [
     ["The king is dead.", "Long live the king!"],
