@@ -9,7 +9,8 @@
 export class PickleError extends Error {
   override name = 'PickleError';
   constructor(
-    readonly code: 'forbidden' | 'unsupported' | 'corrupt',
+    /** `truncated`: the bytes end before STOP (more of the file may still be on its way). */
+    readonly code: 'forbidden' | 'unsupported' | 'corrupt' | 'truncated',
     message: string,
   ) {
     super(message);
@@ -53,7 +54,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
   const memo = new Map<number, unknown>();
 
   const need = (n: number) => {
-    if (pos + n > bytes.byteLength) throw new PickleError('corrupt', 'the pickle is truncated');
+    if (pos + n > bytes.byteLength) throw new PickleError('truncated', 'the pickle is truncated');
   };
   const u8 = () => (need(1), bytes[pos++]);
   const u16 = () => (need(2), (pos += 2), v.getUint16(pos - 2, true));
@@ -64,7 +65,7 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
   const text = (n: number) => utf8.decode(raw(n));
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
-    if (end < 0) throw new PickleError('corrupt', 'the pickle is truncated');
+    if (end < 0) throw new PickleError('truncated', 'the pickle is truncated');
     const s = new TextDecoder().decode(bytes.subarray(pos, end));
     pos = end + 1;
     return s;

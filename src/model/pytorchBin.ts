@@ -146,16 +146,59 @@ function isContiguous({ shape, stride }: TensorRef): boolean {
   return true;
 }
 
-/** Storage element indices of a tensor, in row-major order. */
-function* elementIndices({ shape, stride, offset }: TensorRef): Generator<number> {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const index = shape.map(() => 0);
-  for (let i = 0; i < n; i++) {
+/** Storage index of the first element of each row (last dimension) of a tensor, in order. */
+function* rowStarts({ shape, stride, offset }: TensorRef): Generator<number> {
+  const outer = shape.slice(0, -1);
+  const rows = outer.reduce((a, b) => a * b, 1);
+  const index = outer.map(() => 0);
+  for (let r = 0; r < rows; r++) {
     let at = offset;
-    for (let d = 0; d < shape.length; d++) at += index[d] * stride[d];
+    for (let d = 0; d < outer.length; d++) at += index[d] * stride[d];
     yield at;
-    for (let d = shape.length - 1; d >= 0 && ++index[d] === shape[d]; d--) index[d] = 0;
+    for (let d = outer.length - 1; d >= 0 && ++index[d] === outer[d]; d--) index[d] = 0;
   }
+}
+
+const TYPED = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array } as const;
+
+/**
+ * A tensor's elements in row-major order as little-endian bytes, float64 narrowed to float32.
+ * Rows that are contiguous are copied whole; strided ones element by element through typed views.
+ */
+function gather(t: TensorRef, src: Uint8Array): Uint8Array {
+  const size = t.storage.type.bytes;
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const inner = t.shape.length === 0 ? 1 : t.shape[t.shape.length - 1];
+  const step = t.shape.length === 0 ? 1 : t.stride[t.stride.length - 1];
+  if (n === 0) return new Uint8Array(0);
+  if (size === 8) {
+    const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
+    const out = new Float32Array(n);
+    let k = 0;
+    for (const start of rowStarts(t)) {
+      for (let j = 0; j < inner; j++) out[k++] = view.getFloat64((start + j * step) * 8, true);
+    }
+    return new Uint8Array(out.buffer);
+  }
+  const Typed = TYPED[size as 1 | 2 | 4];
+  // Typed views need aligned storage (torch aligns them in the archive; a copy otherwise).
+  const aligned = src.byteOffset % size === 0 ? src : src.slice();
+  const from = new Typed(
+    aligned.buffer as ArrayBuffer,
+    aligned.byteOffset,
+    aligned.byteLength / size,
+  );
+  const out = new Typed(n);
+  let k = 0;
+  for (const start of rowStarts(t)) {
+    if (step === 1) {
+      out.set(from.subarray(start, start + inner), k);
+      k += inner;
+    } else {
+      for (let j = 0; j < inner; j++) out[k++] = from[start + j * step];
+    }
+  }
+  return new Uint8Array(out.buffer);
 }
 
 /**
@@ -167,22 +210,61 @@ export async function parsePytorchBin(bytes: Uint8Array): Promise<PytorchBinFile
   try {
     return await parse(bytes);
   } catch (e) {
-    if (e instanceof ZipError) throw new PytorchBinError('corrupt', e.message);
-    if (e instanceof PickleError) throw new PytorchBinError(e.code, e.message);
-    throw e;
+    throw asPytorchBinError(e);
+  }
+}
+
+function asPytorchBinError(e: unknown): unknown {
+  if (e instanceof ZipError) return new PytorchBinError('corrupt', e.message);
+  if (e instanceof PickleError) {
+    return new PytorchBinError(e.code === 'truncated' ? 'corrupt' : e.code, e.message);
+  }
+  return e;
+}
+
+function checkIsZip(bytes: Uint8Array): void {
+  if (isZip(bytes)) return;
+  if (bytes[0] === 0x80) {
+    throw new PytorchBinError(
+      'legacy-format',
+      'saved in the format of torch before 1.6 (a bare pickle, not a zip archive): re-save it with a newer torch, or use model.safetensors',
+    );
+  }
+  throw new PytorchBinError('not-zip', 'not a zip archive as torch.save writes');
+}
+
+/**
+ * What the first bytes of a `pytorch_model.bin` tell before the rest downloads: `torch.save`
+ * writes `data.pkl` first and uncompressed, and the pickle lists every tensor's storage type and
+ * shape, so the float32 bytes the model will take are known (as from a safetensors header), and a
+ * refused pickle is refused before the weights download. Null while the pickle has not all
+ * arrived; `float32Bytes: null` when the archive does not start with a stored `data.pkl` (then
+ * only the whole file tells).
+ */
+export function pytorchBinLayout(prefix: Uint8Array): { float32Bytes: number | null } | null {
+  if (prefix.byteLength < 30) return null;
+  try {
+    checkIsZip(prefix);
+    const v = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+    const nameLength = v.getUint16(26, true);
+    const dataStart = 30 + nameLength + v.getUint16(28, true);
+    if (prefix.byteLength < dataStart) return null;
+    const name = new TextDecoder().decode(prefix.subarray(30, 30 + nameLength));
+    if (!name.endsWith('data.pkl') || v.getUint16(8, true) !== 0) return { float32Bytes: null };
+    const tensors = tensorsOf(unpickle(prefix.subarray(dataStart), HOOKS));
+    let float32Bytes = 0;
+    for (const t of tensors.values()) {
+      if (t.storage.type.dtype !== null) float32Bytes += 4 * t.shape.reduce((a, b) => a * b, 1);
+    }
+    return { float32Bytes };
+  } catch (e) {
+    if (e instanceof PickleError && e.code === 'truncated') return null;
+    throw asPytorchBinError(e);
   }
 }
 
 async function parse(bytes: Uint8Array): Promise<PytorchBinFile> {
-  if (!isZip(bytes)) {
-    if (bytes[0] === 0x80) {
-      throw new PytorchBinError(
-        'legacy-format',
-        'saved in the format of torch before 1.6 (a bare pickle, not a zip archive): re-save it with a newer torch, or use model.safetensors',
-      );
-    }
-    throw new PytorchBinError('not-zip', 'not a zip archive as torch.save writes');
-  }
+  checkIsZip(bytes);
   const entries = zipEntries(bytes);
   const pkl = [...entries.keys()].find((name) => name.endsWith('data.pkl'));
   if (pkl === undefined) throw new PytorchBinError('corrupt', 'the archive has no data.pkl');
@@ -243,24 +325,21 @@ function viewsOf(
 }
 
 function copiesOf(tensors: Map<string, TensorRef>, storages: Storages): SafetensorsFile {
-  const outSize = (t: TensorRef) => (t.storage.type.bytes === 8 ? 4 : t.storage.type.bytes);
-  let total = 0;
-  for (const t of tensors.values()) total += t.shape.reduce((a, b) => a * b, 1) * outSize(t);
-  const data = new Uint8Array(total);
-  const out = new DataView(data.buffer);
+  // Sized first, so that only one tensor's gathered copy exists at a time besides the result.
+  const bytesOf = (t: TensorRef) =>
+    t.shape.reduce((a, b) => a * b, 1) * Math.min(4, t.storage.type.bytes);
+  const data = new Uint8Array([...tensors.values()].reduce((sum, t) => sum + bytesOf(t), 0));
   const entries = new Map<string, TensorEntry>();
   let at = 0;
   for (const [name, t] of tensors) {
-    const src = storages.get(t.storage.key)!.data;
-    const size = t.storage.type.bytes;
-    const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
-    const begin = at;
-    for (const i of elementIndices(t)) {
-      if (size === 8) out.setFloat32(at, view.getFloat64(i * 8, true), true);
-      else data.set(src.subarray(i * size, (i + 1) * size), at);
-      at += outSize(t);
-    }
-    entries.set(name, { dtype: t.storage.type.dtype!, shape: t.shape, begin, end: at });
+    data.set(gather(t, storages.get(t.storage.key)!.data), at);
+    entries.set(name, {
+      dtype: t.storage.type.dtype!,
+      shape: t.shape,
+      begin: at,
+      end: at + bytesOf(t),
+    });
+    at += bytesOf(t);
   }
   return { entries, metadata: { format: 'pt' }, data };
 }

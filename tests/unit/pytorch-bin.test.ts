@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../src/model/checkpoint';
 import { decoderLogits, disposeModel, type Model } from '../../src/model/model';
-import { PytorchBinError, parsePytorchBin } from '../../src/model/pytorchBin';
+import { PytorchBinError, parsePytorchBin, pytorchBinLayout } from '../../src/model/pytorchBin';
 import { parseSafetensors, readFloat32 } from '../../src/model/safetensors';
 import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES, maxAbsDiff, readExpected } from './helpers';
@@ -89,6 +89,38 @@ describe('parsePytorchBin: the gpt2-tiny-a model', () => {
     const expected = (c.logits as number[][]).at(-1);
     expect(maxAbsDiff(Array.from(await logits.data()), expected)).toBeLessThan(1e-4);
     logits.dispose();
+  });
+});
+
+describe('pytorchBinLayout: the first bytes', () => {
+  it('gives the float32 bytes once data.pkl has arrived, long before the weights', async () => {
+    const whole = bin('gpt2-tiny-a.bin');
+    const f = await parsePytorchBin(whole);
+    const float32Bytes = [...f.entries.values()].reduce(
+      (n, e) => n + 4 * e.shape.reduce((a, b) => a * b, 1),
+      0,
+    );
+    let firstKnown = -1;
+    for (let n = 0; n <= whole.byteLength && firstKnown < 0; n += 16) {
+      const layout = pytorchBinLayout(whole.subarray(0, n));
+      if (layout !== null) {
+        expect(layout.float32Bytes).toBe(float32Bytes);
+        firstKnown = n;
+      }
+    }
+    expect(firstKnown).toBeGreaterThan(0);
+    expect(firstKnown).toBeLessThan(whole.byteLength / 20);
+  });
+
+  it('refuses a malicious pickle from its first bytes', () => {
+    expect(() => pytorchBinLayout(bin('evil-os-system.bin').subarray(0, 200))).toThrow(
+      /posix\.system/,
+    );
+    expect(() => pytorchBinLayout(bin('legacy.bin'))).toThrow(/before 1\.6/);
+  });
+
+  it('cannot tell for a deflated archive', () => {
+    expect(pytorchBinLayout(bin('views-deflate.bin'))).toEqual({ float32Bytes: null });
   });
 });
 
