@@ -93,8 +93,8 @@ export class HfTokenizer implements Tokenizer {
       (d) => d.type === 'Metaspace' || (d.type === 'Replace' && JSON.stringify(d).includes('▁')),
     );
     if (this.scheme === 'bpe' && this.byteLevel) this.scheme = 'byte-bpe';
-    const vocab = lib.get_vocab(true);
-    this.vocabSize = Math.max(-1, ...vocab.values()) + 1;
+    // The model's id -> token array, added tokens included (the library sets them there).
+    this.vocabSize = lib.model?.vocab.length ?? 0;
     this.addedIds = new Set(lib.get_added_tokens_decoder().keys());
     const post = json.post_processor;
     this.pairByConcatenation = !isJsonObject(post) || post.type === 'ByteLevel';
@@ -102,7 +102,7 @@ export class HfTokenizer implements Tokenizer {
       const named = configToken(config, field);
       const names = named !== null ? [named] : DEFAULT_NAMES[field];
       for (const name of names) {
-        const id = vocab.get(name);
+        const id = lib.token_to_id(name);
         if (id !== undefined) return id;
       }
       return null;
