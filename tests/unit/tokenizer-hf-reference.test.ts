@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HfTokenizer } from '../../src/model/tokenizer/hf';
+import { hfTokenizerOfRepo } from '../../src/model/tokenizer/hfFiles';
 import { hfTokenizerFromVocabTxt } from '../../src/model/tokenizer/hfVocab';
 import { FIXTURES } from './helpers';
 
@@ -71,5 +72,43 @@ describe('HfTokenizer against the Rust tokenizers library', () => {
       hfTokenizerFromVocabTxt(vocab, { do_lower_case: false }),
       reference.tokenizers['wordpiece-vocab-txt-cased'],
     );
+  });
+});
+
+describe('hfTokenizerOfRepo', () => {
+  /** A repo holding `files` of the fixture folder `name`; records what was asked for. */
+  function repo(name: string, files: string[]) {
+    const asked: string[] = [];
+    const read = async (file: string) => {
+      asked.push(file);
+      return files.includes(file) ? new Uint8Array(readFileSync(join(HF_DIR, name, file))) : null;
+    };
+    return { asked, read };
+  }
+
+  it('reads tokenizer.json and its config, and never asks for vocab.txt then', async () => {
+    const { asked, read } = repo('byte-bpe-llama3', ['tokenizer.json', 'tokenizer_config.json']);
+    const tok = await hfTokenizerOfRepo(read);
+    expect(tok?.scheme).toBe('byte-bpe');
+    expect(tok?.eosId).toBe(601); // <|end_of_text|>, named by tokenizer_config.json
+    expect(asked).toEqual(['tokenizer_config.json', 'tokenizer.json']);
+  });
+
+  it('falls back to vocab.txt, and to none', async () => {
+    const bert = repo('wordpiece', ['vocab.txt']);
+    const tok = await hfTokenizerOfRepo(bert.read);
+    expect(tok?.scheme).toBe('wordpiece');
+    expect(tok?.encode(reference.texts[1])).toEqual(
+      reference.tokenizers['wordpiece-vocab-txt'].encode[1],
+    );
+    expect(bert.asked).toEqual(['tokenizer_config.json', 'tokenizer.json', 'vocab.txt']);
+    expect(await hfTokenizerOfRepo(repo('wordpiece', []).read)).toBeNull();
+  });
+
+  it('refuses a tokenizer.json of another schema', async () => {
+    const ours = JSON.stringify({ type: 'chars', alphabet: ['a'], special_tokens: {} });
+    const read = async (file: string) =>
+      file === 'tokenizer.json' ? new TextEncoder().encode(ours) : null;
+    await expect(hfTokenizerOfRepo(read)).rejects.toThrow(/not a Hugging Face tokenizer file/);
   });
 });

@@ -4,7 +4,6 @@ import { BpeTokenizer } from './bpe';
 import { CharsTokenizer } from './chars';
 import type { Gpt2Tokenizer } from './gpt2';
 import { found } from '../jsonValue';
-import type { HfTokenizer } from './hf';
 import { isJsonObject } from './json';
 import { TokenizerError, type Tokenizer } from './types';
 
@@ -12,6 +11,7 @@ export { BpeTokenizer, trainBpe, type BpeJson, type BpeTrainOptions } from './bp
 export { CharsTokenizer, DEFAULT_CHARS_SPECIAL_TOKENS, type CharsJson } from './chars';
 export type { Gpt2Tokenizer } from './gpt2';
 export type { HfPairEncoding, HfSpecialIds, HfTokenizer } from './hf';
+export { hfTokenizer, hfTokenizerOfRepo, type HfTokenizerFiles } from './hfFiles';
 export { buildEncoderInput, type EncoderInput } from './hfInput';
 export { isHfTokenizerJson, type HfScheme } from './hfJson';
 export { marianTokenizer, MarianTokenizer, type MarianTokenizerOptions } from './marian';
@@ -41,29 +41,4 @@ export function tokenizerFromJson(json: unknown): Tokenizer {
 export async function gpt2Tokenizer(): Promise<Gpt2Tokenizer> {
   const gpt2 = await import('./gpt2');
   return new gpt2.Gpt2Tokenizer();
-}
-
-/** A Hugging Face repo's tokenizer files: parsed JSON, and `vocab.txt` as text. */
-export interface HfTokenizerFiles {
-  tokenizerJson?: unknown;
-  /** BERT repos without tokenizer.json: one token a line. */
-  vocabTxt?: string;
-  /** Names the special tokens; for vocab.txt, `do_lower_case` and `strip_accents`. */
-  tokenizerConfig?: unknown;
-}
-
-/**
- * A Hugging Face tokenizer from `tokenizer.json`, else from `vocab.txt` (WordPiece).
- * Asynchronous because `@huggingface/tokenizers` is loaded on first use, as GPT-2's table is.
- */
-export async function hfTokenizer(files: HfTokenizerFiles): Promise<HfTokenizer> {
-  if (files.tokenizerJson !== undefined) {
-    const { HfTokenizer } = await import('./hf');
-    return HfTokenizer.fromJson(files.tokenizerJson, files.tokenizerConfig);
-  }
-  if (files.vocabTxt !== undefined) {
-    const { hfTokenizerFromVocabTxt } = await import('./hfVocab');
-    return hfTokenizerFromVocabTxt(files.vocabTxt, files.tokenizerConfig);
-  }
-  throw new TokenizerError('a Hugging Face tokenizer needs tokenizer.json or vocab.txt');
 }
