@@ -342,17 +342,18 @@ function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Build a model from a parsed `config.json` and the bytes of `model.safetensors`. Throws
+ * Build a model from a parsed `config.json` and the bytes of `model.safetensors` (or a file
+ * already parsed: merged shards, a `pytorch_model.bin` — see docs/checkpoints.md). Throws
  * ConfigError, SafetensorsError or CheckpointError with a message meant for the user; nothing
  * stays allocated on failure.
  */
 export function loadCheckpoint(
   configJson: unknown,
-  safetensors: Uint8Array,
+  safetensors: Uint8Array | SafetensorsFile,
   onProgress?: (loaded: number, total: number) => void,
 ): Model {
   const config = parseConfig(configJson);
-  const file = parseSafetensors(safetensors);
+  const file = safetensors instanceof Uint8Array ? parseSafetensors(safetensors) : safetensors;
   // Published GPT-2 files name tensors with or without the `transformer.` prefix.
   const prefixes = config.family === 'gpt2' ? ['', 'transformer.'] : [''];
   const reader = new TensorReader(file, prefixes, onProgress);

@@ -10,6 +10,10 @@ import { TokenizerError, type Tokenizer } from './types';
 export { BpeTokenizer, trainBpe, type BpeJson, type BpeTrainOptions } from './bpe';
 export { CharsTokenizer, DEFAULT_CHARS_SPECIAL_TOKENS, type CharsJson } from './chars';
 export type { Gpt2Tokenizer } from './gpt2';
+export type { HfPairEncoding, HfSpecialIds, HfTokenizer } from './hf';
+export { hfTokenizer, hfTokenizerOfRepo, type HfTokenizerFiles } from './hfFiles';
+export { buildEncoderInput, type EncoderInput } from './hfInput';
+export { isHfTokenizerJson, type HfScheme } from './hfJson';
 export { marianTokenizer, MarianTokenizer, type MarianTokenizerOptions } from './marian';
 export { TokenizerError, type Tokenizer, type TokenizerKind } from './types';
 

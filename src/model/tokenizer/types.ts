@@ -3,13 +3,16 @@
  * care which scheme produced the ids.
  */
 
-export type TokenizerKind = 'bpe' | 'gpt2' | 'marian' | 'chars';
+export type TokenizerKind = 'bpe' | 'gpt2' | 'marian' | 'chars' | 'hf';
 
 export interface Tokenizer {
   kind: TokenizerKind;
   /** Number of ids, special tokens included: every id is in `[0, vocabSize)`. */
   vocabSize: number;
-  /** Text to ids. Special tokens are never produced from text: callers add them (e.g. `eosId`). */
+  /**
+   * Text to ids. Special tokens are never produced from text: callers add them (e.g. `eosId`).
+   * Exception: Hugging Face files (`hf`) recognize their added tokens (`[MASK]`) in the text.
+   */
   encode(text: string): number[];
   /** Ids to text; throws `TokenizerError` for an id outside the vocabulary. */
   decode(ids: number[]): string;
