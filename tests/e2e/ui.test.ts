@@ -149,7 +149,8 @@ async function settled(): Promise<number> {
         return canvas?.dataset.requestId === String(s.run.id) ? s.run.id : false;
       },
       undefined,
-      { timeout: 60_000 },
+      // Generous: on a loaded two-core machine a first load alone has taken over a minute.
+      { timeout: 120_000 },
     )
     .catch(async (e: Error) => {
       // Say what the app was doing, not only that it timed out.
