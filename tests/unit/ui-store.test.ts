@@ -1,8 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import type { LayerChunk, TraceChunk } from '../../src/model/trace';
-import type { Interventions, ModelInfo, ModelSource, RunInput } from '../../src/workers/protocol';
-import type { Engine, EngineEvents, RunOptions } from '../../src/ui/store/engine';
+import type { EngineListener, RunOptions } from '../../src/client/client';
+import type {
+  ErrorCode,
+  Interventions,
+  ModelInfo,
+  ModelSource,
+  Prediction,
+  RunInput,
+  Timings,
+  TokenInfo,
+} from '../../src/workers/protocol';
+import type { Engine } from '../../src/ui/store/engine';
 import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
@@ -20,14 +30,46 @@ type Call =
   | { kind: 'load'; id: number; source: ModelSource }
   | { kind: 'run'; id: number; input: RunInput; interventions: Interventions; opts: RunOptions }
   | { kind: 'generate'; id: number; interventions: Interventions; opts: RunOptions }
-  | { kind: 'cancel' };
+  | { kind: 'cancel' }
+  | { kind: 'cancel-load' }
+  | { kind: 'restart' }
+  | { kind: 'model-cache'; clear: boolean };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
   calls: Call[] = [];
   private nextId = 1;
   disposed = false;
-  constructor(readonly events: EngineEvents) {}
+  /** Answers as the client passes them on. */
+  readonly events;
+  constructor(readonly listener: EngineListener) {
+    this.events = {
+      onLoaded: (info: ModelInfo) => listener({ type: 'loaded', id: this.last('load').id, info }),
+      onTokens: (
+        id: number,
+        stack: 'encoder' | 'decoder',
+        tokens: TokenInfo[],
+        truncated: boolean,
+      ) => listener({ type: 'tokens', id, stack, tokens, truncated }),
+      onChunk: (id: number, chunk: TraceChunk, queryStart = 0) =>
+        listener({ type: 'chunk', id, chunk, queryStart, sentAt: 0 }),
+      onDone: (id: number, predictions: Prediction[], timings: Timings) =>
+        listener({ type: 'done', id, predictions, timings }),
+      onError: (id: number, code: ErrorCode, message: string) =>
+        listener({ type: 'error', id, code, message }),
+      onNotice: (message: string, offerRestart = false) =>
+        listener({ type: 'notice', level: offerRestart ? 'error' : 'info', message, offerRestart }),
+    };
+  }
+  cancelLoad() {
+    this.calls.push({ kind: 'cancel-load' });
+  }
+  restart() {
+    this.calls.push({ kind: 'restart' });
+  }
+  modelCache(clear: boolean) {
+    this.calls.push({ kind: 'model-cache', clear });
+  }
   load(source: ModelSource) {
     const id = this.nextId++;
     this.calls.push({ kind: 'load', id, source });
@@ -188,8 +230,10 @@ describe('store: loading and running', () => {
     expect(store.getState().run?.trace.decoder?.layers[1].attentions[0].probs.data[0]).toBe(0.5);
 
     store.getState().setCausalMask(false);
-    expect(main().calls.at(-2)).toEqual({ kind: 'cancel' });
-    // Interventions are on: the unmodified baseline runs first, then the run shown.
+    // No cancel: the new request supersedes the old one in the worker.
+    expect(main().calls.some((c) => c.kind === 'cancel')).toBe(false);
+    // Interventions are on and the first run never finished: the unmodified baseline runs
+    // first, then the run shown.
     const baseline = main().last('run');
     expect(baseline.interventions.causalMask).toBe(true);
     expect(baseline.opts).toEqual({ captureQKV: false, topK: 10, trace: false });
@@ -299,7 +343,7 @@ describe('store: loading and running', () => {
       const f = store.getState().inFlight;
       if (!f) break;
       const call = main().last('run');
-      if (f.job.purpose === 'main') break;
+      if (f.purpose === 'main') break;
       expect(call.opts.trace).toBe(false);
       lengths.push(call.input.ids!.length);
       main().events.onDone(f.id, [], { ...timings, forwardMs: call.input.ids!.length });
@@ -345,8 +389,9 @@ describe('store: view, URL and comparison', () => {
     await loaded('#text=ab&head=d7.9');
     expect(store.getState().focus).toEqual({ stack: 'decoder', layer: 1, head: 1, kind: 'self' });
     store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
-    expect(store.getState().inFlight?.job.purpose).toBe('baseline');
-    expect(store.getState().pending[0].run?.interventions.ablatedHeads).toEqual([
+    const job = store.getState().inFlight;
+    expect(job?.purpose).toBe('baseline');
+    expect(job?.purpose === 'baseline' && job.then.interventions.ablatedHeads).toEqual([
       { stack: 'decoder', layer: 0, head: 1 },
     ]);
     store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
@@ -367,7 +412,7 @@ describe('store: view, URL and comparison', () => {
     expect(store.getState().compare?.run?.done).toBe(true);
     expect(store.getState().compare?.run?.trace).toEqual({});
     // Main engine untouched by the comparison.
-    expect(store.getState().run?.chunks).toEqual([]);
+    expect(store.getState().run?.trace).toEqual({});
     store.getState().closeCompare();
     expect(second.disposed).toBe(true);
   });
@@ -422,7 +467,6 @@ describe('selectors', () => {
       ablatedHeads: [{ stack: 'decoder', layer: 0, head: 1 }],
     },
     captureQKV: false,
-    chunks: [],
     trace: {
       encoder: { embedding, layers: [] },
       decoder: {

@@ -2,7 +2,7 @@ import { useLab } from '../context';
 import { displayPiece } from '../lib/pieces';
 import { sameAblation } from '../lib/urlState';
 import { attentionBlocks } from '../store/shape';
-import { inputKey, isDefaultInterventions } from '../store/store';
+import { inputKey, isDefaultInterventions } from '../store/inputs';
 import { Counterfactual } from '../components/Counterfactual';
 
 function AblationGrid() {
