@@ -173,6 +173,7 @@ export class EngineClient {
     this.pageUrl = options.pageUrl ?? location.href;
     if (this.debug) registerDebugClient(this);
     this.worker = this.startWorker();
+    this.initOpen = true;
   }
 
   load(source: ModelSource): number {
