@@ -275,6 +275,90 @@ describe('store: loading and running', () => {
     ).toHaveLength(1);
   });
 
+  it('reuses a finished run of the unmodified model as the baseline: one forward per intervention', async () => {
+    await loaded();
+    const plain = main().last('run');
+    main().events.onDone(plain.id, [{ id: 3, piece: 'c', prob: 0.6 }], timings);
+    const requests = () => main().calls.filter((c) => c.kind === 'run' || c.kind === 'generate');
+    const before = requests().length;
+    store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
+    expect(requests()).toHaveLength(before + 1);
+    const ablated = main().last('run');
+    expect(ablated.opts.trace).toBeUndefined();
+    expect(ablated.interventions.ablatedHeads).toHaveLength(1);
+    expect(store.getState().baseline?.predictions).toEqual([{ id: 3, piece: 'c', prob: 0.6 }]);
+    main().events.onDone(ablated.id, [{ id: 4, piece: 'd', prob: 0.5 }], timings);
+    // Another intervention on the same text: still one forward.
+    store.getState().setUsePositions(false);
+    expect(requests()).toHaveLength(before + 2);
+    main().events.onDone(main().last('run').id, [], timings);
+    // New text under interventions: its baseline has to be computed once, untraced.
+    store.getState().setText('abc');
+    vi.advanceTimersByTime(60);
+    expect(requests()).toHaveLength(before + 3);
+    expect(main().last('run').opts.trace).toBe(false);
+  });
+
+  it('a generated step grows the trace it continues; other layers keep their identity', async () => {
+    await loaded();
+    const first = main().last('run').id;
+    main().events.onChunk(first, embedding);
+    main().events.onChunk(first, layerChunk(0, 0.5));
+    main().events.onChunk(first, layerChunk(1, 0.5));
+    main().events.onDone(first, [], timings);
+    const before = store.getState().run!.trace.decoder!;
+    store.getState().generateNext();
+    const step = main().last('generate').id;
+    // Until its chunks arrive the step shows the trace it extends.
+    expect(store.getState().run?.trace.decoder).toBe(before);
+    const row = (layer: number): LayerChunk => {
+      const c = layerChunk(layer, 0.25);
+      const m = (shape: number[]) => ({
+        shape,
+        data: new Float32Array(shape.reduce((a, b) => a * b)),
+      });
+      return {
+        ...c,
+        attentions: [
+          { ...c.attentions[0], scores: m([2, 1, 3]), probs: m([2, 1, 3]), mask: m([1, 3]) },
+        ],
+        hidden: m([1, 8]),
+      };
+    };
+    main().events.onChunk(step, row(0), 2);
+    const after = store.getState().run!.trace.decoder!;
+    expect(after.layers[0].attentions[0].probs.shape).toEqual([2, 3, 3]);
+    expect(after.layers[1]).toBe(before.layers[1]);
+    expect(after.embedding).toBe(before.embedding);
+  });
+
+  it('keeps the model on screen usable while another loads; a cancelled load changes nothing', async () => {
+    await loaded();
+    main().events.onDone(main().last('run').id, [], timings);
+    store.getState().loadModel('postnorm');
+    expect(store.getState().loadId).not.toBeNull();
+    store.getState().setText('abc');
+    vi.advanceTimersByTime(60);
+    expect(main().last('run').input).toEqual({ text: 'abc' });
+    store.getState().cancelLoad();
+    expect(main().last('cancel-load')).toEqual({ kind: 'cancel-load' });
+    expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
+    expect(store.getState().modelInfo?.name).toBe('prenorm');
+    // A failed load also goes back to the model on screen.
+    store.getState().loadModel('postnorm');
+    main().events.onError(main().last('load').id, 'fetch-failed', 'No bytes from … for 30 s');
+    expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
+    expect(store.getState().notices.at(-1)?.text).toMatch(/Could not load the model: No bytes/);
+  });
+
+  it('shows a notice that offers a restart, and restarts the engine on request', async () => {
+    await loaded();
+    main().events.onNotice('The model worker has not answered for 120 s', true);
+    expect(store.getState().notices.at(-1)).toMatchObject({ level: 'error', action: 'restart' });
+    store.getState().restartEngine();
+    expect(main().last('restart')).toEqual({ kind: 'restart' });
+  });
+
   it('debounces typing into one run and does not run empty input', async () => {
     await loaded();
     main().events.onDone(main().last('run').id, [], timings);
