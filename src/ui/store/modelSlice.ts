@@ -41,7 +41,9 @@ export function modelSlice(
       endLoad();
       s.notify('error', `Could not load the model: ${m.message}`);
     } else {
-      shownName = s.modelName;
+      // Not the store's own load: a model with no name in the picker or the URL.
+      if (m.id !== s.loadId) set({ modelName: '' });
+      shownName = get().modelName;
       if (m.info.config.architecture === 'encoder-decoder' && s.text === deps.sampleText)
         set({ text: '' });
       set({

@@ -27,9 +27,10 @@ export function createLabStore(deps: StoreDeps): LabStore {
       else if (m.type === 'cache') set({ cacheUsage: m.usage });
       else if (m.type === 'notice')
         s.notify(m.level, m.message, m.offerRestart ? 'restart' : undefined);
-      else if (m.type === 'progress' || m.type === 'loaded') {
-        if (m.id === s.loadId) receiveLoad(m);
-      } else if (m.type === 'error' && m.id === s.loadId) receiveLoad(m);
+      // A `loaded` may be of a load made on the client directly (the bench, through
+      // `window.__attentionLab`): the model on screen is whatever the client loaded last.
+      else if (m.type === 'loaded') receiveLoad(m);
+      else if ((m.type === 'progress' || m.type === 'error') && m.id === s.loadId) receiveLoad(m);
       else if (isRunMessage(m)) receiveRun(set, get, m);
     };
     const engine = deps.createEngine(listener, 'main');
