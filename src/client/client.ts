@@ -71,8 +71,11 @@ export interface EngineClientOptions {
 /** More restarts than this within RESTART_WINDOW_MS and the client stops, offering a restart. */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
-/** Downloads report progress every few kB; half a minute without any is a stalled server. */
-const STALL_MS = 30_000;
+/**
+ * Downloads report progress every few kB; a minute without any is a stalled server. The clock
+ * starts once the worker has its backend: starting WebGL on a busy machine takes tens of seconds.
+ */
+const STALL_MS = 60_000;
 /**
  * Generous: a bare forward posts nothing between its `tokens` and its `done`, and GPT-2 small at
  * its full context on the cpu backend takes tens of seconds (docs/performance.md).
@@ -89,7 +92,8 @@ interface Loading {
   worker: Worker;
   /** The loading worker's backend, passed on when it takes over. */
   backend: BackendInfo | null;
-  stall: ReturnType<typeof setTimeout>;
+  /** Armed once the worker has its backend, re-armed by each progress message. */
+  stall: ReturnType<typeof setTimeout> | undefined;
 }
 
 function defaultWorker(): Worker {
@@ -162,6 +166,8 @@ export class EngineClient {
   /** Set after too many crashes: requests fail at once until `restart()`. */
   private stopped = false;
   private disposed = false;
+  /** Workers that have reported their backend (and so can make progress on a load). */
+  private readonly ready = new WeakSet<Worker>();
   private readonly debug: boolean;
   private readonly pageUrl: string;
 
@@ -183,7 +189,8 @@ export class EngineClient {
     this.stopLoading();
     // With no model on screen there is nothing to keep usable: load in the serving worker.
     const worker = this.shown ? this.startWorker() : this.worker;
-    this.loading = { request, worker, backend: null, stall: this.stallTimer(request) };
+    const stall = this.ready.has(worker) ? this.stallTimer(request) : undefined;
+    this.loading = { request, worker, backend: null, stall };
     if (!this.shown) this.forgetRun();
     worker.postMessage(request);
     return request.id;
@@ -360,7 +367,10 @@ export class EngineClient {
     if (serving) this.watch();
     switch (message.type) {
       case 'backend':
+        this.ready.add(worker);
         if (serving) this.initOpen = false;
+        if (loading && loading.stall === undefined)
+          loading.stall = this.stallTimer(loading.request);
         if (loading && !serving) loading.backend = message.info;
         else this.pass(message, 0, message.info);
         return;
@@ -584,6 +594,8 @@ export class EngineClient {
     }
     if (loading) {
       loading.worker = this.worker;
+      clearTimeout(loading.stall);
+      loading.stall = undefined; // until the new worker has its backend
       this.worker.postMessage(loading.request);
     } else if (this.shown) {
       this.quietLoad = this.shown.id;

@@ -305,7 +305,7 @@ const EMBEDDING: TraceChunk = {
   inputIds: [3],
   hidden: { shape: [1, 1], data: new Float32Array(1) },
 };
-const STALL_MS = 5_000;
+const STALL_MS = 5_000; // seconds in the message: 5
 const SILENCE_MS = 60_000;
 
 function scripted() {
@@ -399,6 +399,10 @@ describe('EngineClient, step by step', () => {
     const { client, workers, withModel, of } = scripted();
     withModel();
     const id = client.load({ kind: 'url', url: 'https://example.org/slow/' });
+    // Starting a backend can take long on a busy machine: the clock starts when it is ready.
+    vi.advanceTimersByTime(10 * STALL_MS);
+    expect(of('error')).toEqual([]);
+    workers[1].send({ type: 'backend', info: { backend: 'cpu', fallbacks: [] } });
     vi.advanceTimersByTime(STALL_MS - 1);
     workers[1].send({ type: 'progress', id, stage: 'download', loaded: 10, total: 100 });
     vi.advanceTimersByTime(STALL_MS - 1);
