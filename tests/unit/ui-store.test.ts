@@ -608,7 +608,10 @@ describe('selectors', () => {
     expect(isAblated(a, 1)).toBe(true);
     expect(isAblated(a, 0)).toBe(false);
     expect(axisTokens(run().tokens, { stack: 'decoder', kind: 'self' }).keys).toHaveLength(4);
-    expect(counterfactuals(run().interventions, true)).toEqual(['causal mask off', '1 head ablated']);
+    expect(counterfactuals(run().interventions, true)).toEqual([
+      'causal mask off',
+      '1 head ablated',
+    ]);
     expect(counterfactuals(run().interventions, false)).toEqual(['1 head ablated']);
     expect(counterfactuals(null, true)).toEqual([]);
   });
