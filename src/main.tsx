@@ -5,7 +5,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import './ui/styles.css';
-import { backendFromUrl, EngineClient, fetchModelIndex } from './workers/client';
+import { backendFromUrl, EngineClient, fetchModelIndex } from './client/client';
 import { App } from './ui/App';
 import { StoreContext } from './ui/context';
 import { parseView, serializeView } from './ui/lib/urlState';
@@ -28,8 +28,8 @@ if (!location.hash.includes('src=')) initialView.sourceText = DEFAULT_SOURCE;
 
 const backend = backendFromUrl(location.href);
 const store = createLabStore({
-  createEngine: (events, role) =>
-    new EngineClient(batchChunksPerFrame(events, requestAnimationFrame), {
+  createEngine: (listener, role) =>
+    new EngineClient(batchChunksPerFrame(listener, requestAnimationFrame), {
       ...(backend ? { backend } : {}),
       debugHandle: role === 'main',
     }),

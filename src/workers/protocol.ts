@@ -188,7 +188,9 @@ export type ErrorCode =
   | 'missing-source'
   | 'forward-failed'
   | 'no-backend'
-  | 'worker-crashed';
+  | 'worker-crashed'
+  /** The backend's memory is corrupt (wasm out of bounds): the client replaces the worker. */
+  | 'backend-corrupt';
 
 /**
  * `public/models/index.json`: the shipped models, each in `public/models/NAME/`

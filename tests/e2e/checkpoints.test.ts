@@ -15,7 +15,7 @@ import { loadCheckpoint } from '../../src/model/checkpoint';
 import type { ModelConfig } from '../../src/model/config';
 import { disposeModel, runForward } from '../../src/model/model';
 import { marianTokenizer } from '../../src/model/tokenizer';
-import { assembleTrace, toNested, type Trace, type TraceChunk } from '../../src/model/trace';
+import { toNested, type Trace } from '../../src/model/trace';
 import { traceToReferenceJson } from '../../src/model/traceJson';
 import type { DebugEvent } from '../../src/workers/debug';
 import type { ModelInfo, TokenInfo } from '../../src/workers/protocol';
@@ -158,15 +158,15 @@ async function currentRun(id: number): Promise<RunResult> {
     const run = window.__attentionLab!.store!.getState().run;
     if (!run || run.id !== runId) return null;
     return JSON.stringify(
-      { chunks: run.chunks, tokens: run.tokens, predictions: run.predictions },
+      { trace: run.trace, tokens: run.tokens, predictions: run.predictions },
       (_, v: unknown) => (v instanceof Float32Array ? Array.from(v) : v),
     );
   }, id);
   if (!json) throw new Error(`run ${id} is not the store's current run`);
   const parsed = JSON.parse(json, (key, v: unknown) =>
     key === 'data' && Array.isArray(v) ? Float32Array.from(v as number[]) : v,
-  ) as { chunks: TraceChunk[] } & Omit<RunResult, 'trace'>;
-  return { ...parsed, trace: assembleTrace(parsed.chunks) };
+  ) as RunResult;
+  return parsed;
 }
 
 async function lastRunId(): Promise<number> {

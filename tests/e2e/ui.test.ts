@@ -145,7 +145,7 @@ async function settled(): Promise<number> {
         const canvas = document.querySelector<HTMLCanvasElement>(
           '[data-testid="attention-heatmap"]',
         );
-        if (!s?.run?.done || s.inFlight || s.pending.length || s.loadId !== null) return false;
+        if (!s?.run?.done || s.inFlight || s.loadId !== null) return false;
         return canvas?.dataset.requestId === String(s.run.id) ? s.run.id : false;
       },
       undefined,
@@ -164,10 +164,9 @@ async function settled(): Promise<number> {
             id: s.run.id,
             done: s.run.done,
             error: s.run.error,
-            chunks: s.run.chunks.length,
+            layers: s.run.trace.decoder?.layers.length,
           },
-          inFlight: s?.inFlight && { id: s.inFlight.id, purpose: s.inFlight.job.purpose },
-          pending: s?.pending.map((j) => j.purpose),
+          inFlight: s?.inFlight,
           loadId: s?.loadId,
           canvas: canvas && { ...canvas.dataset },
           notices: s?.notices,

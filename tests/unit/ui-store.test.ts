@@ -1,8 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import type { LayerChunk, TraceChunk } from '../../src/model/trace';
-import type { Interventions, ModelInfo, ModelSource, RunInput } from '../../src/workers/protocol';
-import type { Engine, EngineEvents, RunOptions } from '../../src/ui/store/engine';
+import type { EngineListener, RunOptions } from '../../src/client/client';
+import type {
+  ErrorCode,
+  Interventions,
+  ModelInfo,
+  ModelSource,
+  Prediction,
+  RunInput,
+  Timings,
+  TokenInfo,
+} from '../../src/workers/protocol';
+import type { Engine } from '../../src/ui/store/engine';
 import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
@@ -20,14 +30,46 @@ type Call =
   | { kind: 'load'; id: number; source: ModelSource }
   | { kind: 'run'; id: number; input: RunInput; interventions: Interventions; opts: RunOptions }
   | { kind: 'generate'; id: number; interventions: Interventions; opts: RunOptions }
-  | { kind: 'cancel' };
+  | { kind: 'cancel' }
+  | { kind: 'cancel-load' }
+  | { kind: 'restart' }
+  | { kind: 'model-cache'; clear: boolean };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
   calls: Call[] = [];
   private nextId = 1;
   disposed = false;
-  constructor(readonly events: EngineEvents) {}
+  /** Answers as the client passes them on. */
+  readonly events;
+  constructor(readonly listener: EngineListener) {
+    this.events = {
+      onLoaded: (info: ModelInfo) => listener({ type: 'loaded', id: this.last('load').id, info }),
+      onTokens: (
+        id: number,
+        stack: 'encoder' | 'decoder',
+        tokens: TokenInfo[],
+        truncated: boolean,
+      ) => listener({ type: 'tokens', id, stack, tokens, truncated }),
+      onChunk: (id: number, chunk: TraceChunk, queryStart = 0) =>
+        listener({ type: 'chunk', id, chunk, queryStart, sentAt: 0 }),
+      onDone: (id: number, predictions: Prediction[], timings: Timings) =>
+        listener({ type: 'done', id, predictions, timings }),
+      onError: (id: number, code: ErrorCode, message: string) =>
+        listener({ type: 'error', id, code, message }),
+      onNotice: (message: string, offerRestart = false) =>
+        listener({ type: 'notice', level: offerRestart ? 'error' : 'info', message, offerRestart }),
+    };
+  }
+  cancelLoad() {
+    this.calls.push({ kind: 'cancel-load' });
+  }
+  restart() {
+    this.calls.push({ kind: 'restart' });
+  }
+  modelCache(clear: boolean) {
+    this.calls.push({ kind: 'model-cache', clear });
+  }
   load(source: ModelSource) {
     const id = this.nextId++;
     this.calls.push({ kind: 'load', id, source });
@@ -188,8 +230,10 @@ describe('store: loading and running', () => {
     expect(store.getState().run?.trace.decoder?.layers[1].attentions[0].probs.data[0]).toBe(0.5);
 
     store.getState().setCausalMask(false);
-    expect(main().calls.at(-2)).toEqual({ kind: 'cancel' });
-    // Interventions are on: the unmodified baseline runs first, then the run shown.
+    // No cancel: the new request supersedes the old one in the worker.
+    expect(main().calls.some((c) => c.kind === 'cancel')).toBe(false);
+    // Interventions are on and the first run never finished: the unmodified baseline runs
+    // first, then the run shown.
     const baseline = main().last('run');
     expect(baseline.interventions.causalMask).toBe(true);
     expect(baseline.opts).toEqual({ captureQKV: false, topK: 10, trace: false });
@@ -229,6 +273,90 @@ describe('store: loading and running', () => {
         .calls.slice(before)
         .filter((c) => c.kind === 'run'),
     ).toHaveLength(1);
+  });
+
+  it('reuses a finished run of the unmodified model as the baseline: one forward per intervention', async () => {
+    await loaded();
+    const plain = main().last('run');
+    main().events.onDone(plain.id, [{ id: 3, piece: 'c', prob: 0.6 }], timings);
+    const requests = () => main().calls.filter((c) => c.kind === 'run' || c.kind === 'generate');
+    const before = requests().length;
+    store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
+    expect(requests()).toHaveLength(before + 1);
+    const ablated = main().last('run');
+    expect(ablated.opts.trace).toBeUndefined();
+    expect(ablated.interventions.ablatedHeads).toHaveLength(1);
+    expect(store.getState().baseline?.predictions).toEqual([{ id: 3, piece: 'c', prob: 0.6 }]);
+    main().events.onDone(ablated.id, [{ id: 4, piece: 'd', prob: 0.5 }], timings);
+    // Another intervention on the same text: still one forward.
+    store.getState().setUsePositions(false);
+    expect(requests()).toHaveLength(before + 2);
+    main().events.onDone(main().last('run').id, [], timings);
+    // New text under interventions: its baseline has to be computed once, untraced.
+    store.getState().setText('abc');
+    vi.advanceTimersByTime(60);
+    expect(requests()).toHaveLength(before + 3);
+    expect(main().last('run').opts.trace).toBe(false);
+  });
+
+  it('a generated step grows the trace it continues; other layers keep their identity', async () => {
+    await loaded();
+    const first = main().last('run').id;
+    main().events.onChunk(first, embedding);
+    main().events.onChunk(first, layerChunk(0, 0.5));
+    main().events.onChunk(first, layerChunk(1, 0.5));
+    main().events.onDone(first, [], timings);
+    const before = store.getState().run!.trace.decoder!;
+    store.getState().generateNext();
+    const step = main().last('generate').id;
+    // Until its chunks arrive the step shows the trace it extends.
+    expect(store.getState().run?.trace.decoder).toBe(before);
+    const row = (layer: number): LayerChunk => {
+      const c = layerChunk(layer, 0.25);
+      const m = (shape: number[]) => ({
+        shape,
+        data: new Float32Array(shape.reduce((a, b) => a * b)),
+      });
+      return {
+        ...c,
+        attentions: [
+          { ...c.attentions[0], scores: m([2, 1, 3]), probs: m([2, 1, 3]), mask: m([1, 3]) },
+        ],
+        hidden: m([1, 8]),
+      };
+    };
+    main().events.onChunk(step, row(0), 2);
+    const after = store.getState().run!.trace.decoder!;
+    expect(after.layers[0].attentions[0].probs.shape).toEqual([2, 3, 3]);
+    expect(after.layers[1]).toBe(before.layers[1]);
+    expect(after.embedding).toBe(before.embedding);
+  });
+
+  it('keeps the model on screen usable while another loads; a cancelled load changes nothing', async () => {
+    await loaded();
+    main().events.onDone(main().last('run').id, [], timings);
+    store.getState().loadModel('postnorm');
+    expect(store.getState().loadId).not.toBeNull();
+    store.getState().setText('abc');
+    vi.advanceTimersByTime(60);
+    expect(main().last('run').input).toEqual({ text: 'abc' });
+    store.getState().cancelLoad();
+    expect(main().last('cancel-load')).toEqual({ kind: 'cancel-load' });
+    expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
+    expect(store.getState().modelInfo?.name).toBe('prenorm');
+    // A failed load also goes back to the model on screen.
+    store.getState().loadModel('postnorm');
+    main().events.onError(main().last('load').id, 'fetch-failed', 'No bytes from … for 30 s');
+    expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
+    expect(store.getState().notices.at(-1)?.text).toMatch(/Could not load the model: No bytes/);
+  });
+
+  it('shows a notice that offers a restart, and restarts the engine on request', async () => {
+    await loaded();
+    main().events.onNotice('The model worker has not answered for 120 s', true);
+    expect(store.getState().notices.at(-1)).toMatchObject({ level: 'error', action: 'restart' });
+    store.getState().restartEngine();
+    expect(main().last('restart')).toEqual({ kind: 'restart' });
   });
 
   it('debounces typing into one run and does not run empty input', async () => {
@@ -299,7 +427,7 @@ describe('store: loading and running', () => {
       const f = store.getState().inFlight;
       if (!f) break;
       const call = main().last('run');
-      if (f.job.purpose === 'main') break;
+      if (f.purpose === 'main') break;
       expect(call.opts.trace).toBe(false);
       lengths.push(call.input.ids!.length);
       main().events.onDone(f.id, [], { ...timings, forwardMs: call.input.ids!.length });
@@ -345,8 +473,9 @@ describe('store: view, URL and comparison', () => {
     await loaded('#text=ab&head=d7.9');
     expect(store.getState().focus).toEqual({ stack: 'decoder', layer: 1, head: 1, kind: 'self' });
     store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
-    expect(store.getState().inFlight?.job.purpose).toBe('baseline');
-    expect(store.getState().pending[0].run?.interventions.ablatedHeads).toEqual([
+    const job = store.getState().inFlight;
+    expect(job?.purpose).toBe('baseline');
+    expect(job?.purpose === 'baseline' && job.then.interventions.ablatedHeads).toEqual([
       { stack: 'decoder', layer: 0, head: 1 },
     ]);
     store.getState().toggleAblation({ stack: 'decoder', layer: 0, head: 1 });
@@ -367,7 +496,7 @@ describe('store: view, URL and comparison', () => {
     expect(store.getState().compare?.run?.done).toBe(true);
     expect(store.getState().compare?.run?.trace).toEqual({});
     // Main engine untouched by the comparison.
-    expect(store.getState().run?.chunks).toEqual([]);
+    expect(store.getState().run?.trace).toEqual({});
     store.getState().closeCompare();
     expect(second.disposed).toBe(true);
   });
@@ -422,7 +551,6 @@ describe('selectors', () => {
       ablatedHeads: [{ stack: 'decoder', layer: 0, head: 1 }],
     },
     captureQKV: false,
-    chunks: [],
     trace: {
       encoder: { embedding, layers: [] },
       decoder: {
@@ -480,8 +608,11 @@ describe('selectors', () => {
     expect(isAblated(a, 1)).toBe(true);
     expect(isAblated(a, 0)).toBe(false);
     expect(axisTokens(run().tokens, { stack: 'decoder', kind: 'self' }).keys).toHaveLength(4);
-    expect(counterfactuals(run(), true)).toEqual(['causal mask off', '1 head ablated']);
-    expect(counterfactuals(run(), false)).toEqual(['1 head ablated']);
+    expect(counterfactuals(run().interventions, true)).toEqual([
+      'causal mask off',
+      '1 head ablated',
+    ]);
+    expect(counterfactuals(run().interventions, false)).toEqual(['1 head ablated']);
     expect(counterfactuals(null, true)).toEqual([]);
   });
 });

@@ -4,16 +4,19 @@
  * cache control. Against a fake engine, as the UI's other store tests.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { Engine, EngineEvents } from '../../src/ui/store/engine';
+import type { EngineListener } from '../../src/client/client';
+import type { Engine } from '../../src/ui/store/engine';
 import { createLabStore } from '../../src/ui/store/store';
 import type { ModelSource } from '../../src/workers/protocol';
 
 function setUp() {
   const loads: ModelSource[] = [];
   const cacheRequests: boolean[] = [];
-  let events!: EngineEvents;
+  let listener!: EngineListener;
   const engine: Engine = {
     load: (source) => loads.push(source),
+    cancelLoad: () => {},
+    restart: () => {},
     run: () => 0,
     generate: () => 0,
     cancel: () => {},
@@ -21,14 +24,14 @@ function setUp() {
     modelCache: (clear) => void cacheRequests.push(clear),
   };
   const store = createLabStore({
-    createEngine: (e) => {
-      events = e;
+    createEngine: (l) => {
+      listener = l;
       return engine;
     },
     fetchIndex: async () => ({ default: 'x', models: [] }),
     fetchJson: async () => ({}),
   });
-  return { store, loads, cacheRequests, events };
+  return { store, loads, cacheRequests, listener };
 }
 
 describe('store: loading checkpoints', () => {
@@ -51,14 +54,14 @@ describe('store: loading checkpoints', () => {
 
   it('keeps when each stage started, for the transfer rate', () => {
     const now = vi.spyOn(performance, 'now');
-    const { store, events } = setUp();
+    const { store, listener } = setUp();
     store.getState().loadFrom('gpt2');
     const id = store.getState().loadId!;
     now.mockReturnValue(1000);
-    events.onProgress({ id, stage: 'download', loaded: 1e6, total: 5e8 });
+    listener({ type: 'progress', id, stage: 'download', loaded: 1e6, total: 5e8 });
     now.mockReturnValue(3000);
-    events.onProgress({ id, stage: 'download', loaded: 5e7, total: 5e8 });
-    events.onProgress({ id: id + 1, stage: 'download', loaded: 9, total: 9 });
+    listener({ type: 'progress', id, stage: 'download', loaded: 5e7, total: 5e8 });
+    listener({ type: 'progress', id: id + 1, stage: 'download', loaded: 9, total: 9 });
     expect(store.getState().progress).toEqual({
       download: { loaded: 5e7, total: 5e8, startedAt: 1000, at: 3000 },
     });
@@ -66,10 +69,10 @@ describe('store: loading checkpoints', () => {
   });
 
   it('asks what the model cache holds at start, shows it, and clears it on request', () => {
-    const { store, cacheRequests, events } = setUp();
+    const { store, cacheRequests, listener } = setUp();
     expect(cacheRequests).toEqual([false]);
     expect(store.getState().cacheUsage).toBeNull();
-    events.onCache({ bytes: 548_105_171, files: 3 });
+    listener({ type: 'cache', usage: { bytes: 548_105_171, files: 3 } });
     expect(store.getState().cacheUsage).toEqual({ bytes: 548_105_171, files: 3 });
     store.getState().clearModelCache();
     expect(cacheRequests).toEqual([false, true]);

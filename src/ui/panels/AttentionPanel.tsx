@@ -1,12 +1,19 @@
 import { useMemo } from 'react';
-import { useLab } from '../context';
+import { useLab, useLabStore } from '../context';
 import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import { heatmapSvg, traceJson } from '../lib/exporters';
 import { formatHead } from '../lib/urlState';
 import { Heatmap } from '../components/Heatmap';
 import { Counterfactual } from '../components/Counterfactual';
 import { download, svgToPng } from '../components/download';
-import { attentionOf, axisTokens, headMatrix, isAblated } from '../store/selectors';
+import {
+  axisTokens,
+  headMatrix,
+  isAblated,
+  selectAttention,
+  selectRunId,
+  selectRunTokens,
+} from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 function FocusPicker() {
@@ -68,7 +75,8 @@ function FocusPicker() {
 
 /** The focused head, large: scores or probabilities, pieces or words, zoomable, exportable. */
 export function AttentionPanel() {
-  const run = useLab((s) => s.run);
+  const store = useLabStore();
+  const runId = useLab(selectRunId);
   const focus = useLab((s) => s.focus);
   const mode = useLab((s) => s.mode);
   const words = useLab((s) => s.words);
@@ -81,8 +89,8 @@ export function AttentionPanel() {
   const modelName = useLab((s) => s.modelInfo?.name ?? '');
   // Keyed on the focused attention and the tokens, not the run: chunks of other layers arriving
   // leave this picture alone.
-  const att = attentionOf(run, focus);
-  const tokens = run?.tokens;
+  const att = useLab(selectAttention(focus));
+  const tokens = useLab(selectRunTokens);
   const axis = useMemo(() => axisTokens(tokens, focus), [tokens, focus]);
   const matrix = useMemo(
     () => headMatrix(att, axis, focus.head, mode, words),
@@ -160,25 +168,19 @@ export function AttentionPanel() {
         <button
           type="button"
           data-testid="export-json"
-          disabled={!run}
-          onClick={() =>
-            download(
-              new Blob(
-                [
-                  traceJson(run!.trace, {
-                    model: modelName,
-                    requestId: run!.id,
-                    tokens: run!.tokens,
-                    interventions: run!.interventions,
-                  }),
-                ],
-                {
-                  type: 'application/json',
-                },
-              ),
-              `trace-${run!.id}.json`,
-            )
-          }
+          disabled={runId === null}
+          onClick={() => {
+            // Read at the click: the whole run is not worth a re-render per chunk.
+            const run = store.getState().run;
+            if (!run) return;
+            const json = traceJson(run.trace, {
+              model: modelName,
+              requestId: run.id,
+              tokens: run.tokens,
+              interventions: run.interventions,
+            });
+            download(new Blob([json], { type: 'application/json' }), `trace-${run.id}.json`);
+          }}
         >
           trace JSON
         </button>
@@ -190,12 +192,12 @@ export function AttentionPanel() {
         {ablated && (
           <span className="counterfactual">this head is ablated: its output is zeroed</span>
         )}
-        <Counterfactual run={run} />
+        <Counterfactual />
       </p>
       <Heatmap
         testId="attention-heatmap"
         label={`attention of ${formatHead(focus, focus.kind)}`}
-        requestId={run?.id ?? null}
+        requestId={runId}
         data={data}
         scale={scale}
         zoom={zoom}

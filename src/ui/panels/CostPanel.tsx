@@ -9,7 +9,7 @@ export function CostPanel() {
   const cfg = useLab((s) => s.modelInfo?.config);
   const measurements = useLab((s) => s.measurements);
   const measure = useLab((s) => s.measureCost);
-  const busy = useLab((s) => s.inFlight?.job.purpose === 'bench');
+  const busy = useLab((s) => s.inFlight?.purpose === 'bench');
   // Far enough past the crossover to see n² win, even where the model's context stops short of it.
   const series = useMemo(
     () =>

@@ -1,26 +1,25 @@
 import { useMemo } from 'react';
-import { row } from '../../model/trace';
+import { row, type AttentionTrace } from '../../model/trace';
 import { useLab } from '../context';
 import { sequentialScale } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { Heatmap, type HeatmapData } from '../components/Heatmap';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf, axisTokens } from '../store/selectors';
+import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
 import type { RunState } from '../store/types';
 import type { AttentionKind } from '../lib/urlState';
 import type { Stack } from '../../model/trace';
 
 function headData(
-  run: RunState | null,
+  att: AttentionTrace | null,
+  tokens: RunState['tokens'] | undefined,
   stack: Stack,
   kind: AttentionKind,
-  layer: number,
   head: number,
 ): HeatmapData | null {
-  const att = attentionOf(run, { stack, layer, kind });
   if (!att || head >= att.probs.shape[0]) return null;
   const [, rows, cols] = att.probs.shape;
-  const { queries, keys } = axisTokens(run?.tokens, { stack, kind });
+  const { queries, keys } = axisTokens(tokens, { stack, kind });
   return {
     values: row(att.probs, head),
     rows,
@@ -33,9 +32,10 @@ function headData(
 }
 
 /** Cross-attention averaged over the heads of a layer: which source token each output token reads. */
-function Alignment({ run, layer }: { run: RunState | null; layer: number }) {
-  const att = attentionOf(run, { stack: 'decoder', layer, kind: 'cross' });
-  const { queries, keys } = axisTokens(run?.tokens, { stack: 'decoder', kind: 'cross' });
+function Alignment({ layer }: { layer: number }) {
+  const att = useLab(selectAttention({ stack: 'decoder', layer, kind: 'cross' }));
+  const tokens = useLab(selectRunTokens);
+  const { queries, keys } = axisTokens(tokens, { stack: 'decoder', kind: 'cross' });
   if (!att) return null;
   const [heads, nq, nk] = att.probs.shape;
   const avg = new Float32Array(nq * nk);
@@ -86,23 +86,27 @@ function Alignment({ run, layer }: { run: RunState | null; layer: number }) {
 
 /** Encoder self-attention, decoder masked self-attention and cross-attention of one head. */
 export function EncDecPanel() {
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
+  const tokens = useLab(selectRunTokens);
   const encDec = useLab((s) => s.modelInfo?.config.architecture === 'encoder-decoder');
   const nEnc = useLab((s) => s.modelInfo?.config.nEncoderLayers ?? 0);
   const focus = useLab((s) => s.focus);
   const scale = useMemo(() => sequentialScale(), []);
   const encLayer = Math.min(focus.layer, Math.max(0, nEnc - 1));
+  const encAtt = useLab(selectAttention({ stack: 'encoder', layer: encLayer, kind: 'self' }));
+  const decAtt = useLab(selectAttention({ stack: 'decoder', layer: focus.layer, kind: 'self' }));
+  const crossAtt = useLab(selectAttention({ stack: 'decoder', layer: focus.layer, kind: 'cross' }));
   const enc = useMemo(
-    () => headData(run, 'encoder', 'self', encLayer, focus.head),
-    [run, encLayer, focus.head],
+    () => headData(encAtt, tokens, 'encoder', 'self', focus.head),
+    [encAtt, tokens, focus.head],
   );
   const dec = useMemo(
-    () => headData(run, 'decoder', 'self', focus.layer, focus.head),
-    [run, focus.layer, focus.head],
+    () => headData(decAtt, tokens, 'decoder', 'self', focus.head),
+    [decAtt, tokens, focus.head],
   );
   const cross = useMemo(
-    () => headData(run, 'decoder', 'cross', focus.layer, focus.head),
-    [run, focus.layer, focus.head],
+    () => headData(crossAtt, tokens, 'decoder', 'cross', focus.head),
+    [crossAtt, tokens, focus.head],
   );
   if (!encDec) {
     return (
@@ -129,11 +133,14 @@ export function EncDecPanel() {
     ['cross-heatmap', `cross-attention L${focus.layer} H${focus.head}`, cross, 'output', 'source'],
   ];
   return (
-    <section className="encdec-panel" data-testid="cross-attention" data-request-id={run?.id}>
+    <section
+      className="encdec-panel"
+      data-testid="cross-attention"
+      data-request-id={runId ?? undefined}
+    >
       <p className="caption">
         The encoder reads the whole source (no mask); the decoder reads its own output so far
-        (causal mask) and, through cross-attention, the encoder’s output.{' '}
-        <Counterfactual run={run} />
+        (causal mask) and, through cross-attention, the encoder’s output. <Counterfactual />
       </p>
       <div className="side-by-side">
         {maps.map(([testId, title, data, rowTitle, colTitle]) => (
@@ -142,7 +149,7 @@ export function EncDecPanel() {
             <Heatmap
               testId={testId}
               label={title}
-              requestId={run?.id ?? null}
+              requestId={runId}
               data={data}
               scale={scale}
               size={240}
@@ -153,7 +160,7 @@ export function EncDecPanel() {
           </div>
         ))}
       </div>
-      <Alignment run={run} layer={focus.layer} />
+      <Alignment layer={focus.layer} />
     </section>
   );
 }

@@ -4,7 +4,7 @@ import { CATEGORICAL } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { formatHead } from '../lib/urlState';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf, axisTokens } from '../store/selectors';
+import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
 
 const ROW = 20;
 const WIDTH = 460;
@@ -16,13 +16,13 @@ const MAX_TOKENS = 96;
  * attention weight. All heads of the focused layer, one colour each; hover a token to isolate it.
  */
 export function HeadView() {
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
   const [hover, setHover] = useState<number | null>(null);
   const [allHeads, setAllHeads] = useState(false);
-  const att = attentionOf(run, focus);
-  const { queries, keys } = axisTokens(run?.tokens, focus);
+  const att = useLab(selectAttention(focus));
+  const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
   const [heads, allQ, allK] = att.probs.shape;
   // Lines between hundreds of tokens are unreadable (and slow): draw the start of the input.
@@ -53,10 +53,10 @@ export function HeadView() {
     }
   }
   return (
-    <section className="head-view" data-testid="head-view" data-request-id={run?.id}>
+    <section className="head-view" data-testid="head-view" data-request-id={runId ?? undefined}>
       <p className="caption">
         {formatHead(focus, focus.kind)}: left tokens attend to right tokens; hover a token to
-        isolate its lines. <Counterfactual run={run} />
+        isolate its lines. <Counterfactual />
       </p>
       {(allQ > nq || allK > nk) && (
         <p className="warning">Showing the first {MAX_TOKENS} tokens.</p>

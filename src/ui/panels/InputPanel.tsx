@@ -2,6 +2,7 @@ import type { Stack } from '../../model/trace';
 import type { TokenInfo } from '../../workers/protocol';
 import { useLab } from '../context';
 import { displayPiece, pieceTitle } from '../lib/pieces';
+import { selectRunError, selectRunTokens, selectRunTruncated } from '../store/selectors';
 
 function TokenChips({ tokens, stack }: { tokens: TokenInfo[]; stack: Stack }) {
   const query = useLab((s) => s.query);
@@ -35,9 +36,10 @@ export function InputPanel() {
   const setSourceText = useLab((s) => s.setSourceText);
   const encDec = useLab((s) => s.modelInfo?.config.architecture === 'encoder-decoder');
   const context = useLab((s) => s.modelInfo?.config.contextLength);
-  const run = useLab((s) => s.run);
+  const truncated = useLab(selectRunTruncated);
+  const error = useLab(selectRunError);
+  const tokens = useLab(selectRunTokens);
   const empty = encDec ? sourceText.trim() === '' : text.trim() === '';
-  const truncated = run && (run.truncated.decoder || run.truncated.encoder);
   return (
     <section className="panel input-panel" aria-labelledby="input-title">
       <h2 id="input-title">Input</h2>
@@ -76,14 +78,14 @@ export function InputPanel() {
           are shown.
         </p>
       )}
-      {run?.error && run.error.code !== 'empty-input' && (
+      {error && error.code !== 'empty-input' && (
         <p className="warning" data-testid="run-error">
-          {run.error.message}
+          {error.message}
         </p>
       )}
-      {run?.tokens.encoder && encDec && <TokenChips tokens={run.tokens.encoder} stack="encoder" />}
-      {run?.tokens.decoder && <TokenChips tokens={run.tokens.decoder} stack="decoder" />}
-      {!encDec && run?.tokens.encoder && <TokenChips tokens={run.tokens.encoder} stack="encoder" />}
+      {tokens?.encoder && encDec && <TokenChips tokens={tokens.encoder} stack="encoder" />}
+      {tokens?.decoder && <TokenChips tokens={tokens.decoder} stack="decoder" />}
+      {!encDec && tokens?.encoder && <TokenChips tokens={tokens.encoder} stack="encoder" />}
     </section>
   );
 }

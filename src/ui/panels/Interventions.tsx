@@ -2,7 +2,13 @@ import { useLab } from '../context';
 import { displayPiece } from '../lib/pieces';
 import { sameAblation } from '../lib/urlState';
 import { attentionBlocks } from '../store/shape';
-import { inputKey, isDefaultInterventions } from '../store/store';
+import { inputKey, isDefaultInterventions } from '../store/inputs';
+import {
+  selectPredictions,
+  selectRunDone,
+  selectRunId,
+  selectRunInterventions,
+} from '../store/selectors';
 import { Counterfactual } from '../components/Counterfactual';
 
 function AblationGrid() {
@@ -60,22 +66,23 @@ function AblationGrid() {
 }
 
 function TopK() {
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
+  const done = useLab(selectRunDone);
+  const predictions = useLab(selectPredictions);
+  const interventions = useLab(selectRunInterventions);
   const baseline = useLab((s) => s.baseline);
   const key = useLab(inputKey);
-  if (!run?.done || run.predictions.length === 0) return null;
+  if (!done || !predictions?.length || !interventions) return null;
   const compare =
-    !isDefaultInterventions(run.interventions) && baseline?.key === key
-      ? baseline.predictions
-      : null;
-  const max = Math.max(...run.predictions.map((p) => p.prob), 1e-9);
+    !isDefaultInterventions(interventions) && baseline?.key === key ? baseline.predictions : null;
+  const max = Math.max(...predictions.map((p) => p.prob), 1e-9);
   return (
     <div className="topk">
       <h3>
-        Next token <Counterfactual run={run} />
+        Next token <Counterfactual />
       </h3>
-      <ol data-testid="topk" data-request-id={run.id}>
-        {run.predictions.map((p) => {
+      <ol data-testid="topk" data-request-id={runId ?? undefined}>
+        {predictions.map((p) => {
           const before = compare?.find((b) => b.id === p.id);
           const delta = compare ? p.prob - (before?.prob ?? 0) : null;
           return (

@@ -4,7 +4,7 @@ import { useLab } from '../context';
 import { headMetrics, METRIC_LABELS, type HeadMetrics } from '../../model/analysis/headMetrics';
 import { formatHead, type HeadFocus } from '../lib/urlState';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf } from '../store/selectors';
+import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 type Column = keyof HeadMetrics | 'head';
@@ -12,17 +12,18 @@ const METRICS = Object.keys(METRIC_LABELS) as (keyof HeadMetrics)[];
 
 /** One row per head: entropy, previous-token, sink, sparsity; sortable; click to focus. */
 export function MetricsTable() {
-  const run = useLab((s) => s.run);
+  const trace = useLab(selectTrace);
+  const runId = useLab(selectRunId);
   const cfg = useLab((s) => s.modelInfo?.config);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
   const [sort, setSort] = useState<{ by: Column; desc: boolean }>({ by: 'head', desc: false });
   const rows = useMemo(() => {
-    if (!cfg || !run) return [];
+    if (!cfg || !trace) return [];
     const out: { ref: HeadFocus; ablated: boolean; m: HeadMetrics; order: number }[] = [];
     for (const b of attentionBlocks(cfg)) {
       for (let layer = 0; layer < b.layers; layer++) {
-        const att = attentionOf(run, { stack: b.stack, layer, kind: b.kind });
+        const att = attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
         if (!att) continue;
         const [heads, nq, nk] = att.probs.shape;
         for (let head = 0; head < heads; head++) {
@@ -36,12 +37,12 @@ export function MetricsTable() {
       }
     }
     return out;
-  }, [cfg, run]);
+  }, [cfg, trace]);
   const sorted = useMemo(() => {
     const key = (r: (typeof rows)[number]) => (sort.by === 'head' ? r.order : r.m[sort.by]);
     return [...rows].sort((a, b) => (key(a) - key(b)) * (sort.desc ? -1 : 1));
   }, [rows, sort]);
-  if (!run) return <p className="hint">Run the model to measure its heads.</p>;
+  if (runId === null) return <p className="hint">Run the model to measure its heads.</p>;
   const header = (col: Column, label: string) => (
     <th
       aria-sort={sort.by === col ? (sort.desc ? 'descending' : 'ascending') : 'none'}
@@ -54,10 +55,10 @@ export function MetricsTable() {
     </th>
   );
   return (
-    <section data-testid="metrics-panel" data-request-id={run.id}>
+    <section data-testid="metrics-panel" data-request-id={runId}>
       <p className="caption">
         Averages over queries. Previous token: p(i→i−1). Sink: p(i→0). Sparsity: 1 − the share of
-        visible keys needed to hold 90% of the attention. <Counterfactual run={run} />
+        visible keys needed to hold 90% of the attention. <Counterfactual />
       </p>
       <table className="metrics-table" data-testid="metrics-table">
         <thead>

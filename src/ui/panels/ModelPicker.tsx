@@ -18,6 +18,7 @@ export function ModelPicker() {
   const info = useLab((s) => s.modelInfo);
   const cacheUsage = useLab((s) => s.cacheUsage);
   const clearModelCache = useLab((s) => s.clearModelCache);
+  const cancelLoad = useLab((s) => s.cancelLoad);
   const [address, setAddress] = useState('');
   const current = models.find((m) => m.name === modelName);
   return (
@@ -92,7 +93,15 @@ export function ModelPicker() {
               {stage} <progress value={p.total ? p.loaded : undefined} max={p.total || undefined} />{' '}
               {stageText(p)}
             </label>
-          ))}
+          ))}{' '}
+          <button
+            type="button"
+            data-testid="cancel-load"
+            title="Stop this load; the model on screen stays"
+            onClick={cancelLoad}
+          >
+            cancel
+          </button>
         </span>
       )}
       {cacheUsage && (

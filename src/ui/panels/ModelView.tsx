@@ -3,13 +3,14 @@ import { useLab } from '../context';
 import { sequentialScale } from '../lib/colour';
 import { MiniHeatmap } from '../components/MiniHeatmap';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf } from '../store/selectors';
+import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 /** Every head of every layer as a thumbnail: click to focus, shift-click to ablate. */
 export function ModelView() {
   const cfg = useLab((s) => s.modelInfo?.config);
-  const run = useLab((s) => s.run);
+  const trace = useLab(selectTrace);
+  const runId = useLab(selectRunId);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
   const toggleAblation = useLab((s) => s.toggleAblation);
@@ -20,7 +21,7 @@ export function ModelView() {
   return (
     <section className="panel model-view" aria-labelledby="model-view-title">
       <h2 id="model-view-title">
-        Model view <Counterfactual run={run} />
+        Model view <Counterfactual />
       </h2>
       <p className="caption">Layers × heads. Click a head to focus it; shift-click ablates it.</p>
       {blocks.map((b) => (
@@ -37,7 +38,7 @@ export function ModelView() {
               </span>
             ))}
             {Array.from({ length: b.layers }, (_, layer) => {
-              const att = attentionOf(run, { stack: b.stack, layer, kind: b.kind });
+              const att = trace && attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
               return [
                 <span key={`l${layer}`} className="small grid-label">
                   L{layer}
@@ -79,7 +80,7 @@ export function ModelView() {
                         mask={att?.mask}
                         scale={scale}
                         hatchAll={ablated}
-                        requestId={run?.id ?? null}
+                        requestId={runId}
                         size={size}
                       />
                     </button>

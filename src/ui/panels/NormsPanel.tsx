@@ -1,14 +1,15 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { StackTrace } from '../../model/trace';
 import { useLab } from '../context';
+import { selectRunError, selectRunId } from '../store/selectors';
 import { CATEGORICAL } from '../lib/colour';
 import { mean, residualAcrossDepth, stackNorms, type TrainingCurve } from '../lib/norms';
 import { LineChart, type Series } from '../components/LineChart';
 import { Counterfactual } from '../components/Counterfactual';
 import type { RunState } from '../store/types';
 
-function mainStack(run: RunState | null): StackTrace | undefined {
-  return run?.trace.decoder ?? run?.trace.encoder;
+function mainStack(trace: RunState['trace'] | null | undefined): StackTrace | undefined {
+  return trace?.decoder ?? trace?.encoder;
 }
 
 /** Mean over tokens of each LayerNorm's input and output standard deviation, in forward order. */
@@ -129,10 +130,21 @@ function lossSeries(
   return out;
 }
 
-function ModelColumn({ title, run, norm }: { title: string; run: RunState | null; norm?: string }) {
-  const stack = mainStack(run);
+function ModelColumn({
+  title,
+  id,
+  stack,
+  error,
+  norm,
+}: {
+  title: string;
+  id: number | null | undefined;
+  stack: StackTrace | undefined;
+  error: RunState['error'] | undefined;
+  norm?: string;
+}) {
   return (
-    <div className="compare-column" data-request-id={run?.id}>
+    <div className="compare-column" data-request-id={id ?? undefined}>
       <h3>
         {title} {norm && <span className="small">({norm}-norm)</span>}
       </h3>
@@ -142,7 +154,7 @@ function ModelColumn({ title, run, norm }: { title: string; run: RunState | null
           <NormDepthChart stack={stack} />
         </>
       ) : (
-        <p className="hint">{run?.error ? run.error.message : 'running…'}</p>
+        <p className="hint">{error ? error.message : 'running…'}</p>
       )}
     </div>
   );
@@ -153,7 +165,9 @@ function NormCompare() {
   const models = useLab((s) => s.models);
   const modelName = useLab((s) => s.modelName);
   const info = useLab((s) => s.modelInfo);
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
+  const stack = useLab((s) => mainStack(s.run?.trace));
+  const error = useLab(selectRunError);
   const compare = useLab((s) => s.compare);
   const compareModel = useLab((s) => s.compareModel);
   const setCompareModel = useLab((s) => s.setCompareModel);
@@ -161,13 +175,12 @@ function NormCompare() {
   const runCompare = useLab((s) => s.runCompare);
   const closeCompare = useLab((s) => s.closeCompare);
   const training = useLab((s) => s.training);
-  const runId = run?.id;
 
   useEffect(() => {
     if (info) openCompare(compareModel);
   }, [info, compareModel, openCompare]);
   useEffect(() => {
-    if (runId !== undefined) runCompare();
+    if (runId !== null) runCompare();
   }, [runId, runCompare]);
   // The second model only lives while the comparison is on screen.
   useEffect(() => closeCompare, [closeCompare]);
@@ -200,11 +213,19 @@ function NormCompare() {
       <div className="side-by-side">
         <ModelColumn
           title={modelName || info?.name || 'this model'}
-          run={run}
+          id={runId}
+          stack={stack}
+          error={error}
           norm={info?.config.norm}
         />
         {compare?.name && (
-          <ModelColumn title={compare.name} run={compare.run} norm={compare.info?.config.norm} />
+          <ModelColumn
+            title={compare.name}
+            id={compare.run?.id}
+            stack={mainStack(compare.run?.trace)}
+            error={compare.run?.error}
+            norm={compare.info?.config.norm}
+          />
         )}
       </div>
       <h3>Training loss</h3>
@@ -226,14 +247,14 @@ function NormCompare() {
 }
 
 export function NormsPanel() {
-  const run = useLab((s) => s.run);
-  const stack = useMemo(() => mainStack(run), [run]);
+  const runId = useLab(selectRunId);
+  const stack = useLab((s) => mainStack(s.run?.trace));
   return (
-    <section className="norms-panel" data-testid="norms-panel" data-request-id={run?.id}>
+    <section className="norms-panel" data-testid="norms-panel" data-request-id={runId ?? undefined}>
       <p className="caption">
         LayerNorm rescales every token to mean 0, std 1 (then a learned gain and bias). Pre-norm
         puts it before each sub-layer and lets the residual stream grow with depth; post-norm
-        normalises the stream itself after each addition. <Counterfactual run={run} />
+        normalises the stream itself after each addition. <Counterfactual />
       </p>
       {stack ? (
         <TokenNormChart stack={stack} />

@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react';
 import { useLab } from '../context';
+import { selectRunId, selectRunTokens } from '../store/selectors';
 import { divergingScale, finiteExtent } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { positionalSimilarity } from '../lib/positions';
@@ -8,18 +9,18 @@ import { Counterfactual } from '../components/Counterfactual';
 
 /** The positional encodings actually added, and how similar positions are to each other. */
 export function PositionsPanel() {
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
   const focusStack = useLab((s) => s.focus.stack);
   const kind = useLab((s) => s.modelInfo?.config.positions);
   const usePositions = useLab((s) => s.usePositions);
   const setUsePositions = useLab((s) => s.setUsePositions);
   const [cosine, setCosine] = useState(false);
-  const embedding =
-    run?.trace[focusStack]?.embedding ??
-    run?.trace.decoder?.embedding ??
-    run?.trace.encoder?.embedding;
+  const embedding = useLab((s) => {
+    const trace = s.run?.trace;
+    return trace?.[focusStack]?.embedding ?? trace?.decoder?.embedding ?? trace?.encoder?.embedding;
+  });
   const positions = embedding?.positions;
-  const tokens = run?.tokens[embedding?.stack ?? focusStack];
+  const tokens = useLab(selectRunTokens)?.[embedding?.stack ?? focusStack];
   const labels = useMemo(
     () =>
       Array.from(
@@ -61,11 +62,14 @@ export function PositionsPanel() {
   const posScale = useMemo(() => divergingScale(finiteExtent(positions?.data ?? [])), [positions]);
   const simScale = useMemo(() => divergingScale(finiteExtent(similarity ?? [])), [similarity]);
   return (
-    <section className="positions-panel" data-testid="positions-panel" data-request-id={run?.id}>
+    <section
+      className="positions-panel"
+      data-testid="positions-panel"
+      data-request-id={runId ?? undefined}
+    >
       <p className="caption">
         Position encoding: <strong>{kind ?? '—'}</strong>. Each row p_t is added to token t’s
-        embedding; without it, self-attention cannot tell word order apart.{' '}
-        <Counterfactual run={run} />
+        embedding; without it, self-attention cannot tell word order apart. <Counterfactual />
       </p>
       <div className="toolbar">
         <label className="switch">
@@ -98,7 +102,7 @@ export function PositionsPanel() {
             <Heatmap
               testId="positions-heatmap"
               label="positional encoding matrix"
-              requestId={run?.id ?? null}
+              requestId={runId}
               data={matrixData}
               scale={posScale}
               size={320}
@@ -111,7 +115,7 @@ export function PositionsPanel() {
             <Heatmap
               testId="positions-similarity"
               label="positional similarity"
-              requestId={run?.id ?? null}
+              requestId={runId}
               data={simData}
               scale={simScale}
               size={320}

@@ -5,7 +5,13 @@ import { argmax, hasQKV, stepFormula, stepQuery } from '../lib/stepThrough';
 import { formatHead } from '../lib/urlState';
 import { Tex } from '../components/Tex';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf, axisTokens } from '../store/selectors';
+import {
+  axisTokens,
+  selectAttention,
+  selectRunDone,
+  selectRunId,
+  selectRunTokens,
+} from '../store/selectors';
 
 const STAGES = ['q · k', 'scale by 1/√(d/h)', 'mask', 'softmax', 'weighted sum of values'] as const;
 const PLAY_MS = 900;
@@ -21,7 +27,9 @@ const fmt = (x: number) => (x === -Infinity ? '−∞' : x.toFixed(3));
  * checked against the traced scores and probabilities.
  */
 export function StepThrough() {
-  const run = useLab((s) => s.run);
+  const runId = useLab(selectRunId);
+  const runDone = useLab(selectRunDone);
+  const runFailed = useLab((s) => s.run?.error != null);
   const focus = useLab((s) => s.focus);
   const query = useLab((s) => s.query);
   const setQuery = useLab((s) => s.setQuery);
@@ -30,8 +38,8 @@ export function StepThrough() {
   const busy = useLab((s) => s.inFlight !== null);
   const [stage, setStage] = useState(0);
   const [playing, setPlaying] = useState(false);
-  const att = attentionOf(run, focus);
-  const { queries, keys } = axisTokens(run?.tokens, focus);
+  const att = useLab(selectAttention(focus));
+  const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   const nQueries = att?.probs.shape[1] ?? 0;
   const t = Math.min(query, Math.max(0, nQueries - 1));
   const step = useMemo(
@@ -72,7 +80,7 @@ export function StepThrough() {
     return () => clearTimeout(timer);
   });
 
-  if (!run) return <p className="hint">Run the model to step through its attention.</p>;
+  if (runId === null) return <p className="hint">Run the model to step through its attention.</p>;
   if (!att) return <p className="hint">Waiting for layer {focus.layer}…</p>;
   if (!step) {
     return (
@@ -91,7 +99,7 @@ export function StepThrough() {
     <section
       className="step-through"
       data-testid="step-through"
-      data-request-id={run.id}
+      data-request-id={runId}
       data-query={t}
       data-stage={stage}
       data-score-error={step.scoreError}
@@ -131,7 +139,7 @@ export function StepThrough() {
         <button
           type="button"
           data-testid="generate-next"
-          disabled={!run.done || busy || !!run.error}
+          disabled={!runDone || busy || runFailed}
           onClick={generateNext}
           title="append the most likely next token and run again"
         >
@@ -159,7 +167,7 @@ export function StepThrough() {
         {step.gate === 0 && (
           <span className="counterfactual">head ablated: its output is multiplied by 0</span>
         )}
-        <Counterfactual run={run} />
+        <Counterfactual />
       </p>
       <div className="step-table-scroll">
         <table className="step-table">

@@ -1,13 +1,18 @@
-/** Derived views of a run: the attention a focus points at, its matrix, its axis labels. */
+/**
+ * Derived views of a run (the attention a focus points at, its matrix, its axis labels), and the
+ * narrow selectors components subscribe with. The run object changes on every chunk frame; each
+ * selector below returns a reference that changes only when what it names changes (the trace is
+ * grown with the untouched parts kept, runReducer.ts), so a panel re-renders only for its data.
+ */
 import { row, type AttentionTrace, type Stack } from '../../model/trace';
 import type { TokenInfo } from '../../workers/protocol';
 import { displayPiece } from '../lib/pieces';
 import type { AttentionKind, ValueMode } from '../lib/urlState';
 import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../lib/words';
-import type { RunState } from './types';
+import type { LabState, RunState } from './types';
 
 export function attentionOf(
-  run: RunState | null,
+  run: Pick<RunState, 'trace'> | null,
   at: { stack: Stack; layer: number; kind: AttentionKind },
 ): AttentionTrace | null {
   const layer = run?.trace[at.stack]?.layers[at.layer];
@@ -98,10 +103,12 @@ export function isAblated(att: AttentionTrace | null, head: number): boolean {
 }
 
 /** Descriptions of every counterfactual a run was made under, for the panels' labels. */
-export function counterfactuals(run: RunState | null, causalModel: boolean): string[] {
-  if (!run) return [];
+export function counterfactuals(
+  i: RunState['interventions'] | null | undefined,
+  causalModel: boolean,
+): string[] {
+  if (!i) return [];
   const out: string[] = [];
-  const i = run.interventions;
   if (!i.causalMask && causalModel) out.push('causal mask off');
   if (!i.usePositions) out.push('positions removed');
   if (i.ablatedHeads.length) {
@@ -109,4 +116,30 @@ export function counterfactuals(run: RunState | null, causalModel: boolean): str
     out.push(`${n} head${n === 1 ? '' : 's'} ablated`);
   }
   return out;
+}
+
+// --- narrow selectors ---------------------------------------------------------------------------
+
+export const selectRunId = (s: LabState): number | null => s.run?.id ?? null;
+export const selectRunTokens = (s: LabState): RunState['tokens'] | undefined => s.run?.tokens;
+export const selectRunTruncated = (s: LabState): boolean =>
+  Boolean(s.run?.truncated.decoder || s.run?.truncated.encoder);
+export const selectRunError = (s: LabState): RunState['error'] => s.run?.error ?? null;
+export const selectRunDone = (s: LabState): boolean => s.run?.done ?? false;
+export const selectRunInterventions = (s: LabState): RunState['interventions'] | null =>
+  s.run?.interventions ?? null;
+export const selectPredictions = (s: LabState): RunState['predictions'] | null =>
+  s.run?.predictions ?? null;
+/** Whether the run on screen captured q, k and v. */
+export const selectRunCaptureQKV = (s: LabState): boolean => s.run?.captureQKV ?? false;
+/** The whole trace: for panels that draw every layer (it changes with each chunk frame). */
+export const selectTrace = (s: LabState): RunState['trace'] | null => s.run?.trace ?? null;
+
+/** One attention of the run: unchanged while other layers arrive. */
+export function selectAttention(at: {
+  stack: Stack;
+  layer: number;
+  kind: AttentionKind;
+}): (s: LabState) => AttentionTrace | null {
+  return (s) => attentionOf(s.run, at);
 }

@@ -1,5 +1,5 @@
 /** The store's state, one interface per slice; `LabState` is all of them together. */
-import type { Stack, Trace, TraceChunk } from '../../model/trace';
+import type { Stack, Trace } from '../../model/trace';
 import type {
   BackendInfo,
   CacheUsage,
@@ -21,13 +21,16 @@ export interface ShippedModel {
   description: string;
 }
 
-/** One forward pass as the panels see it, assembled from the chunks streamed for its request. */
-export interface RunState {
-  id: number;
+/** What a traced run is asked for, and what its state records. */
+export interface RunSpec {
   input: RunInput;
   interventions: Interventions & { ablatedHeads: AblatedHead[] };
   captureQKV: boolean;
-  chunks: TraceChunk[];
+}
+
+/** One forward pass as the panels see it, its trace grown chunk by chunk (runReducer.ts). */
+export interface RunState extends RunSpec {
+  id: number;
   trace: Trace;
   tokens: Partial<Record<Stack, TokenInfo[]>>;
   truncated: Partial<Record<Stack, boolean>>;
@@ -41,6 +44,8 @@ export interface Notice {
   id: number;
   level: 'info' | 'error';
   text: string;
+  /** `restart`: the engine is stopped or stuck; the notice offers to restart it. */
+  action?: 'restart';
 }
 
 /** Bytes of one stage of a load so far, and when (performance.now()) it started and last moved. */
@@ -58,6 +63,7 @@ export interface ModelSlice {
   /** The model asked for ('' until the index names the default). */
   modelName: string;
   modelInfo: ModelInfo | null;
+  /** The load in progress; the model on screen stays usable meanwhile. */
   loadId: number | null;
   progress: Record<string, LoadStage>;
   backend: BackendInfo | null;
@@ -70,6 +76,10 @@ export interface ModelSlice {
   loadFiles(files: File[]): void;
   /** Load from what the user typed: a Hugging Face model id or a URL. */
   loadFrom(text: string): void;
+  /** Stop the load in progress; the model on screen stays. */
+  cancelLoad(): void;
+  /** A fresh worker with the model on screen and the latest run again (the user's way out). */
+  restartEngine(): void;
   clearModelCache(): void;
   fetchTraining(name: string): Promise<void>;
 }
@@ -91,18 +101,31 @@ export interface InterventionsSlice {
   clearAblations(): void;
 }
 
-export type JobPurpose = 'main' | 'generate' | 'baseline' | 'bench';
+/**
+ * The request of the main engine in flight, and what its answer is for. The worker runs only the
+ * latest request, so the store has one job at a time: a baseline's or a bench step's `done`
+ * starts what comes after it.
+ */
+export type Job =
+  /** The traced run on screen; `key`: its input, for reusing its predictions as a baseline. */
+  | { purpose: 'main'; id: number; key: string }
+  | { purpose: 'generate'; id: number }
+  /** Predictions of the unmodified model on input `key`; then the traced run `then`. */
+  | { purpose: 'baseline'; id: number; key: string; then: RunSpec & { key: string } }
+  /** Timing the forward at length `n` (a warm-up is not recorded); then the rest, then `then`. */
+  | {
+      purpose: 'bench';
+      id: number;
+      n: number;
+      warmUp: boolean;
+      rest: BenchStep[];
+      then: RunSpec & { key: string };
+    };
 
-export interface Job {
-  purpose: JobPurpose;
-  start(engine: Engine): number;
-  /** Main and generate jobs: what the run state records. */
-  run?: Pick<RunState, 'input' | 'interventions' | 'captureQKV'>;
-  /** Baseline jobs: the input key the predictions belong to. */
-  key?: string;
-  /** Bench jobs: sequence length, and whether this is the warm-up (not recorded). */
-  n?: number;
-  warmUp?: boolean;
+export interface BenchStep {
+  n: number;
+  warmUp: boolean;
+  input: RunInput;
 }
 
 export interface Measurement {
@@ -116,8 +139,7 @@ export interface TraceSlice {
   /** Predictions of the unmodified model on the same input, for the top-k comparison. */
   baseline: { key: string; predictions: Prediction[] } | null;
   measurements: Measurement[];
-  inFlight: { id: number; job: Job } | null;
-  pending: Job[];
+  inFlight: Job | null;
   /** Run the current input soon (debounced: typing should not queue a run per key). */
   requestRun(): void;
   runNow(): void;
@@ -145,7 +167,7 @@ export interface ViewSlice extends Pick<
 
 export interface NoticeSlice {
   notices: Notice[];
-  notify(level: Notice['level'], text: string): void;
+  notify(level: Notice['level'], text: string, action?: Notice['action']): void;
   dismissNotice(id: number): void;
 }
 

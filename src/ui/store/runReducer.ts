@@ -1,0 +1,91 @@
+/**
+ * One run as the panels see it, grown message by message: the one reducer for the main run and
+ * the comparison's. The trace is kept only here, and each chunk replaces just its own place in
+ * it, so a panel that selects one layer is not re-rendered when another layer arrives.
+ */
+import type { ClientMessage } from '../../client/client';
+import type { StackTrace, Trace, TraceChunk } from '../../model/trace';
+import { mergeStep } from '../../workers/mergeStep';
+import type { RunSpec, RunState } from './types';
+
+/** The messages that belong to one run. */
+export type RunMessage = Extract<ClientMessage, { type: 'tokens' | 'chunk' | 'done' | 'error' }>;
+
+export function isRunMessage(m: ClientMessage): m is RunMessage {
+  return m.type === 'tokens' || m.type === 'chunk' || m.type === 'done' || m.type === 'error';
+}
+
+/**
+ * A run that has not answered yet. `base`: the trace a generation step extends (its chunks hold
+ * only the new rows); until they arrive, the panels keep showing it.
+ */
+export function newRun(id: number, spec: RunSpec, base: Trace = {}): RunState {
+  return {
+    id,
+    ...spec,
+    trace: base,
+    tokens: {},
+    truncated: {},
+    done: false,
+    predictions: [],
+    timings: null,
+    error: null,
+  };
+}
+
+function chunkAt(stack: StackTrace | undefined, chunk: TraceChunk): TraceChunk | undefined {
+  if (chunk.type === 'embedding') return stack?.embedding;
+  if (chunk.type === 'layer') return stack?.layers[chunk.layer];
+  return stack?.output;
+}
+
+/**
+ * The trace with `chunk` in its place. Chunks come in forward order (the embedding first); a
+ * chunk with `queryStart > 0` holds a generation step's new rows, merged into the chunk it
+ * continues. A full embedding starts its stack over.
+ */
+export function growTrace(trace: Trace, chunk: TraceChunk, queryStart: number): Trace {
+  const stack = trace[chunk.stack];
+  if (queryStart > 0) {
+    const previous = chunkAt(stack, chunk);
+    if (!previous)
+      throw new Error(`a generation step has no ${chunk.stack} ${chunk.type} to extend`);
+    chunk = mergeStep(previous, chunk);
+  }
+  if (chunk.type === 'embedding') {
+    const kept =
+      queryStart > 0 && stack ? { layers: stack.layers, output: stack.output } : { layers: [] };
+    return { ...trace, [chunk.stack]: { ...kept, embedding: chunk } };
+  }
+  if (!stack) throw new Error(`a ${chunk.stack} ${chunk.type} chunk came before its embedding`);
+  if (chunk.type === 'output') return { ...trace, [chunk.stack]: { ...stack, output: chunk } };
+  const layers = [...stack.layers];
+  layers[chunk.layer] = chunk;
+  return { ...trace, [chunk.stack]: { ...stack, layers } };
+}
+
+export function reduceRun(run: RunState, m: RunMessage): RunState {
+  if (m.id !== run.id) return run;
+  switch (m.type) {
+    case 'tokens':
+      return {
+        ...run,
+        tokens: { ...run.tokens, [m.stack]: m.tokens },
+        truncated: { ...run.truncated, [m.stack]: m.truncated },
+      };
+    case 'chunk':
+      try {
+        return { ...run, trace: growTrace(run.trace, m.chunk, m.queryStart) };
+      } catch (e) {
+        return {
+          ...run,
+          done: true,
+          error: { code: 'forward-failed', message: (e as Error).message },
+        };
+      }
+    case 'done':
+      return { ...run, done: true, predictions: m.predictions, timings: m.timings };
+    case 'error':
+      return { ...run, done: true, error: { code: m.code, message: m.message } };
+  }
+}
