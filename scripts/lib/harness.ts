@@ -11,7 +11,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPath } from './chromium';
-import type { DebugEvent } from '../../src/workers/debug';
+import type { DebugEvent } from '../../src/client/debug';
+import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import type { ModelIndex } from '../../src/workers/protocol';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -213,7 +214,7 @@ export async function ensureTestModels(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(TEST_MODEL_CONFIG));
   writeFileSync(
-    join(dir, 'tokenizer.json'),
+    join(dir, LAB_TOKENIZER_FILE),
     JSON.stringify({
       type: 'chars',
       alphabet,

@@ -5,8 +5,8 @@
  * UI already has it), re-runs the last request under its own id, and says so through `onNotice`.
  */
 import type { Stack, TraceChunk } from '../model/trace';
-import { recordDebugEvent, registerDebugClient } from './debug';
-import { chunkKey, mergeStep } from './mergeStep';
+import { recordDebugEvent, registerDebugClient } from '../client/debug';
+import { chunkKey, mergeStep } from '../client/mergeStep';
 import type {
   BackendInfo,
   BackendName,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { LayerChunk, TraceChunk } from '../../src/model/trace';
 import { EngineClient, type EngineEvents } from '../../src/workers/client';
 import { Engine } from '../../src/workers/engine';
-import { appendRows } from '../../src/workers/mergeStep';
+import { appendRows } from '../../src/client/mergeStep';
 import type { Request, Response } from '../../src/workers/protocol';
 import { DECODER_CHUNKS, fakeFetch, PAGE, PLAIN } from './workerFixtures';
 

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CharsTokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';
-import { bucketLength, Engine, topK } from '../../src/workers/engine';
+import { Engine } from '../../src/workers/engine';
+import { bucketLength, topK } from '../../src/workers/forwards';
 import type { Interventions, Request, Response } from '../../src/workers/protocol';
 import {
   ALPHABET,

@@ -56,7 +56,7 @@ function modelFolder(config: Record<string, unknown>, seed: number, extra: Files
   return {
     'config.json': JSON.stringify(config),
     'model.safetensors': bytes,
-    'tokenizer.json': JSON.stringify(TOKENIZER),
+    'lab-tokenizer.json': JSON.stringify(TOKENIZER),
     ...extra,
   };
 }

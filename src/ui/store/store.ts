@@ -5,7 +5,7 @@
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { assembleTrace, type TraceChunk } from '../../model/trace';
-import { sourceFromText } from '../../workers/modelFiles';
+import { sourceFromText } from '../../client/modelSource';
 import type {
   Interventions,
   ModelIndex,
