@@ -4,10 +4,12 @@
  * cancel, generation with the key/value cache, error codes, and no leaked tensors.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ForwardError } from '../../src/model/model';
 import { CharsTokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';
 import { Engine } from '../../src/workers/engine';
+import { errorCodeOf } from '../../src/workers/engineErrors';
 import { bucketLength, topK } from '../../src/workers/forwards';
 import type { Interventions, Request, Response } from '../../src/workers/protocol';
 import {
@@ -104,11 +106,38 @@ describe('pure helpers', () => {
   });
 });
 
-describe('loading', () => {
-  it('runs on the plain cpu backend', () => {
-    expect(tf.getBackend()).toBe('cpu');
+describe('error codes', () => {
+  it('tells a corrupt backend from an ordinary failure', () => {
+    const corrupt = [
+      new WebAssembly.RuntimeError('unreachable'),
+      new Error('memory access out of bounds'),
+      new Error('remainder by zero'),
+      new Error('WebGL Error: CONTEXT_LOST_WEBGL'),
+    ];
+    for (const e of corrupt) expect(errorCodeOf(e), e.message).toBe('backend-corrupt');
+    expect(errorCodeOf(new RangeError('Invalid typed array length: 4'))).toBe('forward-failed');
+    expect(errorCodeOf(new ForwardError('bad-token', 'token id 99 is outside'))).toBe('bad-input');
+    expect(errorCodeOf(new ForwardError('cancelled', 'superseded'))).toBeNull();
+    expect(errorCodeOf(new DOMException('superseded', 'AbortError'))).toBeNull();
   });
 
+  it('reports a trap in the backend as backend-corrupt, so that the client restarts the worker', async () => {
+    harness = new Harness();
+    await harness.load();
+    const trap = vi
+      .spyOn(tf.Tensor.prototype, 'data')
+      .mockRejectedValueOnce(new WebAssembly.RuntimeError('memory access out of bounds'));
+    const run = harness.runRequest('a cat');
+    await harness.send(run);
+    trap.mockRestore();
+    expect(harness.only(run.id, 'error')).toMatchObject({
+      code: 'backend-corrupt',
+      message: 'memory access out of bounds',
+    });
+  });
+});
+
+describe('loading', () => {
   it('reports byte progress, then the model info', async () => {
     harness = new Harness();
     const id = await harness.load('tiny');
@@ -130,10 +159,15 @@ describe('loading', () => {
   it('gives clear error codes and keeps the model it had', async () => {
     harness = new Harness();
     await harness.load('tiny');
+    const before = harness.runRequest('still here');
+    await harness.send(before);
     const cases: [string, string, RegExp][] = [
       ['missing', 'bad-model', /config\.json is missing/],
       ['no-config', 'bad-model', /config\.json is missing/],
       ['corrupt', 'bad-model', /model\.safetensors is truncated/],
+      // Everything is read before the swap: a broken file found after the weights costs nothing.
+      ['bad-training', 'bad-model', /^training\.json is not valid JSON/],
+      ['bad-tokenizer', 'bad-model', /^lab-tokenizer\.json: "type" must be .*"nope"/],
     ];
     for (const [name, code, message] of cases) {
       const id = await harness.load(name);
@@ -150,7 +184,10 @@ describe('loading', () => {
     });
     const run = harness.runRequest('still here');
     await harness.send(run);
-    expect(harness.only(run.id, 'done').predictions).toHaveLength(5);
+    // Still the first model: its predictions, not those of a model loaded since.
+    expect(harness.only(run.id, 'done').predictions).toEqual(
+      harness.only(before.id, 'done').predictions,
+    );
   });
 
   it('loads from a URL folder and from picked files', async () => {
