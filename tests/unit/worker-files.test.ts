@@ -328,7 +328,7 @@ describe('reading the weights', () => {
       },
     });
     if (loaded.type !== 'loaded') return;
-    expect(loaded.info.memory!.tensorBytes).toBe(loaded.info.weightBytes);
+    expect(loaded.info.memory.tensorBytes).toBe(loaded.info.weightBytes);
     expect(loaded.info.loadMs).toBeGreaterThan(0);
   });
 
