@@ -204,7 +204,9 @@ export const TEST_MODEL_CONFIG = {
 /** A random decoder with a character tokenizer, and an index.json naming it the default. */
 export async function ensureTestModels(): Promise<void> {
   const dir = join(TEST_MODELS, TEST_MODEL);
-  if (existsSync(join(dir, 'model.safetensors'))) return;
+  // Written last: a folder that has it is complete (and has the tokenizer under its current name).
+  if (existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, LAB_TOKENIZER_FILE)))
+    return;
   const { useFastestNodeBackend } = await import('./node-model');
   const { randomCheckpoint } = await import('../make-random-gpt2');
   await useFastestNodeBackend();
