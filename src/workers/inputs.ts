@@ -65,9 +65,10 @@ export function prepareInput(
   let target = input.ids;
   if (!target) {
     // An empty target is fine: the decoder start token alone asks for the first word.
-    const text = start === null || input.text?.trim() ? input.text : undefined;
     const labels =
-      text === undefined ? [] : endsWithEos(textIds(tokenizer, text, 'the target text', 'target'));
+      start !== null && !input.text?.trim()
+        ? []
+        : endsWithEos(textIds(tokenizer, input.text, 'the target text', 'target'));
     const shifted = eos === null ? labels : labels.slice(0, -1);
     target = start === null ? shifted : [start, ...shifted];
   }

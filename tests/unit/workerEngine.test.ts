@@ -6,15 +6,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ForwardError } from '../../src/model/model';
-import { CharsTokenizer } from '../../src/model/tokenizer';
+import { parseConfig } from '../../src/model/config';
+import { CharsTokenizer, type Tokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';
 import { Engine } from '../../src/workers/engine';
 import { errorCodeOf } from '../../src/workers/engineErrors';
 import { bucketLength, topK } from '../../src/workers/forwards';
+import { prepareInput } from '../../src/workers/inputs';
 import type { Interventions, Request, Response } from '../../src/workers/protocol';
 import {
   ALPHABET,
   DECODER_CHUNKS,
+  DECODER_CONFIG,
   fakeFetch,
   PAGE,
   PLAIN,
@@ -103,6 +106,60 @@ describe('pure helpers', () => {
     const z = [...logits].reduce((s, v) => s + Math.exp(v), 0);
     got.forEach((p) => expect(p.prob).toBeCloseTo(Math.exp(logits[p.id]) / z, 6));
     expect(got[0].piece).toBe('t4');
+  });
+});
+
+describe('special tokens', () => {
+  const seq2seq = (start: number | null) =>
+    parseConfig({
+      ...DECODER_CONFIG,
+      architecture: 'encoder-decoder',
+      n_encoder_layer: 1,
+      decoder_start_token_id: start,
+    });
+  /** Each character is id 5 (source side) or 6 (target side); Marian-like ones end with 2. */
+  const tokenizer = (appendsEos: boolean): Tokenizer => {
+    const ids = (text: string, id: number) => [...text].map(() => id).concat(appendsEos ? [2] : []);
+    return {
+      kind: 'chars',
+      vocabSize: VOCAB,
+      eosId: 2,
+      piece: String,
+      decode: () => '',
+      encode: (text) => ids(text, 5),
+      ...(appendsEos ? { appendsEos, encodeTarget: (text: string) => ids(text, 6) } : {}),
+    };
+  };
+
+  it("follows the tokenizer's contract: </s> after the source, the start token before the target", () => {
+    for (const appendsEos of [false, true]) {
+      const { prepared } = prepareInput(seq2seq(1), tokenizer(appendsEos), {
+        sourceText: 'abc',
+        text: 'de',
+      });
+      expect(prepared.sourceIds, `appendsEos ${appendsEos}`).toEqual([5, 5, 5, 2]);
+      expect(prepared.ids, `appendsEos ${appendsEos}`).toEqual([
+        1,
+        appendsEos ? 6 : 5,
+        appendsEos ? 6 : 5,
+      ]);
+    }
+    // Ids given as ids are used as they are; a decoder-only model's text gets nothing added.
+    const given = prepareInput(seq2seq(1), tokenizer(true), { sourceIds: [7], ids: [8] });
+    expect(given.prepared).toEqual({ ids: [8], sourceIds: [7] });
+    const decoderOnly = prepareInput(parseConfig(DECODER_CONFIG), tokenizer(false), { text: 'ab' });
+    expect(decoderOnly.prepared.ids).toEqual([5, 5]);
+  });
+
+  it('asks the first word with an empty target, unless the model has no start token', () => {
+    const input = { sourceText: 'a', text: ' ' };
+    expect(prepareInput(seq2seq(1), tokenizer(false), input).prepared.ids).toEqual([1]);
+    expect(() => prepareInput(seq2seq(null), tokenizer(false), input)).toThrow(
+      /the target text is empty/,
+    );
+    expect(() => prepareInput(seq2seq(null), tokenizer(false), { sourceText: 'a' })).toThrow(
+      /the target text is empty/,
+    );
   });
 });
 
