@@ -1,9 +1,6 @@
 /** What the user typed into the model box, as a model source (main thread). */
 import type { ModelSource } from '../workers/protocol';
 
-/** Sizes are worded as the worker words them in its messages. */
-export { formatBytes } from '../workers/budget';
-
 /**
  * An absolute URL (a folder or a file in it), or a Hugging Face model id such as `gpt2` or
  * `Helsinki-NLP/opus-mt-en-it` (optionally `@revision`); null for anything else.

@@ -1,4 +1,4 @@
-/** How much a load may take, and how sizes are worded in what the worker says about them. */
+/** How much a load may take. */
 
 const GIB = 2 ** 30;
 const MAX_BUDGET = 2 * GIB;
@@ -12,12 +12,4 @@ const MAX_BUDGET = 2 * GIB;
  */
 export function weightBudget(deviceMemoryGiB: number | undefined): number {
   return Math.min(MAX_BUDGET, ((deviceMemoryGiB || Infinity) * GIB) / 4);
-}
-
-/** `1.50 GB`, `548.1 MB`, `12 kB`: decimal units, as download sizes are usually given. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
-  return `${bytes} B`;
 }

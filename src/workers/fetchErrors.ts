@@ -2,7 +2,7 @@
  * What went wrong while fetching a model's files, said so that the user knows what to do: the
  * network, CORS, an HTTP error, a file that is absent or cut short, a model too big to load.
  */
-import { formatBytes } from './budget';
+import { formatBytes } from '../model/formatBytes';
 
 /** The network failed, the server refused (CORS), or answered with an HTTP error. */
 export class FetchError extends Error {

@@ -4,7 +4,7 @@
  * refused before it downloads; the header is parsed once, by `src/model/safetensors.ts`), then
  * the rest streams into ONE buffer of the file's exact size.
  */
-import { formatBytes } from './budget';
+import { formatBytes } from '../model/formatBytes';
 import { ModelFileError, tooLarge, truncated } from './fetchErrors';
 import {
   parseSafetensorsHeader,

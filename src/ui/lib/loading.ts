@@ -1,5 +1,5 @@
 /** What the model picker says about a load in progress and about the model it loaded. */
-import { formatBytes } from '../../client/modelSource';
+import { formatBytes } from '../../model/formatBytes';
 import type { ModelInfo } from '../../workers/protocol';
 import type { LoadStage } from '../store/types';
 
