@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const encDec = model.config.architecture === 'encoder-decoder';
   const tokenizer = await readTokenizer(values.model, model.config);
   const tokenize = (text: string) => {
-    if (!tokenizer) fail(`${values.model} has no tokenizer.json: pass --ids instead of --text`);
+    if (!tokenizer) fail(`${values.model} has no tokenizer: pass --ids instead of --text`);
     return tokenizer.encode(text);
   };
   const first = values.ids

@@ -1,5 +1,5 @@
 /**
- * Trains the project's byte-level BPE on a corpus and writes our tokenizer.json.
+ * Trains the project's byte-level BPE on a corpus and writes our lab-tokenizer.json (not Hugging Face's tokenizer.json).
  *
  *   npx tsx scripts/train-tokenizer.ts --corpus ../shared/data/tinyshakespeare.txt --vocab 2048 --out /tmp/tok.json
  *
@@ -21,7 +21,7 @@ const { values } = parseArgs({
 });
 if (values.corpus === undefined || values.out === undefined) {
   console.error(
-    'usage: tsx scripts/train-tokenizer.ts --corpus FILE --out tokenizer.json [--vocab 2048] [--special "<|endoftext|>"]',
+    'usage: tsx scripts/train-tokenizer.ts --corpus FILE --out lab-tokenizer.json [--vocab 2048] [--special "<|endoftext|>"]',
   );
   process.exit(2);
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run train -- NAME [--steps N] [--out DIR]`: trains one shipped model (or `all`) from its
  * recipe in scripts/recipes/, deterministically from the recipe's seed, and writes
- * `public/models/NAME/` (config.json, model.safetensors in F16, tokenizer.json, training.json)
+ * `public/models/NAME/` (config.json, model.safetensors in F16, lab-tokenizer.json, training.json)
  * and `public/models/index.json`.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import type { ModelIndex } from '../src/workers/protocol';
 import { disposeModel } from '../src/model/model';
 import { useFastestNodeBackend } from './lib/node-model';
 import { DEFAULT_MODEL, RECIPES } from './recipes';
+import { LAB_TOKENIZER_FILE } from '../src/model/tokenizer/forCheckpoint';
 import { runRecipe, type Progress, type Recipe } from './recipes/recipe';
 
 const MODELS = join(import.meta.dirname, '..', 'public', 'models');
@@ -55,7 +56,7 @@ async function train(recipe: Recipe, outDir: string, steps?: number): Promise<vo
   writeFileSync(join(dir, 'config.json'), JSON.stringify(result.config, null, 2) + '\n');
   writeFileSync(join(dir, 'model.safetensors'), result.safetensors);
   if (result.tokenizer !== undefined)
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(result.tokenizer) + '\n');
+    writeFileSync(join(dir, LAB_TOKENIZER_FILE), JSON.stringify(result.tokenizer) + '\n');
   writeFileSync(join(dir, 'training.json'), JSON.stringify(result.training, null, 2) + '\n');
   console.log(
     `${recipe.name}: wrote ${dir} in ${duration(result.training.wall_time_s)}; metrics ${JSON.stringify(result.training.metrics)}`,

@@ -12,7 +12,7 @@ import { parseView, serializeView } from './ui/lib/urlState';
 import { batchChunksPerFrame } from './ui/store/frameBatch';
 import { createLabStore, viewOf, type LabStore } from './ui/store/store';
 
-declare module './workers/debug' {
+declare module './client/debug' {
   interface DebugHandle {
     /** The app's store, for the e2e tests: state, actions and the trace behind every canvas. */
     store?: LabStore;

@@ -11,7 +11,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPath } from './chromium';
-import type { DebugEvent } from '../../src/workers/debug';
+import type { DebugEvent } from '../../src/client/debug';
+import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import type { ModelIndex } from '../../src/workers/protocol';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -203,7 +204,9 @@ export const TEST_MODEL_CONFIG = {
 /** A random decoder with a character tokenizer, and an index.json naming it the default. */
 export async function ensureTestModels(): Promise<void> {
   const dir = join(TEST_MODELS, TEST_MODEL);
-  if (existsSync(join(dir, 'model.safetensors'))) return;
+  // Written last: a folder that has it is complete (and has the tokenizer under its current name).
+  if (existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, LAB_TOKENIZER_FILE)))
+    return;
   const { useFastestNodeBackend } = await import('./node-model');
   const { randomCheckpoint } = await import('../make-random-gpt2');
   await useFastestNodeBackend();
@@ -213,7 +216,7 @@ export async function ensureTestModels(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(TEST_MODEL_CONFIG));
   writeFileSync(
-    join(dir, 'tokenizer.json'),
+    join(dir, LAB_TOKENIZER_FILE),
     JSON.stringify({
       type: 'chars',
       alphabet,

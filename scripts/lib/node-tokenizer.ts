@@ -1,12 +1,13 @@
-/** Node-only: the tokenizer of a model folder (its tokenizer.json, or GPT-2's for gpt2 checkpoints). */
+/** Node-only: the tokenizer of a model folder, as the app picks it (see tokenizer/forCheckpoint.ts). */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../../src/model/config';
-import { gpt2Tokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
+import type { Tokenizer } from '../../src/model/tokenizer';
+import { tokenizerForCheckpoint } from '../../src/model/tokenizer/forCheckpoint';
 
 export async function readTokenizer(dir: string, config: ModelConfig): Promise<Tokenizer | null> {
-  const path = join(dir, 'tokenizer.json');
-  if (existsSync(path)) return tokenizerFromJson(JSON.parse(readFileSync(path, 'utf8')));
-  if (config.family === 'gpt2' && config.vocabSize === 50257) return gpt2Tokenizer();
-  return null;
+  return tokenizerForCheckpoint(config, async (file) => {
+    const path = join(dir, file);
+    return existsSync(path) ? new Uint8Array(readFileSync(path)) : null;
+  });
 }

@@ -15,7 +15,7 @@ import { Trainer, type Schedule } from '../../src/model/train';
 
 export interface Prepared {
   config: ModelConfig;
-  /** Serialisable tokenizer (its `toJSON()` is written as tokenizer.json). */
+  /** Serialisable tokenizer (its `toJSON()` is written as lab-tokenizer.json). */
   tokenizer?: { toJSON(): unknown };
   /** Decoder tokens per training step (on average), for the tokens/s figure. */
   tokensPerStep: number;

@@ -15,7 +15,7 @@
  * the trace it already holds (the trace is kept once, there).
  */
 import type { Stack } from '../model/trace';
-import { recordDebugEvent, registerDebugClient } from '../workers/debug';
+import { recordDebugEvent, registerDebugClient } from './debug';
 import type {
   BackendInfo,
   BackendName,

@@ -4,7 +4,7 @@
  */
 import { loseContextForTesting, selectBackend, watchContextLoss } from './backend';
 import { Engine } from './engine';
-import { weightBudget } from './modelFiles';
+import { weightBudget } from './budget';
 import type { Request, Response } from './protocol';
 
 interface WorkerScope {

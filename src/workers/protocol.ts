@@ -38,12 +38,12 @@ export interface ModelInfo {
   parameterCount: number;
   /** Bytes the weights take in memory (float32). */
   weightBytes: number;
-  /** How the weights were read: absent for models loaded before this was reported. */
-  weightsFile?: WeightsFileInfo;
+  /** How the weights were read. */
+  weightsFile: WeightsFileInfo;
   /** `tf.memory()` in the worker right after the load (the weights already uploaded). */
-  memory?: MemoryInfo;
+  memory: MemoryInfo;
   /** Milliseconds from the load request to the model being ready. */
-  loadMs?: number;
+  loadMs: number;
   /** Contents of `training.json` for models the project trained. */
   training?: unknown;
 }
@@ -189,12 +189,12 @@ export type ErrorCode =
   | 'forward-failed'
   | 'no-backend'
   | 'worker-crashed'
-  /** The backend's memory is corrupt (wasm out of bounds): the client replaces the worker. */
+  /** The backend's memory is corrupt (a wasm trap, a lost WebGL context): restart the worker. */
   | 'backend-corrupt';
 
 /**
  * `public/models/index.json`: the shipped models, each in `public/models/NAME/`
- * (`config.json`, `model.safetensors`, optional `tokenizer.json` and `training.json`).
+ * (`config.json`, `model.safetensors`, optional `lab-tokenizer.json` and `training.json`).
  */
 export interface ModelIndex {
   /** The model the app loads first. */

@@ -17,7 +17,7 @@ import { disposeModel, runForward } from '../../src/model/model';
 import { marianTokenizer } from '../../src/model/tokenizer';
 import { toNested, type Trace } from '../../src/model/trace';
 import { traceToReferenceJson } from '../../src/model/traceJson';
-import type { DebugEvent } from '../../src/workers/debug';
+import type { DebugEvent } from '../../src/client/debug';
 import type { ModelInfo, TokenInfo } from '../../src/workers/protocol';
 import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES, maxAbsDiff, readExpected } from '../unit/helpers';

@@ -4,7 +4,7 @@
  * paints, and a lost WebGL context is recovered from. Forced wasm and cpu backends work too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DebugEvent } from '../../src/workers/debug';
+import type { DebugEvent } from '../../src/client/debug';
 import { openApp, screenshot, TEST_MODEL_CONFIG, type App } from '../../scripts/lib/harness';
 
 const LAYERS = TEST_MODEL_CONFIG.n_layer;

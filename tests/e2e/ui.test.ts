@@ -22,6 +22,7 @@ import {
 // A hash of the numbers handed to a canvas's painter (its `data-checksum`), not of its pixels:
 // the pixel test below reads those.
 import { checksum as valuesChecksum } from '../../src/ui/lib/heatmap';
+import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import { positionalSimilarity } from '../../src/ui/lib/positions';
 import {
   DIST,
@@ -73,7 +74,7 @@ function writeModels(dir: string): void {
     const { config, safetensors } = randomCheckpoint(m.config, 'F32', 11 + i);
     writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
     writeFileSync(join(folder, 'model.safetensors'), safetensors);
-    writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify(CHARS));
+    writeFileSync(join(folder, LAB_TOKENIZER_FILE), JSON.stringify(CHARS));
     const steps = [0, 100, 200, 300];
     writeFileSync(
       join(folder, 'training.json'),

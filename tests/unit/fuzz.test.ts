@@ -1,6 +1,6 @@
 /**
  * Seeded fuzzing of what a model folder feeds the readers: the fixtures' `config.json` and
- * `model.safetensors`, Marian's `vocab.json` and SentencePiece models, and our `tokenizer.json`,
+ * `model.safetensors`, Marian's `vocab.json` and SentencePiece models, and our `lab-tokenizer.json`,
  * each damaged in one way (header length, truncation, flipped bytes, shapes, offsets, dtypes,
  * NaN/Inf, config fields, vocabulary ids). Every input must end either in a typed error (a class
  * of the project with a code, a message that names the problem and never says "undefined") or
@@ -345,7 +345,7 @@ const OWN_TOKENIZERS = ['dates-seq2seq', 'lm-prenorm'].map(
   (m) =>
     JSON.parse(
       readFileSync(
-        join(import.meta.dirname, '..', '..', 'public', 'models', m, 'tokenizer.json'),
+        join(import.meta.dirname, '..', '..', 'public', 'models', m, 'lab-tokenizer.json'),
         'utf8',
       ),
     ) as Json,
@@ -454,7 +454,7 @@ function tokenizerCase(random: Random): Case {
       const [op, apply] = pick(random, ops);
       apply();
       return {
-        kind: 'tokenizer.json',
+        kind: 'lab-tokenizer.json',
         detail: `${type}: ${op}`,
         accept: 'any',
         run: tokenizerResult(() => tokenizerFromJson(json)),

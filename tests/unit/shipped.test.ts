@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeModel, type Model } from '../../src/model/model';
 import { CharsTokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
+import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { ModelIndex } from '../../src/workers/protocol';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
@@ -70,7 +71,7 @@ function shipped(name: string) {
   const loaded = {} as { model: Model; tokenizer: Tokenizer; training: Training };
   beforeAll(() => {
     loaded.model = readModelDir(dir);
-    loaded.tokenizer = tokenizerFromJson(readJson(join(dir, 'tokenizer.json')));
+    loaded.tokenizer = tokenizerFromJson(readJson(join(dir, LAB_TOKENIZER_FILE)));
     loaded.training = readJson(join(dir, 'training.json')) as Training;
   });
   afterAll(() => disposeModel(loaded.model));
@@ -107,8 +108,8 @@ describe('language-model twins', () => {
     const { norm: b, finalNorm: fb, ...restB } = post.model.config;
     expect([a, fa, b, fb]).toEqual(['pre', true, 'post', false]);
     expect(restA).toEqual(restB);
-    expect(readFileSync(join(MODELS, 'lm-prenorm', 'tokenizer.json'), 'utf8')).toBe(
-      readFileSync(join(MODELS, 'lm-postnorm', 'tokenizer.json'), 'utf8'),
+    expect(readFileSync(join(MODELS, 'lm-prenorm', LAB_TOKENIZER_FILE), 'utf8')).toBe(
+      readFileSync(join(MODELS, 'lm-postnorm', LAB_TOKENIZER_FILE), 'utf8'),
     );
     expect(pre.tokenizer.vocabSize).toBe(pre.model.config.vocabSize);
     checkRecord(pre.training, 'lm-prenorm');

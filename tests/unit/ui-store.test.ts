@@ -120,6 +120,9 @@ const info = (
   tokenizer: 'chars',
   parameterCount: 100,
   weightBytes: 400,
+  weightsFile: { bytes: 400, from: 'network' },
+  memory: { tensorBytes: 400, gpuBytes: null },
+  loadMs: 1,
 });
 
 function layerChunk(layer: number, value: number): LayerChunk {

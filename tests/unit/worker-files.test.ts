@@ -11,13 +11,10 @@ import r50k from 'gpt-tokenizer/encoding/r50k_base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { marianTokenizer } from '../../src/model/tokenizer';
 import { Engine } from '../../src/workers/engine';
-import {
-  formatBytes,
-  HUB,
-  modelFiles,
-  sourceFromText,
-  weightBudget,
-} from '../../src/workers/modelFiles';
+import { sourceFromText } from '../../src/client/modelSource';
+import { formatBytes } from '../../src/model/formatBytes';
+import { weightBudget } from '../../src/workers/budget';
+import { HUB, modelFiles, WEIGHTS } from '../../src/workers/modelFiles';
 import { MODEL_CACHE } from '../../src/workers/modelCache';
 import type { ModelSource, Request, Response as Message } from '../../src/workers/protocol';
 import { stageText, memoryText } from '../../src/ui/lib/loading';
@@ -197,7 +194,7 @@ function bytesOf(file: string): Uint8Array {
 const tinyWeights = randomCheckpoint(DECODER_CONFIG, 'F32', 1).safetensors;
 const TINY = {
   'm/tiny/config.json': JSON.stringify(DECODER_CONFIG),
-  'm/tiny/tokenizer.json': JSON.stringify(TOKENIZER),
+  'm/tiny/lab-tokenizer.json': JSON.stringify(TOKENIZER),
   'm/tiny/model.safetensors': { body: tinyWeights, chunk: 777 },
 };
 const url = (folder: string): ModelSource => ({ kind: 'url', url: `${ORIGIN}m/${folder}/` });
@@ -312,7 +309,7 @@ describe('reading the weights', () => {
       null,
     );
     const stages: [string, number, number][] = [];
-    const weights = await files.readWeights(1e9, (s, l, t) => stages.push([s, l, t]));
+    const weights = await files.readWeights(WEIGHTS, 1e9, (s, l, t) => stages.push([s, l, t]));
     expect(weights.bytes).toEqual(tinyWeights);
     expect(weights.bytes.buffer.byteLength).toBe(tinyWeights.byteLength);
     expect(weights.from).toBe('network');
@@ -332,7 +329,7 @@ describe('reading the weights', () => {
       },
     });
     if (loaded.type !== 'loaded') return;
-    expect(loaded.info.memory!.tensorBytes).toBe(loaded.info.weightBytes);
+    expect(loaded.info.memory.tensorBytes).toBe(loaded.info.weightBytes);
     expect(loaded.info.loadMs).toBeGreaterThan(0);
   });
 
@@ -418,7 +415,7 @@ describe('reading the weights', () => {
         'bad-model',
         new RegExp(`^model\\.safetensors is truncated: ${cut.byteLength} of the ${size} bytes`),
       ],
-      ['html', 'bad-model', /^model\.safetensors is truncated or not a safetensors file/],
+      ['html', 'bad-model', /^model\.safetensors is truncated or corrupt: its header claims/],
       [
         'no-weights',
         'bad-model',
@@ -502,7 +499,7 @@ describe('the model cache', () => {
     expect(await harness.load(url('tiny'))).toMatchObject({
       info: { weightsFile: { from: 'network' } },
     });
-    const files = ['config.json', 'tokenizer.json', 'training.json', 'model.safetensors'];
+    const files = ['config.json', 'lab-tokenizer.json', 'training.json', 'model.safetensors'];
     expect(server.requests).toEqual(files.map((f) => `${ORIGIN}m/tiny/${f}`));
     // training.json does not exist: remembered as such (a marker, not counted as a file).
     expect(cache.entries()).toHaveLength(4);

@@ -11,7 +11,7 @@ import type { TraceChunk } from '../../src/model/trace';
 import { newRun, reduceRun, isRunMessage } from '../../src/ui/store/runReducer';
 import type { RunState } from '../../src/ui/store/types';
 import { Engine } from '../../src/workers/engine';
-import { appendRows } from '../../src/workers/mergeStep';
+import { appendRows } from '../../src/client/mergeStep';
 import type { ModelInfo, Request, Response } from '../../src/workers/protocol';
 import { DECODER_CHUNKS, fakeFetch, PAGE, PLAIN } from './workerFixtures';
 

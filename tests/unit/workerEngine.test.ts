@@ -4,14 +4,20 @@
  * cancel, generation with the key/value cache, error codes, and no leaked tensors.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CharsTokenizer } from '../../src/model/tokenizer';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ForwardError } from '../../src/model/model';
+import { parseConfig } from '../../src/model/config';
+import { CharsTokenizer, type Tokenizer } from '../../src/model/tokenizer';
 import type { TraceChunk } from '../../src/model/trace';
-import { bucketLength, Engine, topK } from '../../src/workers/engine';
+import { Engine } from '../../src/workers/engine';
+import { errorCodeOf } from '../../src/workers/engineErrors';
+import { bucketLength, topK } from '../../src/workers/forwards';
+import { prepareInput } from '../../src/workers/inputs';
 import type { Interventions, Request, Response } from '../../src/workers/protocol';
 import {
   ALPHABET,
   DECODER_CHUNKS,
+  DECODER_CONFIG,
   fakeFetch,
   PAGE,
   PLAIN,
@@ -103,11 +109,92 @@ describe('pure helpers', () => {
   });
 });
 
-describe('loading', () => {
-  it('runs on the plain cpu backend', () => {
-    expect(tf.getBackend()).toBe('cpu');
+describe('special tokens', () => {
+  const seq2seq = (start: number | null) =>
+    parseConfig({
+      ...DECODER_CONFIG,
+      architecture: 'encoder-decoder',
+      n_encoder_layer: 1,
+      decoder_start_token_id: start,
+    });
+  /** Each character is id 5 (source side) or 6 (target side); Marian-like ones end with 2. */
+  const tokenizer = (appendsEos: boolean): Tokenizer => {
+    const ids = (text: string, id: number) => [...text].map(() => id).concat(appendsEos ? [2] : []);
+    return {
+      kind: 'chars',
+      vocabSize: VOCAB,
+      eosId: 2,
+      piece: String,
+      decode: () => '',
+      encode: (text) => ids(text, 5),
+      ...(appendsEos ? { appendsEos, encodeTarget: (text: string) => ids(text, 6) } : {}),
+    };
+  };
+
+  it("follows the tokenizer's contract: </s> after the source, the start token before the target", () => {
+    for (const appendsEos of [false, true]) {
+      const { prepared } = prepareInput(seq2seq(1), tokenizer(appendsEos), {
+        sourceText: 'abc',
+        text: 'de',
+      });
+      expect(prepared.sourceIds, `appendsEos ${appendsEos}`).toEqual([5, 5, 5, 2]);
+      expect(prepared.ids, `appendsEos ${appendsEos}`).toEqual([
+        1,
+        appendsEos ? 6 : 5,
+        appendsEos ? 6 : 5,
+      ]);
+    }
+    // Ids given as ids are used as they are; a decoder-only model's text gets nothing added.
+    const given = prepareInput(seq2seq(1), tokenizer(true), { sourceIds: [7], ids: [8] });
+    expect(given.prepared).toEqual({ ids: [8], sourceIds: [7] });
+    const decoderOnly = prepareInput(parseConfig(DECODER_CONFIG), tokenizer(false), { text: 'ab' });
+    expect(decoderOnly.prepared.ids).toEqual([5, 5]);
   });
 
+  it('asks the first word with an empty target, unless the model has no start token', () => {
+    const input = { sourceText: 'a', text: ' ' };
+    expect(prepareInput(seq2seq(1), tokenizer(false), input).prepared.ids).toEqual([1]);
+    expect(() => prepareInput(seq2seq(null), tokenizer(false), input)).toThrow(
+      /the target text is empty/,
+    );
+    expect(() => prepareInput(seq2seq(null), tokenizer(false), { sourceText: 'a' })).toThrow(
+      /the target text is empty/,
+    );
+  });
+});
+
+describe('error codes', () => {
+  it('tells a corrupt backend from an ordinary failure', () => {
+    const corrupt = [
+      new WebAssembly.RuntimeError('unreachable'),
+      new Error('memory access out of bounds'),
+      new Error('remainder by zero'),
+      new Error('WebGL Error: CONTEXT_LOST_WEBGL'),
+    ];
+    for (const e of corrupt) expect(errorCodeOf(e), e.message).toBe('backend-corrupt');
+    expect(errorCodeOf(new RangeError('Invalid typed array length: 4'))).toBe('forward-failed');
+    expect(errorCodeOf(new ForwardError('bad-token', 'token id 99 is outside'))).toBe('bad-input');
+    expect(errorCodeOf(new ForwardError('cancelled', 'superseded'))).toBeNull();
+    expect(errorCodeOf(new DOMException('superseded', 'AbortError'))).toBeNull();
+  });
+
+  it('reports a trap in the backend as backend-corrupt, so that the client restarts the worker', async () => {
+    harness = new Harness();
+    await harness.load();
+    const trap = vi
+      .spyOn(tf.Tensor.prototype, 'data')
+      .mockRejectedValueOnce(new WebAssembly.RuntimeError('memory access out of bounds'));
+    const run = harness.runRequest('a cat');
+    await harness.send(run);
+    trap.mockRestore();
+    expect(harness.only(run.id, 'error')).toMatchObject({
+      code: 'backend-corrupt',
+      message: 'memory access out of bounds',
+    });
+  });
+});
+
+describe('loading', () => {
   it('reports byte progress, then the model info', async () => {
     harness = new Harness();
     const id = await harness.load('tiny');
@@ -129,10 +216,15 @@ describe('loading', () => {
   it('gives clear error codes and keeps the model it had', async () => {
     harness = new Harness();
     await harness.load('tiny');
+    const before = harness.runRequest('still here');
+    await harness.send(before);
     const cases: [string, string, RegExp][] = [
       ['missing', 'bad-model', /config\.json is missing/],
       ['no-config', 'bad-model', /config\.json is missing/],
       ['corrupt', 'bad-model', /model\.safetensors is truncated/],
+      // Everything is read before the swap: a broken file found after the weights costs nothing.
+      ['bad-training', 'bad-model', /^training\.json is not valid JSON/],
+      ['bad-tokenizer', 'bad-model', /^lab-tokenizer\.json: "type" must be .*"nope"/],
     ];
     for (const [name, code, message] of cases) {
       const id = await harness.load(name);
@@ -149,7 +241,10 @@ describe('loading', () => {
     });
     const run = harness.runRequest('still here');
     await harness.send(run);
-    expect(harness.only(run.id, 'done').predictions).toHaveLength(5);
+    // Still the first model: its predictions, not those of a model loaded since.
+    expect(harness.only(run.id, 'done').predictions).toEqual(
+      harness.only(before.id, 'done').predictions,
+    );
   });
 
   it('loads from a URL folder and from picked files', async () => {

@@ -56,7 +56,7 @@ function modelFolder(config: Record<string, unknown>, seed: number, extra: Files
   return {
     'config.json': JSON.stringify(config),
     'model.safetensors': bytes,
-    'tokenizer.json': JSON.stringify(TOKENIZER),
+    'lab-tokenizer.json': JSON.stringify(TOKENIZER),
     ...extra,
   };
 }
@@ -65,6 +65,9 @@ export const SERVER: Record<string, Files> = {
   tiny: modelFolder(DECODER_CONFIG, 1, { 'training.json': JSON.stringify({ steps: 7 }) }),
   seq2seq: modelFolder(SEQ2SEQ_CONFIG, 2),
   'no-config': { 'model.safetensors': new Uint8Array(16) },
+  // Good weights, broken companions: the load must fail without costing the model on screen.
+  'bad-training': modelFolder(DECODER_CONFIG, 3, { 'training.json': '{"steps": 7' }),
+  'bad-tokenizer': modelFolder(DECODER_CONFIG, 3, { 'lab-tokenizer.json': '{"type": "nope"}' }),
   corrupt: { ...modelFolder(DECODER_CONFIG, 1), 'model.safetensors': new Uint8Array([1, 2, 3]) },
 };
 

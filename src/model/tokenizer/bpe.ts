@@ -12,7 +12,7 @@ import { Heap } from './heap';
 import { readableBytes } from './readable';
 import { eosIdOf, TokenizerError, type Tokenizer } from './types';
 
-/** Our `tokenizer.json` for byte-level BPE; see docs/tokenizer.md. */
+/** Our `lab-tokenizer.json` for byte-level BPE; see docs/tokenizer.md. */
 export interface BpeJson {
   type: 'byte-bpe';
   /** id -> token in byte-to-character form; special tokens hold their own text. */
@@ -32,7 +32,7 @@ export interface BpeTrainOptions {
   onProgress?: (progress: { merges: number; vocabSize: number }) => void;
 }
 
-const FILE = 'tokenizer.json (byte-bpe)';
+const FILE = 'lab-tokenizer.json (byte-bpe)';
 
 /** A pair of token ids as one Map key; ids stay below 2^21 so keys stay exact doubles. */
 const PAIR_BASE = 2 ** 21;
@@ -78,7 +78,7 @@ export class BpeTokenizer implements Tokenizer {
   private readonly mergeResult: Int32Array;
   private readonly wordCache = new Map<string, number[]>();
 
-  /** Validates a parsed `tokenizer.json`; throws `TokenizerError` naming what is wrong. */
+  /** Validates a parsed `lab-tokenizer.json`; throws `TokenizerError` naming what is wrong. */
   static fromJson(json: unknown): BpeTokenizer {
     return new BpeTokenizer(parseBpeJson(json));
   }

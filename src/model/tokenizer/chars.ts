@@ -18,7 +18,7 @@ export interface CharsJson {
   special_tokens: Record<string, number>;
 }
 
-const FILE = 'tokenizer.json (chars)';
+const FILE = 'lab-tokenizer.json (chars)';
 
 export const DEFAULT_CHARS_SPECIAL_TOKENS: Readonly<Record<string, number>> = {
   '<pad>': 0,

@@ -17,10 +17,10 @@ export { isHfTokenizerJson, type HfScheme } from './hfJson';
 export { marianTokenizer, MarianTokenizer, type MarianTokenizerOptions } from './marian';
 export { TokenizerError, type Tokenizer, type TokenizerKind } from './types';
 
-/** Validates a parsed `tokenizer.json` of ours and builds the tokenizer its `type` names. */
+/** Validates a parsed `lab-tokenizer.json` (ours) and builds the tokenizer its `type` names. */
 export function tokenizerFromJson(json: unknown): Tokenizer {
   if (!isJsonObject(json)) {
-    throw new TokenizerError('tokenizer.json: expected a JSON object with a "type" field');
+    throw new TokenizerError('lab-tokenizer.json: expected a JSON object with a "type" field');
   }
   switch (json.type) {
     case 'byte-bpe':
@@ -29,7 +29,7 @@ export function tokenizerFromJson(json: unknown): Tokenizer {
       return CharsTokenizer.fromJson(json);
     default:
       throw new TokenizerError(
-        `tokenizer.json: "type" must be "byte-bpe" or "chars" (GPT-2 checkpoints use gpt2Tokenizer()), but ${found(json.type)}`,
+        `lab-tokenizer.json: "type" must be "byte-bpe" or "chars" (GPT-2 checkpoints use gpt2Tokenizer()), but ${found(json.type)}`,
       );
   }
 }

@@ -32,6 +32,7 @@ const SPACE_SYMBOL = /\u2581/g;
 
 export class MarianTokenizer implements Tokenizer {
   readonly kind = 'marian';
+  readonly appendsEos = true;
   readonly vocabSize: number;
   readonly eosId: number;
   readonly padId: number;

@@ -10,10 +10,18 @@ export interface Tokenizer {
   /** Number of ids, special tokens included: every id is in `[0, vocabSize)`. */
   vocabSize: number;
   /**
-   * Text to ids. Special tokens are never produced from text: callers add them (e.g. `eosId`).
+   * Text to ids. Special tokens are never produced from the text itself; the only ones `encode`
+   * adds are those its scheme puts around every text (`appendsEos`); callers add the others.
    * Exception: Hugging Face files (`hf`) recognize their added tokens (`[MASK]`) in the text.
    */
   encode(text: string): number[];
+  /** True when `encode` ends every text with `eosId` (Marian, as Hugging Face's tokenizer does). */
+  readonly appendsEos?: boolean;
+  /**
+   * An encoder–decoder's target side, where it is split differently from the source (Marian's
+   * `target.spm`); same contract as `encode`. Absent: `encode` serves both sides.
+   */
+  encodeTarget?(text: string): number[];
   /** Ids to text; throws `TokenizerError` for an id outside the vocabulary. */
   decode(ids: number[]): string;
   /**

@@ -1,6 +1,6 @@
 import type { Raster } from '../lib/heatmap';
 import { createPaintQueue } from '../lib/paintQueue';
-import { notePaint } from '../../workers/debug';
+import { notePaint } from '../../client/debug';
 
 /**
  * The 2D context of a canvas the app paints. It asks for a CPU-backed canvas

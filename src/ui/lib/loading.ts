@@ -1,5 +1,5 @@
 /** What the model picker says about a load in progress and about the model it loaded. */
-import { formatBytes } from '../../workers/modelFiles';
+import { formatBytes } from '../../model/formatBytes';
 import type { ModelInfo } from '../../workers/protocol';
 import type { LoadStage } from '../store/types';
 
@@ -14,17 +14,14 @@ export function stageText(stage: LoadStage): string {
 
 /** `weights 497.8 MB (float32) · tf memory 497.8 MB, GPU 498.3 MB · downloaded 248.9 MB in 3.1 s`. */
 export function memoryText(info: ModelInfo): string {
-  const parts = [`weights ${formatBytes(info.weightBytes)} (float32)`];
-  if (info.memory) {
-    const gpu = info.memory.gpuBytes === null ? '' : `, GPU ${formatBytes(info.memory.gpuBytes)}`;
-    parts.push(`tf memory ${formatBytes(info.memory.tensorBytes)}${gpu}`);
-  }
-  if (info.weightsFile) {
-    const how = { network: 'downloaded', cache: 'read from cache', file: 'read' }[
-      info.weightsFile.from
-    ];
-    const time = info.loadMs === undefined ? '' : ` in ${(info.loadMs / 1000).toFixed(1)} s`;
-    parts.push(`${how} ${formatBytes(info.weightsFile.bytes)}${time}`);
-  }
+  const gpu = info.memory.gpuBytes === null ? '' : `, GPU ${formatBytes(info.memory.gpuBytes)}`;
+  const how = { network: 'downloaded', cache: 'read from cache', file: 'read' }[
+    info.weightsFile.from
+  ];
+  const parts = [
+    `weights ${formatBytes(info.weightBytes)} (float32)`,
+    `tf memory ${formatBytes(info.memory.tensorBytes)}${gpu}`,
+    `${how} ${formatBytes(info.weightsFile.bytes)} in ${(info.loadMs / 1000).toFixed(1)} s`,
+  ];
   return parts.join(' · ');
 }

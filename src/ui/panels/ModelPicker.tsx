@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useLab } from '../context';
 import { memoryText, stageText } from '../lib/loading';
-import { formatBytes } from '../../workers/modelFiles';
+import { formatBytes } from '../../model/formatBytes';
 
 /**
  * Shipped models, a Hugging Face id or URL, files of your own (picked or dropped here), load

@@ -4,7 +4,7 @@
  * runs go on with it until the new one is loaded, and a failed or cancelled load leaves it.
  */
 import type { ClientMessage } from '../../client/client';
-import { sourceFromText } from '../../workers/modelFiles';
+import { sourceFromText } from '../../client/modelSource';
 import type { ModelSource } from '../../workers/protocol';
 import { parseTrainingCurve } from '../lib/norms';
 import { ablationsIn } from '../lib/urlState';

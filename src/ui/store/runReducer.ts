@@ -5,7 +5,7 @@
  */
 import type { ClientMessage } from '../../client/client';
 import type { StackTrace, Trace, TraceChunk } from '../../model/trace';
-import { mergeStep } from '../../workers/mergeStep';
+import { mergeStep } from '../../client/mergeStep';
 import type { RunSpec, RunState } from './types';
 
 /** The messages that belong to one run. */

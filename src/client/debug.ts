@@ -4,7 +4,7 @@
  * UI panels call `notePaint` after drawing a run's data, so a test can tell what reached the
  * screen, not just the store.
  */
-import type { EngineClient } from '../client/client';
+import type { EngineClient } from './client';
 
 export interface DebugEvent {
   /**

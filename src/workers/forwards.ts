@@ -1,0 +1,196 @@
+/**
+ * The two forwards a run can take. Traced: the model's streaming driver, each chunk posted as
+ * soon as it is read back, then `done`. Untraced: the batch driver, predictions only, read back
+ * once (baselines and the bench). Both resolve to the argmax of the last position.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  decoderLogits,
+  encoderDecoderLogits,
+  ForwardError,
+  runForward,
+  type ForwardOptions,
+  type KVCache,
+  type Model,
+} from '../model/model';
+import type { TraceChunk } from '../model/trace';
+import { EngineError } from './engineErrors';
+import { mainStack, type Prepared } from './inputs';
+import type { Interventions, LogitRows, Prediction, Response } from './protocol';
+
+export type Post = (message: Response, transfer: Transferable[]) => void;
+
+/** What a forward needs from the engine. */
+export interface ForwardContext {
+  model: Model;
+  piece: (id: number) => string;
+  post: Post;
+  /** True once this request's output is no longer wanted (a newer run, a cancel). */
+  stopped: () => boolean;
+  /** Let the messages that arrived meanwhile be handled, so `stopped` can change. */
+  yieldToMessages: () => Promise<void>;
+  /** Pad to length buckets (WebGL reuses compiled shaders; see `bucketLength`). */
+  padToBuckets: boolean;
+}
+
+/** A run's forward, whether from `run` or `generate`. */
+export interface ForwardJob {
+  id: number;
+  input: Prepared;
+  interventions: Interventions;
+  captureQKV: boolean;
+  topK: number;
+  logits: LogitRows;
+  cache?: KVCache;
+  /** Position of the first token computed (cached tokens come before it). */
+  queryStart: number;
+  startedAt: number;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+/** The smallest bucket (16, 32, 64, …) holding `length` tokens, never beyond the context. */
+export function bucketLength(length: number, contextLength: number): number {
+  let bucket = 16;
+  while (bucket < length) bucket *= 2;
+  return Math.min(bucket, contextLength);
+}
+
+/**
+ * What a chunk's message moves to the page instead of copying: the one buffer its read-back
+ * matrices share (the one behind `hidden`). Arrays made on the host (masks, head gates) are
+ * copied instead: the model hands the same mask object to every layer, and moving it with
+ * layer 0 would leave layer 1 holding a detached array.
+ */
+export function transferablesOf(chunk: TraceChunk): ArrayBuffer[] {
+  return [chunk.hidden.data.buffer as ArrayBuffer];
+}
+
+/** Top-k of softmax(logits), computed in float64. */
+export function topK(logits: Float32Array, k: number, piece: (id: number) => string): Prediction[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const best: number[] = [];
+  for (let id = 0; id < logits.length; id++) {
+    if (best.length === k && logits[id] <= logits[best[k - 1]]) continue;
+    let at = best.length === k ? k - 1 : best.length;
+    best[at] = id;
+    while (at > 0 && logits[best[at - 1]] < logits[id]) {
+      best[at] = best[at - 1];
+      best[--at] = id;
+    }
+  }
+  return best.map((id) => ({ id, piece: piece(id), prob: Math.exp(logits[id] - max) / sum }));
+}
+
+/**
+ * Predictions without a trace: the model's batch driver (no recording, one readback). It knows
+ * no interventions, so it only runs the unmodified model.
+ */
+export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise<number> {
+  const { interventions: i, input } = job;
+  if (!i.causalMask || !i.usePositions || i.ablatedHeads.length > 0) {
+    throw new EngineError('bad-input', 'a run without a trace cannot apply interventions');
+  }
+  const { model } = ctx;
+  const cfg = model.config;
+  const forwardStart = now();
+  const last = tf.tidy(() => {
+    const ids = tf.tensor2d([input.ids], [1, input.ids.length], 'int32');
+    const logits = input.sourceIds
+      ? encoderDecoderLogits(model, tf.tensor2d([input.sourceIds], undefined, 'int32'), ids, 'last')
+      : decoderLogits(model, ids, 'last');
+    return tf.reshape(logits, [cfg.vocabSize]);
+  });
+  const readStart = now();
+  const values = (await last.data()) as Float32Array;
+  last.dispose();
+  const end = now();
+  const predictions = topK(values, Math.max(1, job.topK), ctx.piece);
+  ctx.post(
+    {
+      type: 'done',
+      id: job.id,
+      predictions: predictions.slice(0, job.topK),
+      timings: {
+        forwardMs: end - forwardStart,
+        readbackMs: end - readStart,
+        transferMs: 0,
+        totalMs: end - job.startedAt,
+      },
+    },
+    [],
+  );
+  return predictions[0].id;
+}
+
+/** Run the forward, stream its chunks, post `done`; resolves to the argmax of the last position. */
+export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promise<number> {
+  const { model } = ctx;
+  const cfg = model.config;
+  const main = mainStack(cfg);
+  const longest = Math.max(job.input.ids.length, job.input.sourceIds?.length ?? 0);
+  const options: ForwardOptions = {
+    causalMask: job.interventions.causalMask,
+    usePositions: job.interventions.usePositions,
+    ablatedHeads: job.interventions.ablatedHeads,
+    captureQKV: job.captureQKV,
+    logits: job.logits,
+    shouldStop: ctx.stopped,
+    ...(job.cache ? { cache: job.cache } : {}),
+    ...(ctx.padToBuckets && !job.cache ? { padTo: bucketLength(longest, cfg.contextLength) } : {}),
+  };
+  let postMs = 0;
+  let inCallbackMs = 0;
+  let readbackMs = 0;
+  options.onReadback = (ms) => (readbackMs += ms);
+  let predictions: Prediction[] = [];
+  const forwardStart = now();
+  await runForward(model, job.input, options, async (chunk) => {
+    if (ctx.stopped()) {
+      throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
+    }
+    const t = now();
+    // Read what `done` needs before the logits' buffer moves to the page.
+    if (chunk.type === 'output' && chunk.stack === main && chunk.logits) {
+      const vocab = chunk.logits.shape[1];
+      const last = chunk.logits.data.subarray(chunk.logits.data.length - vocab);
+      predictions = topK(last, Math.max(1, job.topK), ctx.piece);
+    }
+    const queryStart = chunk.stack === 'encoder' ? 0 : job.queryStart;
+    ctx.post(
+      {
+        type: 'chunk',
+        id: job.id,
+        chunk,
+        queryStart,
+        sentAt: performance.timeOrigin + performance.now(),
+      },
+      transferablesOf(chunk),
+    );
+    postMs += now() - t;
+    await ctx.yieldToMessages();
+    inCallbackMs += now() - t;
+  });
+  const end = now();
+  if (predictions.length === 0) throw new EngineError('forward-failed', 'no logits came back');
+  ctx.post(
+    {
+      type: 'done',
+      id: job.id,
+      predictions: predictions.slice(0, job.topK),
+      timings: {
+        forwardMs: end - forwardStart - inCallbackMs - readbackMs,
+        readbackMs,
+        transferMs: postMs,
+        totalMs: end - job.startedAt,
+      },
+    },
+    [],
+  );
+  return predictions[0].id;
+}

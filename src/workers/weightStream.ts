@@ -1,0 +1,247 @@
+/**
+ * Reading a safetensors file as it streams in, so that peak memory stays at one copy of it: the
+ * header is checked first (its sizes against the budget, so a model too big for the device is
+ * refused before it downloads; the header is parsed once, by `src/model/safetensors.ts`), then
+ * the rest streams into ONE buffer of the file's exact size.
+ */
+import { formatBytes } from '../model/formatBytes';
+import { ModelFileError, tooLarge, truncated } from './fetchErrors';
+import {
+  parseSafetensorsHeader,
+  safetensorsHeaderLength,
+  type SafetensorsHeader,
+} from '../model/safetensors';
+
+export type Progress = (loaded: number, total: number) => void;
+
+export interface Layout {
+  /** Size of the whole file as the header describes it: 8 + header + data. */
+  fileBytes: number;
+  /** What the tensors the header lists take as float32. */
+  float32Bytes: number;
+}
+
+/** Without a Content-Length the buffer starts this big (or at the file's size) and doubles. */
+const FIRST_CAPACITY = 1 << 20;
+
+/**
+ * The start of a safetensors stream, chunk by chunk, until its header is in: then the sizes it
+ * gives are checked against the budget and the announced length. Throws what is wrong. The
+ * chunks are kept as they come and joined once, when the header is complete: linear in its size.
+ */
+export class HeaderCheck {
+  /** The chunks seen until the header was complete (one, joined, once it is). */
+  head: Uint8Array[] = [];
+  headBytes = 0;
+  layout: Layout | null = null;
+  private headerLength: number | null = null;
+
+  constructor(
+    private readonly file: string,
+    /** Content-Length or file size; 0 when unknown. */
+    private readonly announced: number,
+    private readonly budget: number,
+  ) {
+    // Float32 needs at least as many bytes as the file has (F16/BF16 files need twice as many).
+    if (announced > budget) throw tooLarge(`${file} is ${formatBytes(announced)}`, budget);
+  }
+
+  /** Take the next chunk; the layout once the header is complete. */
+  feed(chunk: Uint8Array): Layout | null {
+    if (this.layout) return this.layout;
+    this.head.push(chunk);
+    this.headBytes += chunk.byteLength;
+    if (this.headerLength === null) {
+      if (this.headBytes < 8) return null;
+      this.headerLength = this.corruptIfThrows(() =>
+        safetensorsHeaderLength(this.joined(), this.announced || null),
+      );
+    }
+    if (this.headBytes < 8 + this.headerLength) return null;
+    const header = this.corruptIfThrows(() => parseSafetensorsHeader(this.joined(), null));
+    this.layout = this.checked(header);
+    return this.layout;
+  }
+
+  /** The stream ended: it must not have ended inside the header. */
+  end(): Layout {
+    if (!this.layout) {
+      throw new ModelFileError(
+        'corrupt',
+        `${this.file} is truncated: it ends after ${this.headBytes} bytes, inside its header`,
+      );
+    }
+    return this.layout;
+  }
+
+  /** The head as one array; joined at most twice (for the length field, for the header). */
+  private joined(): Uint8Array {
+    if (this.head.length > 1) this.head = [concat(this.head, this.headBytes)];
+    return this.head[0];
+  }
+
+  private checked(header: SafetensorsHeader): Layout {
+    let elements = 0;
+    for (const e of header.entries.values()) elements += e.shape.reduce((a, b) => a * b, 1);
+    const layout = { fileBytes: header.fileBytes, float32Bytes: elements * 4 };
+    if (layout.float32Bytes > this.budget) {
+      throw tooLarge(
+        `the model needs ${formatBytes(layout.float32Bytes)} as float32 (${(layout.float32Bytes / 4e6).toFixed(0)} M parameters in ${this.file})`,
+        this.budget,
+      );
+    }
+    // Without a Content-Length the header's own sizes are all there is: the same budget.
+    if (layout.fileBytes > this.budget) {
+      throw tooLarge(
+        `${this.file}'s header describes ${formatBytes(layout.fileBytes)}`,
+        this.budget,
+      );
+    }
+    if (this.announced > 0 && this.announced !== layout.fileBytes) {
+      throw new ModelFileError(
+        'corrupt',
+        `${this.file} is ${this.announced} bytes but its header describes ${layout.fileBytes}: ${this.announced < layout.fileBytes ? 'the file is truncated' : 'it has bytes after its last tensor'}`,
+      );
+    }
+    return layout;
+  }
+
+  /** The reader's own errors, as a file error that names the file. */
+  private corruptIfThrows<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (e) {
+      throw new ModelFileError('corrupt', (e as Error).message);
+    }
+  }
+}
+
+/**
+ * The file's bytes as they arrive, in one buffer of its exact size in the end. Where the size
+ * was announced (and matched the header) the buffer is made at once; where it was not, the
+ * header's size is only a ceiling: the buffer doubles as data arrives, up to it, so that a
+ * header that lies costs no more memory than the bytes that really came.
+ */
+class FileBuffer {
+  private bytes: Uint8Array;
+  loaded = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly fileBytes: number,
+    trusted: boolean,
+  ) {
+    this.bytes = new Uint8Array(trusted ? fileBytes : Math.min(fileBytes, FIRST_CAPACITY));
+  }
+
+  append(chunk: Uint8Array): void {
+    const end = this.loaded + chunk.byteLength;
+    if (end > this.fileBytes) {
+      throw new ModelFileError(
+        'corrupt',
+        `${this.file} is longer than the ${this.fileBytes} bytes its header describes`,
+      );
+    }
+    if (end > this.bytes.byteLength) {
+      const grown = new Uint8Array(Math.min(this.fileBytes, Math.max(end, 2 * this.bytes.length)));
+      grown.set(this.bytes.subarray(0, this.loaded));
+      this.bytes = grown;
+    }
+    this.bytes.set(chunk, this.loaded);
+    this.loaded = end;
+  }
+
+  /** All of the file, in a buffer of exactly its size. */
+  complete(): Uint8Array {
+    if (this.loaded < this.fileBytes) throw truncated(this.file, this.loaded, this.fileBytes);
+    return this.bytes;
+  }
+}
+
+/**
+ * Read a safetensors stream: the header first (checked against `budget`), then the rest into
+ * one buffer. `announced` is the Content-Length or file size (0 when unknown).
+ */
+export async function readSafetensors(
+  file: string,
+  stream: ReadableStream<Uint8Array>,
+  announced: number,
+  budget: number,
+  onProgress: Progress,
+): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
+  const reader = stream.getReader();
+  try {
+    const check = new HeaderCheck(file, announced, budget);
+    for (let layout: Layout | null = null; !layout;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      layout = check.feed(value);
+      onProgress(check.headBytes, layout?.fileBytes ?? announced);
+    }
+    const { fileBytes, float32Bytes } = check.end();
+    const buffer = new FileBuffer(file, fileBytes, announced > 0);
+    check.head.forEach((chunk) => buffer.append(chunk));
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer.append(value);
+      onProgress(buffer.loaded, fileBytes);
+    }
+    const bytes = buffer.complete();
+    onProgress(buffer.loaded, fileBytes);
+    return { bytes, float32Bytes };
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * A download on its way into the cache: every chunk passes through (nothing is kept), bytes
+ * are reported, and the header is checked as soon as it is in; a problem errors the stream,
+ * which stops the download and the write, and `problem()` says what it was. A file announced
+ * bigger than the budget is refused here and now.
+ */
+export function checkedDownload(
+  file: string,
+  announced: number,
+  budget: number,
+  onProgress: Progress,
+): { stream: TransformStream<Uint8Array, Uint8Array>; problem(): unknown } {
+  const check = new HeaderCheck(file, announced, budget);
+  let problem: unknown = null;
+  let loaded = 0;
+  const checked = (step: () => void) => {
+    try {
+      step();
+    } catch (e) {
+      problem = e;
+      throw e;
+    }
+  };
+  const stream = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      // Once the header is checked, the chunks it came in need not be kept.
+      checked(() => check.feed(chunk) && (check.head = []));
+      loaded += chunk.byteLength;
+      onProgress(loaded, check.layout?.fileBytes ?? announced);
+      controller.enqueue(chunk);
+    },
+    flush: () =>
+      checked(() => {
+        const { fileBytes } = check.end();
+        if (loaded < fileBytes) throw truncated(file, loaded, fileBytes);
+      }),
+  });
+  return { stream, problem: () => problem };
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
