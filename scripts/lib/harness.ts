@@ -74,6 +74,8 @@ export interface ServeOptions {
    * an ETag from their bytes and a matching If-None-Match is answered 304.
    */
   cacheControl?: string;
+  /** More response headers on every file, e.g. CROSS_ORIGIN_ISOLATION. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -117,6 +119,7 @@ export async function serveStatic(
       const headers: Record<string, string | number> = {
         'Content-Type': MIME[extname(file!)] ?? 'application/octet-stream',
         'Cache-Control': cacheControl,
+        ...options.headers,
       };
       if (cacheControl !== 'no-store') {
         headers.ETag = `"${createHash('sha1').update(body).digest('hex')}"`;
@@ -186,6 +189,12 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The query that makes the app use WebGL even though this Chromium's is a software renderer. */
 export const WEBGL_QUERY = '?backend=webgl';
 
+/** The headers `npm start` and `npm run preview` send (vite.config.ts): wasm threads. */
+export const CROSS_ORIGIN_ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 /** Where `ensureTestModels` writes; served as the app's `models/` so tests never depend on what ships. */
 export const TEST_MODELS = join(ROOT, 'tmp', 'e2e-models');
 export const TEST_MODEL = 'lab-random';
@@ -249,10 +258,17 @@ export interface App extends Browser {
  * run the WebGL backend for real.
  */
 export async function openApp(
-  options: { query?: string; mounts?: Record<string, string>; chromiumArgs?: string[] } = {},
+  options: {
+    query?: string;
+    mounts?: Record<string, string>;
+    chromiumArgs?: string[];
+    /** Response headers, e.g. CROSS_ORIGIN_ISOLATION. */
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<App> {
   await ensureTestModels();
-  const server = await serveStatic({ '/': DIST, '/models/': TEST_MODELS, ...options.mounts });
+  const mounts = { '/': DIST, '/models/': TEST_MODELS, ...options.mounts };
+  const server = await serveStatic(mounts, { headers: options.headers });
   const browser = await launchChromium(options.chromiumArgs);
   const { page } = browser;
   await page.goto(server.url + (options.query ?? WEBGL_QUERY));

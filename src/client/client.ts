@@ -107,7 +107,9 @@ function isSafari(): boolean {
 /** The backend named by `?backend=` in a page URL, if it is one. */
 export function backendFromUrl(url: string): BackendName | undefined {
   const value = new URL(url).searchParams.get('backend');
-  return value === 'webgl' || value === 'wasm' || value === 'cpu' ? value : undefined;
+  return value === 'webgl' || value === 'wasm' || value === 'cpu' || value === 'webgpu'
+    ? value
+    : undefined;
 }
 
 /** Read and check `models/index.json` next to the page. */

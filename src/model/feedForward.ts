@@ -3,15 +3,21 @@ import type { Activation } from './config';
 import { linear } from './linear';
 import type { FeedForwardParams } from './params';
 
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+/** 2·√(2/π): ½(1 + tanh(z)) = σ(2z), so gelu_new is x·σ(2·√(2/π)·(x + 0.044715x³)). */
+const TWO_SQRT_2_OVER_PI = 2 * Math.sqrt(2 / Math.PI);
 
 export function activate(x: tf.Tensor, fn: Activation): tf.Tensor {
   switch (fn) {
-    case 'gelu_new': // GPT-2's tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
-      return tf.mul(
-        tf.mul(x, 0.5),
-        tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI)), 1),
+    case 'gelu_new': {
+      // GPT-2's tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))), written as one sigmoid
+      // of a polynomial, x·(c + 0.044715c·x²) with c = 2√(2/π): six cheap element-wise kernels
+      // instead of eight with Pow and Tanh, the slow ones (docs/performance.md).
+      const inner = tf.mul(
+        x,
+        tf.add(tf.mul(tf.square(x), 0.044715 * TWO_SQRT_2_OVER_PI), TWO_SQRT_2_OVER_PI),
       );
+      return tf.mul(x, tf.sigmoid(inner));
+    }
     case 'gelu': // exact: ½x(1 + erf(x/√2))
       return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1));
     case 'relu':

@@ -1,6 +1,6 @@
 /**
  * Two fixes to tfjs's wasm backend, shared by training and inference: a missing gradient kernel
- * and a fast path for transposed matrix products.
+ * and a fast path for transposed and batched matrix products.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -34,13 +34,95 @@ function registerWasmSegmentSum(): void {
   });
 }
 
+/** tfjs-wasm's own BatchMatMul entry point (what its kernel calls), on tensor ids. */
+type RawMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
+
+const rawMatMuls = new WeakMap<object, RawMatMul>();
+
+function rawMatMul(backend: BackendWasm): RawMatMul {
+  let raw = rawMatMuls.get(backend.wasm);
+  if (!raw) {
+    // Emscripten's cwrap, which tfjs's types leave out.
+    const module = backend.wasm as unknown as {
+      cwrap(name: string, returns: null, args: string[]): RawMatMul;
+    };
+    raw = module.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]);
+    rawMatMuls.set(backend.wasm, raw);
+  }
+  return raw;
+}
+
+const shapeBytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
 /**
- * The wasm backend multiplies plain 2-D matrices with XNNPACK (~20 GFLOP/s here) but falls back
- * to a loop ten times slower when either operand is marked transposed, which is what every
- * weight gradient (Xᵀ·dY), input gradient (dY·Wᵀ) and tied LM head (h·Eᵀ) asks for. Transposing
- * the operand explicitly first (a copy) and multiplying plainly gives the same numbers in a
- * tenth of the time. Batched products (attention) take the slow loop either way.
+ * A batch of products `[…, m, k] · […, k, n]` (batch sizes equal, or one of them 1) as one 2-D
+ * XNNPACK product per matrix, each on views into the operands' and the output's memory: tensor
+ * ids registered with the backend for a slice of an existing buffer, unregistered afterwards
+ * without freeing it (which also drops XNNPACK's weights packed for them). An operand with a
+ * batch of 1 is passed as itself, so XNNPACK packs it once for the whole batch.
  */
+function slicedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo {
+  const [m, k] = a.shape.slice(-2);
+  const n = b.shape[b.shape.length - 1];
+  const batchA = tf.util.sizeFromShape(a.shape.slice(0, -2));
+  const batchB = tf.util.sizeFromShape(b.shape.slice(0, -2));
+  const batch = Math.max(batchA, batchB);
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(
+    a.shape.slice(0, -2),
+    b.shape.slice(0, -2),
+  );
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  const { tfjs } = backend.wasm;
+  const ids = backend as unknown as { dataIdNextNumber: number };
+  const idOf = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.id;
+  const views: number[] = [];
+  const view = (t: tf.TensorInfo, size: number, i: number) => {
+    const id = ids.dataIdNextNumber++;
+    tfjs.registerTensor(id, size, backend.getMemoryOffset(t.dataId) + i * size * 4);
+    views.push(id);
+    return id;
+  };
+  const raw = rawMatMul(backend);
+  const [aShape, bShape] = [shapeBytes([1, m, k]), shapeBytes([1, k, n])];
+  for (let i = 0; i < batch; i++) {
+    const aId = batchA === 1 ? idOf(a) : view(a, m * k, i);
+    const bId = batchB === 1 ? idOf(b) : view(b, k * n, i);
+    raw(aId, aShape, 3, bId, bShape, 3, false, false, view(out, m * n, i));
+  }
+  views.forEach((id) => tfjs.disposeData(id));
+  return out;
+}
+
+/**
+ * tfjs-wasm multiplies only plain 2-D matrices with XNNPACK (~20 GFLOP/s here); an operand
+ * marked transposed, which every weight gradient (Xᵀ·dY), input gradient (dY·Wᵀ) and q·kᵀ asks
+ * for, or a batch of matrices (attention's products, one per head) takes a loop about ten times
+ * slower (docs/performance.md). This BatchMatMul copies a transposed operand into its transpose
+ * first (cheap for the operands that ask for it; the tied LM head is arranged so its table is
+ * never the transposed one, embedding.ts) and runs a batch as 2-D products (slicedMatMul).
+ */
+const XNNPACK_MIN_ROWS = 8;
+
 function registerWasmPlainMatMul(): void {
   const original = tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
@@ -53,7 +135,11 @@ function registerWasmPlainMatMul(): void {
     kernelFunc: (args) => {
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      if ((!transposeA && !transposeB) || !single(a) || !single(b))
+      const batched = !single(a) || !single(b);
+      const rows = a.shape[a.shape.length - (transposeA ? 1 : 2)];
+      // Below 8 rows (a generation step's one query) XNNPACK's packing of each matrix costs
+      // more than the loop saves (docs/performance.md).
+      if ((!transposeA && !transposeB && !batched) || (batched && rows < XNNPACK_MIN_ROWS))
         return original.kernelFunc(args);
       const backend = args.backend as BackendWasm;
       const flip = (t: tf.TensorInfo) => {
@@ -68,11 +154,13 @@ function registerWasmPlainMatMul(): void {
       };
       const a2 = transposeA ? flip(a) : a;
       const b2 = transposeB ? flip(b) : b;
-      const out = original.kernelFunc({
-        ...args,
-        inputs: { a: a2, b: b2 },
-        attrs: { ...args.attrs, transposeA: false, transposeB: false },
-      });
+      const out = batched
+        ? slicedMatMul(backend, a2, b2)
+        : original.kernelFunc({
+            ...args,
+            inputs: { a: a2, b: b2 },
+            attrs: { ...args.attrs, transposeA: false, transposeB: false },
+          });
       if (a2 !== a) backend.disposeData(a2.dataId);
       if (b2 !== b) backend.disposeData(b2.dataId);
       return out;

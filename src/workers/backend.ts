@@ -1,15 +1,18 @@
 /**
  * Picks the tfjs backend inside the worker: WebGL first, then WebAssembly, then plain JavaScript,
- * and says why each better one was not used. Runs only in the worker (it imports the wasm
- * binaries as Vite asset URLs); Node tests pick their backend themselves.
+ * and says why each better one was not used; WebGPU only when asked for (`?backend=webgpu`).
+ * Runs only in the worker (it imports the wasm binaries as Vite asset URLs); Node tests pick
+ * their backend themselves.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { type MathBackendWebGL, setWebGLContext } from '@tensorflow/tfjs-backend-webgl';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import threadedSimdFactory from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
+import threadedSimdSource from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?raw';
 import type { BackendInfo, BackendName } from './protocol';
 import { installWasmKernels } from '../model/wasmKernels';
 
@@ -39,6 +42,33 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimdUrl,
 });
+
+// Cross-origin isolated (COOP/COEP headers, docs/performance.md), tfjs-wasm picks its threaded
+// build and starts each thread from a Blob of `var WasmBackendModuleThreadedSimd = ` + the
+// factory's source text (`factory.toString()`). Bundled and minified, that function refers to a
+// variable of the scope around it (Emscripten's `_scriptDir`, renamed `e`), which the thread does
+// not have: "ReferenceError: e is not defined", and the worker died. Emscripten's own file is
+// self-contained, so the threads get that text instead.
+threadedSimdFactory.toString = () =>
+  `(() => {\n${threadedSimdSource}\nreturn WasmBackendModuleThreadedSimd;\n})()`;
+
+/**
+ * Start tfjs-wasm with one thread per core, at most 4 (as ONNX Runtime Web caps its own), when the
+ * page is cross-origin isolated. Its threaded build caps the count at half of
+ * `navigator.hardwareConcurrency` (it assumes two hyper-threads per core), read once as its module
+ * starts: on two cores it would never run a second thread. So the count is doubled for that start.
+ */
+async function setWasmBackend(): Promise<boolean> {
+  if (!self.crossOriginIsolated) return tf.setBackend('wasm');
+  const cores = navigator.hardwareConcurrency || 1;
+  setThreadsCount(Math.min(4, cores));
+  Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  try {
+    return await tf.setBackend('wasm');
+  } finally {
+    delete (navigator as { hardwareConcurrency?: number }).hardwareConcurrency; // the real one again
+  }
+}
 
 function webglContext(): WebGL2RenderingContext | null {
   const backend = tf.findBackend('webgl') as MathBackendWebGL | null;
@@ -71,12 +101,26 @@ async function tryWebgl(
   return null;
 }
 
+/** WebGPU's backend is large and asked for only by URL, so it is loaded only then. */
+async function tryWebgpu(): Promise<string | null> {
+  if (!('gpu' in navigator)) return 'no WebGPU in this browser (navigator.gpu)';
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!(await tf.setBackend('webgpu'))) return 'no WebGPU adapter';
+  return null;
+}
+
 async function trySetBackend(name: BackendName, options: BackendOptions): Promise<string | null> {
   try {
     const problem =
-      name === 'webgl' ? await tryWebgl(options.canvas, options.preferred === 'webgl') : null;
+      name === 'webgl'
+        ? await tryWebgl(options.canvas, options.preferred === 'webgl')
+        : name === 'webgpu'
+          ? await tryWebgpu()
+          : null;
     if (problem) return problem;
-    if (name !== 'webgl' && !(await tf.setBackend(name))) return 'failed to initialise';
+    const started =
+      name === 'wasm' ? await setWasmBackend() : name === 'cpu' ? await tf.setBackend('cpu') : true;
+    if (!started) return 'failed to initialise';
     await tf.ready();
     if (name === 'wasm') installWasmKernels();
     // A context can exist and still fail on the first real kernel (float textures, shader limits).
@@ -99,7 +143,12 @@ export async function selectBackend(options: BackendOptions = {}): Promise<Backe
     const problem = await trySetBackend(name, options);
     if (problem === null) {
       const gl = name === 'webgl' ? webglContext() : null;
-      return { backend: name, fallbacks, ...(gl ? { renderer: rendererOf(gl) } : {}) };
+      return {
+        backend: name,
+        fallbacks,
+        ...(gl ? { renderer: rendererOf(gl) } : {}),
+        ...(name === 'wasm' ? { threads: getThreadsCount() } : {}),
+      };
     }
     fallbacks.push(`${name}: ${problem}`);
   }

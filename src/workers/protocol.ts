@@ -7,7 +7,7 @@ import type { HeadRef } from '../model/model';
 import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
 import type { Stack, TraceChunk } from '../model/trace';
 
-export type BackendName = 'webgl' | 'wasm' | 'cpu';
+export type BackendName = 'webgl' | 'wasm' | 'cpu' | 'webgpu';
 
 export interface BackendInfo {
   backend: BackendName;
@@ -15,6 +15,8 @@ export interface BackendInfo {
   fallbacks: string[];
   /** The GPU renderer string when WebGL runs (`ANGLE (Google, SwiftShader …)`). */
   renderer?: string;
+  /** wasm's threads: more than 1 only when the page is cross-origin isolated (COOP/COEP). */
+  threads?: number;
 }
 
 /**

@@ -1,0 +1,149 @@
+/**
+ * The fast paths compute what the plain formulas do: gelu_new as one sigmoid against its tanh
+ * definition, the wasm BatchMatMul (transposed operands copied, batches as 2-D XNNPACK products)
+ * against the cpu backend, and the tied LM head without a transposed copy of the vocabulary.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/model/config';
+import { activate } from '../../src/model/feedForward';
+import { initModel } from '../../src/model/init';
+import { decoderLogits, disposeModel, type Model } from '../../src/model/model';
+import { EMBEDDING_CHUNK_ROWS } from '../../src/model/params';
+import { installWasmKernels } from '../../src/model/wasmKernels';
+
+beforeAll(async () => {
+  expect(await tf.setBackend('wasm')).toBe(true);
+  await tf.ready();
+  installWasmKernels();
+});
+
+describe('gelu_new', () => {
+  /** GPT-2's definition, in float64: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+  const reference = (x: number) =>
+    0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+  const xs = Array.from({ length: 4001 }, (_, i) => -20 + i / 100); // −20 … 20 in steps of 0.01
+
+  for (const backend of ['cpu', 'wasm']) {
+    it(`equals the tanh definition within float32 precision on ${backend}`, async () => {
+      await tf.setBackend(backend);
+      const got = tf.tidy(() => activate(tf.tensor1d(xs), 'gelu_new').dataSync());
+      await tf.setBackend('wasm');
+      // A few float32 roundings of a value of size |x|, and of the sigmoid near 0 and 1.
+      const errors = xs.map((x, i) => Math.abs(got[i] - reference(x)) / Math.max(1, Math.abs(x)));
+      expect(Math.max(...errors)).toBeLessThan(1e-6);
+      // The function's shape, so a wrong constant cannot pass: gelu(1) = 0.8412, gelu(−1) = −0.1588.
+      expect(got[xs.indexOf(21 - 20)]).toBeCloseTo(0.841192, 5);
+      expect(got[xs.indexOf(19 - 20)]).toBeCloseTo(-0.158808, 5);
+    });
+  }
+});
+
+describe('wasm BatchMatMul', () => {
+  // [a shape, b shape, transposeA, transposeB]: batches of heads, broadcasts, 2-D, one query row.
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[2, 3, 9, 4], [2, 3, 4, 6], false, false],
+    [[2, 3, 9, 4], [2, 3, 6, 4], false, true],
+    [[2, 3, 4, 9], [2, 3, 4, 6], true, false],
+    [[2, 3, 4, 9], [2, 3, 6, 4], true, true],
+    [[1, 9, 4], [3, 4, 6], false, false],
+    [[3, 9, 4], [1, 4, 6], false, false],
+    [[3, 9, 4], [4, 6], false, false],
+    [[1, 3, 1, 4], [1, 3, 7, 4], false, true],
+    [[9, 4], [6, 4], false, true],
+    [[4, 9], [4, 6], true, false],
+  ];
+  const values = (shape: number[], salt: number) =>
+    Array.from({ length: tf.util.sizeFromShape(shape) }, (_, i) => Math.sin(i * 1.7 + salt));
+
+  for (const [aShape, bShape, transposeA, transposeB] of cases) {
+    it(`gives the cpu backend's product for [${aShape}]${transposeA ? 'ᵀ' : ''} · [${bShape}]${transposeB ? 'ᵀ' : ''}`, async () => {
+      const product = () =>
+        tf.tidy(() => {
+          const a = tf.tensor(values(aShape, 1), aShape);
+          const b = tf.tensor(values(bShape, 2), bShape);
+          const out = tf.matMul(a, b, transposeA, transposeB);
+          return { shape: out.shape, data: out.dataSync() };
+        });
+      await tf.setBackend('cpu');
+      const want = product();
+      await tf.setBackend('wasm');
+      const before = tf.memory().numTensors;
+      const got = product();
+      expect(tf.memory().numTensors).toBe(before);
+      expect(got.shape).toEqual(want.shape);
+      const diff = Math.max(...Array.from(want.data, (w, i) => Math.abs(w - got.data[i])));
+      expect(diff).toBeLessThan(1e-5);
+    });
+  }
+});
+
+describe('the tied LM head', () => {
+  let model: Model;
+  const vocab = 2 * EMBEDDING_CHUNK_ROWS + 100; // three chunks
+  const d = 64;
+
+  beforeAll(() => {
+    model = initModel(
+      parseConfig({
+        model_type: 'attention-lab',
+        vocab_size: vocab,
+        n_embd: d,
+        n_head: 2,
+        n_layer: 1,
+        n_positions: 16,
+      }),
+      5,
+    );
+  });
+  afterAll(() => disposeModel(model));
+
+  /**
+   * Largest number of bytes live on the wasm heap at once while `run` runs, beyond those live
+   * before it: every tensor, including the copies a kernel makes inside itself (which tf.memory()
+   * never sees), is malloc'ed by the backend through the module's `_malloc`.
+   */
+  function peakHeapBytes(run: () => void): number {
+    // Emscripten's allocator, which tfjs's types leave out.
+    const wasm = (tf.backend() as BackendWasm).wasm as unknown as {
+      _malloc(size: number): number;
+      _free(pointer: number): void;
+    };
+    const { _malloc: malloc, _free: free } = wasm;
+    const sizes = new Map<number, number>();
+    let live = 0;
+    let peak = 0;
+    wasm._malloc = (size: number) => {
+      const pointer = malloc(size);
+      sizes.set(pointer, size);
+      live += size;
+      peak = Math.max(peak, live);
+      return pointer;
+    };
+    wasm._free = (pointer: number) => {
+      live -= sizes.get(pointer) ?? 0;
+      sizes.delete(pointer);
+      free(pointer);
+    };
+    try {
+      run();
+    } finally {
+      wasm._malloc = malloc;
+      wasm._free = free;
+    }
+    return peak;
+  }
+
+  it('never copies a vocabulary chunk during a last-position forward on wasm', () => {
+    expect(model.params.tokenEmbedding.length).toBe(3);
+    const chunkBytes = EMBEDDING_CHUNK_ROWS * d * 4;
+    const ids = tf.tensor2d([[5, 17, 3, 1000, 8000, 9]], undefined, 'int32');
+    const peak = peakHeapBytes(() => tf.tidy(() => decoderLogits(model, ids, 'last').dataSync()));
+    ids.dispose();
+    // What a forward needs at 6 tokens: activations of a few KB, the [1, vocab] logits (33 KB)
+    // and their pieces. A transposed copy of one chunk alone would be 1 MiB.
+    expect(peak).toBeGreaterThan(vocab * 4);
+    expect(peak).toBeLessThan(chunkBytes / 4);
+  });
+});
