@@ -5,7 +5,7 @@
  * runs on one thread. Both compute the same predictions.
  */
 import { describe, expect, it } from 'vitest';
-import type { DebugEvent } from '../../src/workers/debug';
+import type { DebugEvent } from '../../src/client/debug';
 import { CROSS_ORIGIN_ISOLATION, openApp } from '../../scripts/lib/harness';
 
 interface Outcome {

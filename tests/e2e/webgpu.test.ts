@@ -4,7 +4,7 @@
  * transformers computed for the gpt2-tiny-a fixture within 1e-4, every traced key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assembleTrace, type TraceChunk } from '../../src/model/trace';
+import type { Trace } from '../../src/model/trace';
 import { traceToReferenceJson } from '../../src/model/traceJson';
 import type { ModelInfo } from '../../src/workers/protocol';
 import { FIXTURES, maxAbsDiff, readExpected } from '../unit/helpers';
@@ -61,14 +61,14 @@ describe('WebGPU (SwiftShader Vulkan)', () => {
       const json = await app.page.evaluate((runId) => {
         const current = window.__attentionLab!.store!.getState().run;
         if (current?.id !== runId) throw new Error(`run ${runId} is not the store's current run`);
-        return JSON.stringify(current.chunks, (_, v: unknown) =>
+        return JSON.stringify(current.trace, (_, v: unknown) =>
           v instanceof Float32Array ? Array.from(v) : v,
         );
       }, run.id);
-      const chunks = JSON.parse(json, (key, v: unknown) =>
+      const trace = JSON.parse(json, (key, v: unknown) =>
         key === 'data' && Array.isArray(v) ? Float32Array.from(v as number[]) : v,
-      ) as TraceChunk[];
-      const ours = traceToReferenceJson(assembleTrace(chunks), config);
+      ) as Trace;
+      const ours = traceToReferenceJson(trace, config);
       errors.push(Object.fromEntries(Object.keys(c).map((k) => [k, maxAbsDiff(ours[k], c[k], k)])));
     }
     console.log('gpt2-tiny-a on webgpu, max abs error per key:', JSON.stringify(errors));
