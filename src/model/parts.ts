@@ -18,7 +18,7 @@ export function stackParams(model: Model, stack: Stack): StackParams {
 /** Positional encoding rows offset…offset+count−1, `[count, d]`, or null when the model has none. */
 function positionRows(model: Model, count: number, offset: number): tf.Tensor2D | null {
   const cfg = model.config;
-  if (cfg.positions === 'none') return null;
+  if (cfg.positions === 'none' || cfg.positions === 'rotary') return null;
   if (cfg.positions === 'learned') {
     const table = model.params.positionEmbedding!;
     return tf.slice(table, [offset, 0], [count, cfg.dModel]);
