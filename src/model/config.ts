@@ -389,3 +389,16 @@ export function layersOf(cfg: ModelConfig, stack: 'encoder' | 'decoder'): number
     ? cfg.nEncoderLayers
     : cfg.nLayers;
 }
+
+/** Key/value heads of the model: fewer than the query heads under grouped-query attention. */
+export function kvHeadCount(cfg: ModelConfig): number {
+  return cfg.nKvHeads ?? cfg.nHeads;
+}
+
+/**
+ * The key/value head query head `head` reads (repeat_kv's layout): ⌊head / (nHeads / nKvHeads)⌋.
+ * Every query head has its own pattern in the trace; heads with the same KV head share k and v.
+ */
+export function kvHeadOf(cfg: ModelConfig, head: number): number {
+  return Math.floor(head / (cfg.nHeads / kvHeadCount(cfg)));
+}

@@ -4,7 +4,7 @@
  * post_attention_layernorm, mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head` (absent when tied).
  * Read with the prefixes `model.` and none.
  */
-import { headDim, type ModelConfig } from '../config';
+import { headDim, kvHeadCount, type ModelConfig } from '../config';
 import type { TensorReader } from '../checkpoint';
 import type { BlockParams, ModelParams } from '../params';
 import { rmsNormWeight, torchLinear, untiedHead } from './torchLinear';
@@ -14,7 +14,7 @@ export const LLAMA_PREFIXES = ['model.', ''];
 export function llamaParams(r: TensorReader, cfg: ModelConfig): ModelParams {
   const d = cfg.dModel;
   const inner = cfg.nHeads * headDim(cfg);
-  const kv = (cfg.nKvHeads ?? cfg.nHeads) * headDim(cfg);
+  const kv = kvHeadCount(cfg) * headDim(cfg);
   // Qwen2: biases on q, k, v only; Llama with attention_bias: on all four.
   const qkvBias = cfg.attentionBias;
   const oBias = cfg.attentionBias && cfg.family === 'llama';
