@@ -7,7 +7,9 @@ import {
   ConfigError,
   activation,
   checkHeads,
-  num,
+  bool,
+  checkTokenIds,
+  positiveNumber,
   optionalId,
   positiveInt,
   type Json,
@@ -38,7 +40,7 @@ function encoderOnly(
     finalNorm: false,
     attentionBias: true,
     attentionOnly: false,
-    tiedEmbeddings: c.tie_word_embeddings !== false,
+    tiedEmbeddings: bool(c, 'tie_word_embeddings', true),
     finalLogitsBias: false,
     padTokenId: optionalId(c, 'pad_token_id'),
     eosTokenId: null,
@@ -63,35 +65,41 @@ export function parseBert(c: Json): ModelConfig {
       'unsupported-model',
     );
   }
-  return checkHeads({
-    family: 'bert',
-    ...encoderOnly(c),
-    vocabSize: positiveInt(c, 'vocab_size'),
-    dModel: positiveInt(c, 'hidden_size'),
-    nHeads: positiveInt(c, 'num_attention_heads'),
-    nLayers: positiveInt(c, 'num_hidden_layers'),
-    dFF: positiveInt(c, 'intermediate_size'),
-    contextLength: positiveInt(c, 'max_position_embeddings'),
-    // BERT's "gelu" is the exact erf form (ACT2FN["gelu"] = GELUActivation).
-    activation: activation(c.hidden_act ?? 'gelu'),
-    layerNormEps: num(c, 'layer_norm_eps', 1e-12),
-    typeVocabSize: positiveInt(c, 'type_vocab_size', 2),
-  });
+  return checkTokenIds(
+    checkHeads({
+      family: 'bert',
+      ...encoderOnly(c),
+      vocabSize: positiveInt(c, 'vocab_size'),
+      dModel: positiveInt(c, 'hidden_size'),
+      nHeads: positiveInt(c, 'num_attention_heads'),
+      nLayers: positiveInt(c, 'num_hidden_layers'),
+      dFF: positiveInt(c, 'intermediate_size'),
+      contextLength: positiveInt(c, 'max_position_embeddings'),
+      // BERT's "gelu" is the exact erf form (ACT2FN["gelu"] = GELUActivation).
+      activation: activation(c.hidden_act ?? 'gelu'),
+      layerNormEps: positiveNumber(c, 'layer_norm_eps', 1e-12),
+      typeVocabSize: positiveInt(c, 'type_vocab_size', 2),
+    }),
+    'none',
+  );
 }
 
 export function parseDistilBert(c: Json): ModelConfig {
   requireArchitecture(c, 'distilbert');
-  return checkHeads({
-    family: 'distilbert',
-    ...encoderOnly(c),
-    vocabSize: positiveInt(c, 'vocab_size'),
-    dModel: positiveInt(c, 'dim'),
-    nHeads: positiveInt(c, 'n_heads'),
-    nLayers: positiveInt(c, 'n_layers'),
-    dFF: positiveInt(c, 'hidden_dim'),
-    contextLength: positiveInt(c, 'max_position_embeddings'),
-    activation: activation(c.activation ?? 'gelu'),
-    // DistilBERT's LayerNorms are built with eps=1e-12, not read from the config.
-    layerNormEps: 1e-12,
-  });
+  return checkTokenIds(
+    checkHeads({
+      family: 'distilbert',
+      ...encoderOnly(c),
+      vocabSize: positiveInt(c, 'vocab_size'),
+      dModel: positiveInt(c, 'dim'),
+      nHeads: positiveInt(c, 'n_heads'),
+      nLayers: positiveInt(c, 'n_layers'),
+      dFF: positiveInt(c, 'hidden_dim'),
+      contextLength: positiveInt(c, 'max_position_embeddings'),
+      activation: activation(c.activation ?? 'gelu'),
+      // DistilBERT's LayerNorms are built with eps=1e-12, not read from the config.
+      layerNormEps: 1e-12,
+    }),
+    'none',
+  );
 }

@@ -6,7 +6,9 @@ import {
   ConfigError,
   activation,
   checkHeads,
-  num,
+  bool,
+  checkTokenIds,
+  positiveNumber,
   optionalId,
   positiveInt,
   type Json,
@@ -50,7 +52,7 @@ export function parseGptNeo(c: Json): ModelConfig {
   const d = positiveInt(c, 'hidden_size');
   const layers = positiveInt(c, 'num_layers');
   const window = positiveInt(c, 'window_size', 256);
-  return checkHeads({
+  const cfg = checkHeads({
     family: 'gpt-neo',
     architecture: 'decoder-only',
     vocabSize: positiveInt(c, 'vocab_size'),
@@ -67,12 +69,12 @@ export function parseGptNeo(c: Json): ModelConfig {
     norm: 'pre',
     positions: 'learned',
     activation: activation(c.activation_function ?? 'gelu_new'),
-    layerNormEps: num(c, 'layer_norm_epsilon', 1e-5),
+    layerNormEps: positiveNumber(c, 'layer_norm_epsilon', 1e-5),
     scaleEmbedding: false,
     finalNorm: true,
     attentionBias: false,
     attentionOnly: false,
-    tiedEmbeddings: c.tie_word_embeddings !== false,
+    tiedEmbeddings: bool(c, 'tie_word_embeddings', true),
     finalLogitsBias: false,
     padTokenId: optionalId(c, 'pad_token_id'),
     eosTokenId: optionalId(c, 'eos_token_id'),
@@ -80,4 +82,5 @@ export function parseGptNeo(c: Json): ModelConfig {
     unscaledScores: true,
     attentionWindows: expandAttentionTypes(c, layers).map((t) => (t === 'local' ? window : null)),
   });
+  return checkTokenIds(cfg, 'none');
 }

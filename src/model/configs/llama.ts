@@ -6,7 +6,9 @@
 import {
   ConfigError,
   activation,
-  num,
+  bool,
+  checkTokenIds,
+  positiveNumber,
   optionalId,
   positiveInt,
   type Json,
@@ -35,9 +37,9 @@ function ropeTheta(c: Json): number {
     }
   }
   if (params && typeof params === 'object' && 'rope_theta' in params) {
-    return num(params as Json, 'rope_theta');
+    return positiveNumber(params as Json, 'rope_theta');
   }
-  return num(c, 'rope_theta', 10000);
+  return positiveNumber(c, 'rope_theta', 10000);
 }
 
 /** Qwen2's sliding-window attention is refused rather than silently run as full attention. */
@@ -70,37 +72,40 @@ export function parseLlama(c: Json, family: 'llama' | 'qwen2'): ModelConfig {
   if (headDim % 2 !== 0) {
     throw new ConfigError(`config.json: head_dim ${headDim} must be even for RoPE`);
   }
-  if (c.mlp_bias === true) {
+  if (bool(c, 'mlp_bias', false)) {
     throw new ConfigError('config.json: mlp_bias: true is not supported', 'unsupported-model');
   }
-  return {
-    family,
-    architecture: 'decoder-only',
-    vocabSize: positiveInt(c, 'vocab_size'),
-    dModel: d,
-    nHeads,
-    nLayers: positiveInt(c, 'num_hidden_layers'),
-    nEncoderLayers: 0,
-    dFF: positiveInt(c, 'intermediate_size'),
-    contextLength: positiveInt(c, 'max_position_embeddings'),
-    norm: 'pre',
-    positions: 'rotary',
-    activation: activation(c.hidden_act ?? 'silu'),
-    layerNormEps: num(c, 'rms_norm_eps', 1e-6),
-    scaleEmbedding: false,
-    finalNorm: true,
-    // Qwen2 always has q/k/v biases (and none on o_proj); Llama has them on all four or none.
-    attentionBias: family === 'qwen2' || c.attention_bias === true,
-    attentionOnly: false,
-    tiedEmbeddings: c.tie_word_embeddings === true,
-    finalLogitsBias: false,
-    padTokenId: optionalId(c, 'pad_token_id'),
-    eosTokenId: optionalId(c, 'eos_token_id'),
-    decoderStartTokenId: null,
-    ...(headDim !== d / nHeads ? { headDim } : {}),
-    nKvHeads,
-    ropeTheta: ropeTheta(c),
-    normKind: 'rms',
-    mlp: 'gated',
-  };
+  return checkTokenIds(
+    {
+      family,
+      architecture: 'decoder-only',
+      vocabSize: positiveInt(c, 'vocab_size'),
+      dModel: d,
+      nHeads,
+      nLayers: positiveInt(c, 'num_hidden_layers'),
+      nEncoderLayers: 0,
+      dFF: positiveInt(c, 'intermediate_size'),
+      contextLength: positiveInt(c, 'max_position_embeddings'),
+      norm: 'pre',
+      positions: 'rotary',
+      activation: activation(c.hidden_act ?? 'silu'),
+      layerNormEps: positiveNumber(c, 'rms_norm_eps', 1e-6),
+      scaleEmbedding: false,
+      finalNorm: true,
+      // Qwen2 always has q/k/v biases (and none on o_proj); Llama has them on all four or none.
+      attentionBias: family === 'qwen2' || bool(c, 'attention_bias', false),
+      attentionOnly: false,
+      tiedEmbeddings: bool(c, 'tie_word_embeddings', false),
+      finalLogitsBias: false,
+      padTokenId: optionalId(c, 'pad_token_id'),
+      eosTokenId: optionalId(c, 'eos_token_id'),
+      decoderStartTokenId: null,
+      ...(headDim !== d / nHeads ? { headDim } : {}),
+      nKvHeads,
+      ropeTheta: ropeTheta(c),
+      normKind: 'rms',
+      mlp: 'gated',
+    },
+    'none',
+  );
 }
