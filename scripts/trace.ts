@@ -1,7 +1,11 @@
 /**
  * npm run --silent trace -- --model DIR --ids 5,17,3 [--decoder-ids 60,12] [--no-causal-mask]
- *   [--no-positions] [--ablate LAYER.HEAD,...] [--text "..."] [--decoder-text "..."]
- * Prints one JSON object, in the layout of the fixtures' expected.json, to stdout.
+ *   [--causal-mask] [--no-positions] [--ablate LAYER.HEAD,...] [--token-type-ids 0,0,1]
+ *   [--text "..."] [--decoder-text "..."]
+ * Prints one JSON object, in the layout of the fixtures' expected.json, to stdout: the same keys
+ * for every family (`attentions` [layer][head][query][key], `hidden_states`, `logits`; BERT adds
+ * `token_type_ids`). `--no-causal-mask` lifts a decoder's mask; `--causal-mask` puts one on an
+ * encoder-only model (BERT attends both ways by default).
  */
 import { parseArgs } from 'node:util';
 import { disposeModel, runForward, type HeadRef } from '../src/model/model';
@@ -17,6 +21,8 @@ const { values } = parseArgs({
     text: { type: 'string' },
     'decoder-text': { type: 'string' },
     'no-causal-mask': { type: 'boolean', default: false },
+    'causal-mask': { type: 'boolean', default: false },
+    'token-type-ids': { type: 'string' },
     'no-positions': { type: 'boolean', default: false },
     ablate: { type: 'string' },
   },
@@ -66,12 +72,16 @@ async function main(): Promise<void> {
         head,
       };
     });
+  const tokenTypeIds = values['token-type-ids']
+    ? parseIds(values['token-type-ids'], '--token-type-ids')
+    : undefined;
   try {
     const trace = await runForward(
       model,
-      encDec ? { ids: second!, sourceIds: first } : { ids: first },
+      encDec ? { ids: second!, sourceIds: first } : { ids: first, tokenTypeIds },
       {
         causalMask: !values['no-causal-mask'],
+        causalEncoder: values['causal-mask'],
         usePositions: !values['no-positions'],
         ablatedHeads,
       },

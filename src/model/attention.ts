@@ -1,14 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { linear } from './linear';
 import type { AttentionParams } from './params';
+import { applyRope, type RopeTables } from './rope';
 
 /** Additive mask value: large enough that exp() underflows to exactly 0, finite so no row gives NaN. */
 export const MASKED = -1e9;
 
-/** [B, T, d] → [B, h, T, d/h]: each head sees its own d/h-wide slice of q, k and v. */
-function splitHeads(x: tf.Tensor, nHeads: number): tf.Tensor {
+/** [B, T, n·dh] → [B, n, T, dh]: each head sees its own dh-wide slice of q, k and v. */
+function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
   const [b, t, d] = x.shape;
-  return tf.transpose(tf.reshape(x, [b, t, nHeads, d / nHeads]), [0, 2, 1, 3]);
+  return tf.transpose(tf.reshape(x, [b, t, d / headDim, headDim]), [0, 2, 1, 3]);
+}
+
+/**
+ * Grouped-query attention: [B, n_kv, T, dh] → [B, n_kv · rep, T, dh], each key/value head
+ * repeated for the `rep` consecutive query heads that share it (repeat_kv in modeling_llama.py),
+ * so query head h reads key/value head ⌊h / rep⌋.
+ */
+export function repeatKv(x: tf.Tensor, rep: number): tf.Tensor {
+  if (rep === 1) return x;
+  const kvHeads = x.shape[1]!;
+  const source = Array.from({ length: kvHeads * rep }, (_, h) => Math.floor(h / rep));
+  return tf.gather(x, tf.tensor1d(source, 'int32'), 1);
 }
 
 /** [B, h, T, d/h] → [B, T, d]: concatenate the heads again. */
@@ -24,21 +37,26 @@ export interface AttentionInputs {
   gate?: tf.Tensor;
   /** Keys and values of earlier tokens (step-through generation), [B, h, Tpast, d/h] each. */
   past?: { k: tf.Tensor; v: tf.Tensor };
+  /** RoPE tables of the new tokens' positions: queries and keys are rotated before the scores. */
+  rope?: RopeTables;
+  /** Scores are q·k without the 1/√(d/h) factor (GPT-Neo). */
+  unscaled?: boolean;
 }
 
 export interface AttentionResult {
   out: tf.Tensor; // [B, Tq, d]
-  scores: tf.Tensor; // [B, h, Tq, Tk]  e_ij = q_i·k_j / √(d/h), before the mask
+  scores: tf.Tensor; // [B, h, Tq, Tk]  e_ij = q_i·k_j / √(d/h) (unscaled: q_i·k_j), before the mask
   probs: tf.Tensor; // [B, h, Tq, Tk]  softmax_j(e_ij + mask_ij)
-  q: tf.Tensor; // [B, h, Tq, d/h]
-  k: tf.Tensor; // [B, h, Tk, d/h] (past keys included)
+  q: tf.Tensor; // [B, h, Tq, d/h] (rotated where the model uses RoPE)
+  k: tf.Tensor; // [B, h, Tk, d/h] (past keys included; shared KV heads repeated per query head)
   v: tf.Tensor; // [B, h, Tk, d/h]
   heads: tf.Tensor; // [B, h, Tq, d/h]  Σ_j p_ij v_j, after the gate
 }
 
 /**
  * Multi-head attention. Queries come from `xq`, keys and values from `xkv` (the same tensor for
- * self-attention, the encoder output for cross-attention).
+ * self-attention, the encoder output for cross-attention). Where `p.k` is narrower than `p.q`
+ * the key/value heads are shared by groups of query heads (grouped-query attention).
  */
 export function multiHeadAttention(
   xq: tf.Tensor,
@@ -47,15 +65,23 @@ export function multiHeadAttention(
   nHeads: number,
   io: AttentionInputs,
 ): AttentionResult {
-  const q = splitHeads(linear(xq, p.q), nHeads);
-  let k = splitHeads(linear(xkv, p.k), nHeads);
-  let v = splitHeads(linear(xkv, p.v), nHeads);
+  const headDim = p.q.w.shape[1] / nHeads;
+  let q = splitHeads(linear(xq, p.q), headDim);
+  let k = splitHeads(linear(xkv, p.k), headDim);
+  let v = splitHeads(linear(xkv, p.v), headDim);
+  if (io.rope) {
+    q = applyRope(q, io.rope);
+    k = applyRope(k, io.rope);
+  }
+  const rep = nHeads / k.shape[1]!;
+  k = repeatKv(k, rep);
+  v = repeatKv(v, rep);
   if (io.past) {
     k = tf.concat([io.past.k, k], 2);
     v = tf.concat([io.past.v, v], 2);
   }
-  const headDim = q.shape[3]!;
-  const scores = tf.div(tf.matMul(q, k, false, true), Math.sqrt(headDim)); // q·k / √(d/h)
+  const qk = tf.matMul(q, k, false, true);
+  const scores = io.unscaled ? qk : tf.div(qk, Math.sqrt(headDim)); // q·k / √(d/h)
   const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0
   let heads = tf.matMul(probs, v); // weighted sum of the values
   if (io.gate) heads = tf.mul(heads, io.gate);

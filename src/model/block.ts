@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { multiHeadAttention, type AttentionInputs, type AttentionResult } from './attention';
 import type { ModelConfig } from './config';
 import { feedForward } from './feedForward';
-import { layerNorm } from './layerNorm';
-import type { BlockParams, LayerNormParams } from './params';
+import { normalize } from './norm';
+import type { BlockParams, FeedForwardParams, LayerNormParams } from './params';
+import { gatedFeedForward } from './swiglu';
 
 /** What a traced forward wants to see inside a block; training passes none. */
 export interface BlockTracer {
@@ -13,6 +14,7 @@ export interface BlockTracer {
 }
 
 export interface BlockInputs {
+  /** Self-attention's mask, gate, cache and RoPE tables (the block adds the model's scaling). */
   self: AttentionInputs;
   /** Encoder output and its attention inputs, for decoder blocks of encoder–decoder models. */
   memory?: tf.Tensor;
@@ -25,9 +27,17 @@ export interface BlockOutput {
   selfKeys: { k: tf.Tensor; v: tf.Tensor };
 }
 
+/** The MLP: SwiGLU where the block has a gate (Llama family), act(x W₁ + b₁) W₂ + b₂ otherwise. */
+function mlp(h: tf.Tensor, p: FeedForwardParams, cfg: ModelConfig): tf.Tensor {
+  return p.gate
+    ? gatedFeedForward(h, { ...p, gate: p.gate }, cfg.activation)
+    : feedForward(h, p, cfg.activation);
+}
+
 /**
- * One transformer block. Pre-norm (GPT-2):  x = x + f(LN(x)).
- * Post-norm (the original Transformer, Marian):  x = LN(x + f(x)).
+ * One transformer block. Pre-norm (GPT-2, Llama, GPT-Neo):  x = x + f(N(x)).
+ * Post-norm (the original Transformer, Marian, BERT):  x = N(x + f(x)).
+ * N is LayerNorm, or RMSNorm where the config says so.
  */
 export function block(
   x: tf.Tensor,
@@ -36,7 +46,6 @@ export function block(
   io: BlockInputs,
   tracer?: BlockTracer,
 ): BlockOutput {
-  const eps = cfg.layerNormEps;
   const subLayer = (
     input: tf.Tensor,
     ln: LayerNormParams,
@@ -44,12 +53,12 @@ export function block(
     f: (h: tf.Tensor) => tf.Tensor,
   ) => {
     if (cfg.norm === 'pre') {
-      const h = layerNorm(input, ln, eps);
+      const h = normalize(input, ln, cfg);
       tracer?.norm(name, input, h);
       return tf.add(input, f(h));
     }
     const sum = tf.add(input, f(input));
-    const out = layerNorm(sum, ln, eps);
+    const out = normalize(sum, ln, cfg);
     tracer?.norm(name, sum, out);
     return out;
   };
@@ -57,7 +66,8 @@ export function block(
   tracer?.residual('input', x);
   let selfKeys: BlockOutput['selfKeys'] | undefined;
   x = subLayer(x, p.ln1, 'ln_1', (h) => {
-    const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, io.self);
+    const self = cfg.unscaledScores ? { ...io.self, unscaled: true } : io.self;
+    const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, self);
     tracer?.attention('self', r);
     selfKeys = { k: r.k, v: r.v };
     return r.out;
@@ -75,8 +85,8 @@ export function block(
   }
 
   if (p.mlp && p.ln2) {
-    const mlp = p.mlp;
-    x = subLayer(x, p.ln2, 'ln_2', (h) => feedForward(h, mlp, cfg.activation));
+    const ff = p.mlp;
+    x = subLayer(x, p.ln2, 'ln_2', (h) => mlp(h, ff, cfg));
     tracer?.residual('after-mlp', x);
   }
   return { x, selfKeys: selfKeys! };

@@ -1,11 +1,20 @@
 /**
  * Checkpoints in the Hugging Face layout (`config.json` + `model.safetensors`): GPT-2, Marian,
- * and the project's own `attention-lab` models, which reuse GPT-2's tensor names (see
- * docs/model-format.md). Loading checks every tensor's presence and shape against the config
+ * the project's own `attention-lab` models, which reuse GPT-2's tensor names (see
+ * docs/model-format.md), and the families whose names live in checkpoints/ (Llama and Qwen2,
+ * GPT-Neo, BERT and DistilBERT). Loading checks every tensor's presence and shape against the config
  * before any of it reaches the GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { layersOf, parseConfig, stacksOf, type ModelConfig } from './config';
+import { layersOf, parseConfig, stacksOf, type Family, type ModelConfig } from './config';
+import {
+  BERT_PREFIXES,
+  DISTILBERT_PREFIXES,
+  bertParams,
+  distilBertParams,
+} from './checkpoints/bert';
+import { GPT_NEO_PREFIXES, gptNeoParams } from './checkpoints/gptNeo';
+import { LLAMA_PREFIXES, llamaParams } from './checkpoints/llama';
 import type { Model } from './model';
 import {
   chunkSpans,
@@ -40,7 +49,7 @@ export class CheckpointError extends Error {
 }
 
 /** Reads named tensors out of a safetensors file, checking shapes, and turns them into tf tensors. */
-class TensorReader {
+export class TensorReader {
   readonly total: number;
   loaded = 0;
   private readonly used = new Set<string>();
@@ -342,6 +351,24 @@ function marianParams(r: TensorReader, cfg: ModelConfig): ModelParams {
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * Per family: the prefixes its tensor names are tried with (published files carry them or not:
+ * GPT-2's `transformer.`, Llama's `model.`, BERT's `bert.`, …) and the reader of its names.
+ */
+const FAMILIES: Record<
+  Family,
+  { prefixes: string[]; read: (r: TensorReader, cfg: ModelConfig) => ModelParams }
+> = {
+  gpt2: { prefixes: ['', 'transformer.'], read: gpt2Params },
+  'attention-lab': { prefixes: [''], read: gpt2Params },
+  marian: { prefixes: [''], read: marianParams },
+  llama: { prefixes: LLAMA_PREFIXES, read: llamaParams },
+  qwen2: { prefixes: LLAMA_PREFIXES, read: llamaParams },
+  'gpt-neo': { prefixes: GPT_NEO_PREFIXES, read: gptNeoParams },
+  bert: { prefixes: BERT_PREFIXES, read: bertParams },
+  distilbert: { prefixes: DISTILBERT_PREFIXES, read: distilBertParams },
+};
+
+/**
  * Build a model from a parsed `config.json` and the bytes of `model.safetensors` (or a file
  * already parsed: merged shards, a `pytorch_model.bin` — see docs/checkpoints.md). Throws
  * ConfigError, SafetensorsError or CheckpointError with a message meant for the user; nothing
@@ -354,15 +381,11 @@ export function loadCheckpoint(
 ): Model {
   const config = parseConfig(configJson);
   const file = safetensors instanceof Uint8Array ? parseSafetensors(safetensors) : safetensors;
-  // Published GPT-2 files name tensors with or without the `transformer.` prefix.
-  const prefixes = config.family === 'gpt2' ? ['', 'transformer.'] : [''];
+  const { prefixes, read } = FAMILIES[config.family];
   const reader = new TensorReader(file, prefixes, onProgress);
   // tidy frees every tensor already uploaded if a later one turns out missing or misshapen.
   const params = tf.tidy(
-    () =>
-      (config.family === 'marian'
-        ? marianParams(reader, config)
-        : gpt2Params(reader, config)) as unknown as tf.TensorContainer,
+    () => read(reader, config) as unknown as tf.TensorContainer,
   ) as unknown as ModelParams;
   return { config, params };
 }
@@ -426,7 +449,7 @@ export function exportTensors(model: Model): Record<string, HostTensor> {
   };
   const putNorm = (name: string, n: LayerNormParams) => {
     out[`${name}.weight`] = host(n.gamma);
-    out[`${name}.bias`] = host(n.beta);
+    if (n.beta) out[`${name}.bias`] = host(n.beta);
   };
   out['wte.weight'] = hostOf(() => tf.concat(p.tokenEmbedding, 0));
   if (p.positionEmbedding) out['wpe.weight'] = host(p.positionEmbedding);

@@ -5,16 +5,26 @@ import { found } from './jsonValue';
  * GPT-2 checkpoints and Marian translation checkpoints. Checkpoint configs (Hugging Face
  * `config.json`) are normalised into this shape by `parseConfig`.
  */
+import { parseBert, parseDistilBert } from './configs/bert';
+import { parseGptNeo } from './configs/gptNeo';
+import { parseLlama } from './configs/llama';
+import { supportedList } from './configs/architectures';
 
 export type Architecture = 'decoder-only' | 'encoder-only' | 'encoder-decoder';
 export type NormPlacement = 'pre' | 'post';
-/** `sinusoidal` interleaves sin/cos (Vaswani et al.); `sinusoidal-split` puts all sines first (Marian). */
-export type PositionKind = 'learned' | 'sinusoidal' | 'sinusoidal-split' | 'none';
+/**
+ * `sinusoidal` interleaves sin/cos (Vaswani et al.); `sinusoidal-split` puts all sines first
+ * (Marian); `rotary` adds nothing to the input and rotates queries and keys instead (RoPE).
+ */
+export type PositionKind = 'learned' | 'sinusoidal' | 'sinusoidal-split' | 'rotary' | 'none';
 export type Activation = 'gelu' | 'gelu_new' | 'relu' | 'swish';
 
+export type Family =
+  'gpt2' | 'marian' | 'attention-lab' | 'llama' | 'qwen2' | 'gpt-neo' | 'bert' | 'distilbert';
+
 export interface ModelConfig {
-  /** Where it came from: `gpt2`, `marian` or `attention-lab`. */
-  family: 'gpt2' | 'marian' | 'attention-lab';
+  /** Where it came from: the Hugging Face `model_type` (GPT-Neo's `gpt_neo` as `gpt-neo`) or `attention-lab`. */
+  family: Family;
   architecture: Architecture;
   vocabSize: number;
   dModel: number;
@@ -45,6 +55,28 @@ export interface ModelConfig {
   padTokenId: number | null;
   eosTokenId: number | null;
   decoderStartTokenId: number | null;
+  // The fields below are set by the families that need them (src/model/configs/); absent means
+  // what GPT-2 and Marian do.
+  /** Width of one head when it is not dModel / nHeads (Llama's `head_dim`). */
+  headDim?: number;
+  /** Grouped-query attention: query head h reads key/value head ⌊h / (nHeads / nKvHeads)⌋. */
+  nKvHeads?: number;
+  /** RoPE base θ: dimension pair i turns at θ^(−2i/head_dim) radians per position. */
+  ropeTheta?: number;
+  /** `rms`: x / √(mean(x²) + ε) · γ, no centring and no β (Llama, Qwen2). */
+  normKind?: 'layer' | 'rms';
+  /** `gated`: down(act(gate(x)) ⊙ up(x)) (SwiGLU); `plain`: proj(act(fc(x))). */
+  mlp?: 'plain' | 'gated';
+  /** Scores are q·k without the 1/√head_dim factor (GPT-Neo). */
+  unscaledScores?: boolean;
+  /** Per layer: null for global attention, w for local attention over the last w keys (GPT-Neo). */
+  attentionWindows?: (number | null)[];
+  /** Token-type (segment) embeddings added to the input (BERT); 0 or absent: none. */
+  typeVocabSize?: number;
+  /** A LayerNorm on the embedding sum, before the first block (BERT, DistilBERT). */
+  embeddingNorm?: boolean;
+  /** Masked-LM head: dense → activation → LayerNorm before the vocabulary projection. */
+  mlmHead?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -153,7 +185,7 @@ export function checkTokenIds(cfg: ModelConfig, outside: 'error' | 'none' = 'err
   return out;
 }
 
-function activation(v: unknown): Activation {
+export function activation(v: unknown): Activation {
   switch (v) {
     case 'gelu_new':
     case 'gelu_pytorch_tanh':
@@ -178,7 +210,7 @@ function oneOf<T extends string>(c: Json, key: string, allowed: readonly T[], fa
   );
 }
 
-function checkHeads(cfg: ModelConfig): ModelConfig {
+export function checkHeads(cfg: ModelConfig): ModelConfig {
   if (cfg.dModel % cfg.nHeads !== 0) {
     throw new ConfigError(
       `config.json: hidden size ${cfg.dModel} is not divisible by ${cfg.nHeads} heads`,
@@ -325,16 +357,25 @@ export function parseConfig(json: unknown): ModelConfig {
       return parseMarian(c);
     case 'attention-lab':
       return parseAttentionLab(c);
+    case 'llama':
+    case 'qwen2':
+      return parseLlama(c, c.model_type);
+    case 'gpt_neo':
+      return parseGptNeo(c);
+    case 'bert':
+      return parseBert(c);
+    case 'distilbert':
+      return parseDistilBert(c);
     default:
       throw new ConfigError(
-        `unsupported model_type ${c.model_type === undefined ? '(config.json has none)' : JSON.stringify(c.model_type)}: Attention Lab runs gpt2, marian and attention-lab models`,
+        `unsupported model_type ${c.model_type === undefined ? '(config.json has none)' : JSON.stringify(c.model_type)}: Attention Lab runs ${supportedList()} and its own attention-lab models`,
         'unsupported-model',
       );
   }
 }
 
 export function headDim(cfg: ModelConfig): number {
-  return cfg.dModel / cfg.nHeads;
+  return cfg.headDim ?? cfg.dModel / cfg.nHeads;
 }
 
 /** The stacks a model of this architecture has, in the order they run. */
@@ -347,4 +388,17 @@ export function layersOf(cfg: ModelConfig, stack: 'encoder' | 'decoder'): number
   return stack === 'encoder' && cfg.architecture === 'encoder-decoder'
     ? cfg.nEncoderLayers
     : cfg.nLayers;
+}
+
+/** Key/value heads of the model: fewer than the query heads under grouped-query attention. */
+export function kvHeadCount(cfg: ModelConfig): number {
+  return cfg.nKvHeads ?? cfg.nHeads;
+}
+
+/**
+ * The key/value head query head `head` reads (repeat_kv's layout): ⌊head / (nHeads / nKvHeads)⌋.
+ * Every query head has its own pattern in the trace; heads with the same KV head share k and v.
+ */
+export function kvHeadOf(cfg: ModelConfig, head: number): number {
+  return Math.floor(head / (cfg.nHeads / kvHeadCount(cfg)));
 }

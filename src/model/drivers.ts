@@ -6,23 +6,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AttentionInputs } from './attention';
 import { block } from './block';
 import { stacksOf } from './config';
-import { layerNorm } from './layerNorm';
-import { causalBias, paddingBias } from './masks';
+import { causalBias, layerWindows, paddingBias, windowedCausalBias } from './masks';
 import type { Model } from './model';
-import { embed, logitsOf, stackParams } from './parts';
+import { normalize } from './norm';
+import { embed, logitsOf, ropeFor, stackParams } from './parts';
 import type { Stack } from './trace';
 
+/** `self` is one set of attention inputs for every layer, or one per layer (local attention). */
 function runStack(
   model: Model,
   stack: Stack,
   x: tf.Tensor,
-  self: AttentionInputs,
+  selfInputs: AttentionInputs | ((layer: number) => AttentionInputs),
   memory?: tf.Tensor,
   cross?: AttentionInputs,
 ): tf.Tensor {
   const p = stackParams(model, stack);
   const input = x;
-  for (const b of p.blocks) {
+  for (const [layer, b] of p.blocks.entries()) {
+    const self = typeof selfInputs === 'function' ? selfInputs(layer) : selfInputs;
     // A tidy per block: its attention scores and probabilities ([B, h, T, T], several of each)
     // go as soon as its output exists, so the forward holds one layer's attention at a time, not
     // every layer's (docs/performance.md, "Memory of the untraced forward"). Under a gradient
@@ -31,7 +33,22 @@ function runStack(
     if (x !== input) x.dispose();
     x = next;
   }
-  return p.finalNorm ? layerNorm(x, p.finalNorm, model.config.layerNormEps) : x;
+  return p.finalNorm ? normalize(x, p.finalNorm, model.config) : x;
+}
+
+/**
+ * Decoder self-attention inputs per layer for a batch of length t: the causal mask (narrowed to
+ * the window on local layers) and the RoPE tables, shared by every layer.
+ */
+function decoderSelfInputs(model: Model, t: number): (layer: number) => AttentionInputs {
+  const cfg = model.config;
+  const rope = ropeFor(model, t, 0, true);
+  const windows = layerWindows(cfg.attentionWindows, cfg.nLayers);
+  const biases = new Map<number | null, tf.Tensor>();
+  for (const w of windows) {
+    if (!biases.has(w)) biases.set(w, w === null ? causalBias(t) : windowedCausalBias(t, w));
+  }
+  return (layer) => ({ bias: biases.get(windows[layer])!, ...(rope ? { rope } : {}) });
 }
 
 /** Which positions get logits in the batch drivers: a 50k vocabulary makes every row costly. */
@@ -51,9 +68,11 @@ export function decoderLogits(
   positions: LogitPositions = 'all',
 ): tf.Tensor3D {
   const stack = stacksOf(model.config)[0];
-  const causal = stack === 'decoder';
-  const bias = causal ? causalBias(ids.shape[1]) : paddingBias(ids, model.config.padTokenId);
-  const h = runStack(model, stack, embed(model, ids, 0, true).x, { bias });
+  const self =
+    stack === 'decoder'
+      ? decoderSelfInputs(model, ids.shape[1])
+      : { bias: paddingBias(ids, model.config.padTokenId) };
+  const h = runStack(model, stack, embed(model, ids, 0, true).x, self);
   return logitsAt(model, h, positions);
 }
 

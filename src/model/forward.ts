@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { block } from './block';
 import { ChunkStream } from './chunkStream';
 import { stacksOf } from './config';
-import { checkIds, ForwardError } from './inputs';
+import { checkIds, checkTokenTypes, ForwardError } from './inputs';
 import type { KeysValues, KVCache } from './kvCache';
-import { layerNorm } from './layerNorm';
-import { gateTensor, headGates, stackMasks } from './masks';
+import { disposeMasks, gateTensor, headGates, layerWindows, selfMaskOf, stackMasks } from './masks';
 import type { HeadRef, Model } from './model';
-import { embed, logitsOf, stackParams } from './parts';
+import { normalize } from './norm';
+import { embed, logitsOf, ropeFor, stackParams } from './parts';
 import { Recorder } from './recorder';
 import type { Matrix, Stack, Trace, TraceChunk } from './trace';
 import { assembleTrace } from './trace';
@@ -24,11 +24,18 @@ export interface ForwardInput {
   ids: number[];
   /** Encoder input of an encoder–decoder model. */
   sourceIds?: number[];
+  /** Token types (segments) of `ids`, for models with token-type embeddings (BERT); default all 0. */
+  tokenTypeIds?: number[];
 }
 
 export interface ForwardOptions {
   /** Causal mask on decoder self-attention (default true). Off is a counterfactual for causal models. */
   causalMask?: boolean;
+  /**
+   * A causal mask on an encoder-only model's self-attention (default false: BERT attends both
+   * ways). On is the counterfactual for bidirectional models, as `causalMask: false` is for causal ones.
+   */
+  causalEncoder?: boolean;
   /** Add positional information (default true). */
   usePositions?: boolean;
   ablatedHeads?: HeadRef[];
@@ -68,6 +75,7 @@ async function traceStack(
   stream: ChunkStream,
   staged: KeysValues,
   memory?: { x: tf.Tensor; length: number },
+  typeIds?: number[],
 ): Promise<TracedStackResult> {
   const cfg = model.config;
   const cache = stack === 'decoder' ? opts.cache : undefined;
@@ -76,40 +84,47 @@ async function traceStack(
   // A cache grows by exact lengths; padding would put garbage keys into it.
   const padded = cache ? real : Math.max(real, opts.padTo ?? real);
   const usePositions = opts.usePositions ?? true;
-  const causal = stack === 'decoder' && (opts.causalMask ?? true);
+  const causal =
+    stack === 'decoder'
+      ? (opts.causalMask ?? true)
+      : cfg.architecture === 'encoder-only' && (opts.causalEncoder ?? false);
   const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
+  const pad = (xs: number[]) => [...xs, ...new Array<number>(padded - real).fill(0)];
 
   // Embedding chunk
   let rec = new Recorder();
   let positions: Matrix | undefined;
+  let tokenTypes: Matrix | undefined;
   let hidden0!: Matrix;
   let x = tf.tidy(() => {
-    const idTensor = tf.tensor2d(
-      [...ids, ...new Array<number>(padded - real).fill(0)],
-      [1, padded],
-      'int32',
-    );
-    const { x: e, pos } = embed(model, idTensor, past, usePositions);
+    const idTensor = tf.tensor2d(pad(ids), [1, padded], 'int32');
+    const typeTensor = typeIds ? tf.tensor2d(pad(typeIds), [1, padded], 'int32') : undefined;
+    const { x: e, pos, types } = embed(model, idTensor, past, usePositions, typeTensor);
     if (pos) positions = rec.record(leading(pos, [real, cfg.dModel]));
+    if (types) tokenTypes = rec.record(realTokens(types, real));
     hidden0 = rec.record(realTokens(e, real));
     return e;
   });
 
+  const blocks = stackParams(model, stack).blocks;
+  const windows = layerWindows(cfg.attentionWindows, blocks.length);
   const masks = stackMasks(
     padded,
     real,
     past,
     causal,
     memory && { keys: memory.x.shape[1]!, real: memory.length },
+    windows,
   );
+  const rope = ropeFor(model, padded, past, usePositions);
 
-  const blocks = stackParams(model, stack).blocks;
   try {
     await stream.push(rec, () => ({
       type: 'embedding',
       stack,
       inputIds: ids,
       ...(positions ? { positions } : {}),
+      ...(tokenTypes ? { tokenTypeIds: typeIds ?? ids.map(() => 0), tokenTypes } : {}),
       hidden: hidden0,
     }));
     for (let layer = 0; layer < blocks.length; layer++) {
@@ -117,18 +132,19 @@ async function traceStack(
         throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
       rec = new Recorder();
       const gates = headGates(opts.ablatedHeads ?? [], stack, layer, cfg.nHeads);
+      const selfMask = selfMaskOf(masks, windows[layer]);
       const tracer = new LayerTracer(rec, {
         prefix: `${prefix}h.${layer}.`,
         queries: real,
         keys: { self: past + real, cross: memory?.length ?? 0 },
-        masks: { self: masks.self.shown, cross: masks.cross?.shown },
+        masks: { self: selfMask.shown, cross: masks.cross?.shown },
         gates,
         causal,
         captureQKV: opts.captureQKV ?? false,
       });
       let hidden!: Matrix;
       const out = tf.tidy(() => {
-        const self = { bias: masks.self.bias, gate: gateTensor(gates.self) };
+        const self = { bias: selfMask.bias, gate: gateTensor(gates.self), rope };
         const cross = masks.cross && { bias: masks.cross.bias, gate: gateTensor(gates.cross) };
         const io = {
           self: { ...self, past: cache?.layers[layer] },
@@ -150,7 +166,8 @@ async function traceStack(
     x.dispose();
     throw e;
   } finally {
-    tf.dispose([masks.self.bias, ...(masks.cross ? [masks.cross.bias] : [])]);
+    disposeMasks(masks);
+    if (rope) tf.dispose([rope.cos, rope.sin]);
   }
   return { x, real };
 }
@@ -174,7 +191,7 @@ async function traceOutput(
   const norm = stackParams(model, stack).finalNorm;
   const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
   const final = tf.tidy(() => {
-    const h = norm ? layerNorm(x, norm, cfg.layerNormEps) : x.clone();
+    const h = norm ? normalize(x, norm, cfg) : x.clone();
     if (norm) {
       stats.add(x);
       stats.add(h);
@@ -211,8 +228,9 @@ async function traceWholeStack(
   stream: ChunkStream,
   staged: KeysValues,
   memory?: { x: tf.Tensor; length: number },
+  typeIds?: number[],
 ): Promise<{ final: tf.Tensor; real: number }> {
-  const result = await traceStack(model, stack, ids, opts, stream, staged, memory);
+  const result = await traceStack(model, stack, ids, opts, stream, staged, memory, typeIds);
   try {
     return {
       final: await traceOutput(model, stack, result, offset, opts, stream),
@@ -245,6 +263,7 @@ export async function runForward(
   const cache = opts.cache;
   const past = cache?.length ?? 0;
   checkIds(input.ids, cfg, stacks.length === 2 ? 'the target text' : 'the input', past);
+  if (input.tokenTypeIds) checkTokenTypes(input.tokenTypeIds, input.ids.length, cfg);
   const source = input.sourceIds;
   const encode = stacks.length === 2 && !cache?.memory;
   if (encode) {
@@ -274,6 +293,7 @@ export async function runForward(
       stream,
       staged,
       memory,
+      input.tokenTypeIds,
     );
     final.dispose();
     await stream.finish();

@@ -15,6 +15,24 @@ export class ForwardError extends Error {
  * Throws a ForwardError unless `ids` is non-empty, fits the context after `offset` earlier
  * tokens, and holds only ids of the vocabulary. `what` names the input in the message.
  */
+/** Throws a ForwardError unless `types` has one id per token, each a token type of the model. */
+export function checkTokenTypes(types: number[], tokens: number, cfg: ModelConfig): void {
+  const n = cfg.typeVocabSize ?? 0;
+  if (n === 0) {
+    throw new ForwardError('bad-token', 'this model has no token types: give no token type ids');
+  }
+  if (types.length !== tokens) {
+    throw new ForwardError(
+      'bad-token',
+      `${types.length} token type ids for ${tokens} tokens: give one per token`,
+    );
+  }
+  for (const t of types) {
+    if (!Number.isInteger(t) || t < 0 || t >= n)
+      throw new ForwardError('bad-token', `token type id ${t} is outside 0–${n - 1}`);
+  }
+}
+
 export function checkIds(ids: number[], cfg: ModelConfig, what: string, offset: number): void {
   if (ids.length === 0)
     throw new ForwardError('empty-input', `${what} is empty: give at least one token`);

@@ -5,7 +5,8 @@ import type { LayerNormParams } from './params';
 export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true); // [..., 1] each; σ² is the biased variance
   const normalized = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(normalized, p.gamma), p.beta);
+  const scaled = tf.mul(normalized, p.gamma);
+  return p.beta ? tf.add(scaled, p.beta) : scaled;
 }
 
 /** Mean and biased variance over features, per token: what the LayerNorm panel plots. */

@@ -30,7 +30,8 @@ export function paddingBias(ids: tf.Tensor, padId: number | null): tf.Tensor {
 
 /**
  * Host-side mask `[queries, keys]`, 1 = may attend. Queries are positions past…past+tq−1; keys
- * 0…tk−1 of which the first `realK` are real (the rest is padding).
+ * 0…tk−1 of which the first `realK` are real (the rest is padding). A local layer (GPT-Neo)
+ * sees only keys less than `window` positions away: with the causal mask, q − window < k ≤ q.
  */
 function allowedMatrix(
   tq: number,
@@ -38,12 +39,30 @@ function allowedMatrix(
   realK: number,
   past: number,
   causal: boolean,
+  window: number | null = null,
 ): Float32Array {
   const m = new Float32Array(tq * tk);
   for (let i = 0; i < tq; i++) {
-    for (let j = 0; j < tk; j++) m[i * tk + j] = j < realK && (!causal || j <= past + i) ? 1 : 0;
+    const q = past + i;
+    for (let j = 0; j < tk; j++) {
+      const inWindow = window === null || Math.abs(q - j) < window;
+      m[i * tk + j] = j < realK && (!causal || j <= q) && inWindow ? 1 : 0;
+    }
   }
   return m;
+}
+
+/** Additive causal mask `[1, 1, T, T]` of a local layer: key j is seen from query i when i − window < j ≤ i. */
+export function windowedCausalBias(t: number, window: number): tf.Tensor {
+  return biasOf(allowedMatrix(t, t, t, 0, true, window), t, t);
+}
+
+/** The attention window of each of `layers` layers: null (global) unless the model has local layers. */
+export function layerWindows(
+  windows: (number | null)[] | undefined,
+  layers: number,
+): (number | null)[] {
+  return Array.from({ length: layers }, (_, i) => windows?.[i] ?? null);
 }
 
 /** The additive mask `[1, 1, tq, tk]` of a host-side `allowedMatrix`. */
@@ -89,13 +108,28 @@ export function gateTensor(gate: Float32Array): tf.Tensor | undefined {
 /** The attention masks of one traced stack: additive biases for the device, crops for the trace. */
 export interface StackMasks {
   self: { bias: tf.Tensor; shown: Matrix };
+  /** Self-attention of local layers, by window (GPT-Neo). */
+  local: Map<number, { bias: tf.Tensor; shown: Matrix }>;
   cross?: { bias: tf.Tensor; shown: Matrix };
+}
+
+/** The self-attention mask of a layer with this window (null: global). */
+export function selfMaskOf(masks: StackMasks, window: number | null): StackMasks['self'] {
+  return window === null ? masks.self : masks.local.get(window)!;
+}
+
+export function disposeMasks(masks: StackMasks): void {
+  tf.dispose([
+    masks.self.bias,
+    ...[...masks.local.values()].map((m) => m.bias),
+    ...(masks.cross ? [masks.cross.bias] : []),
+  ]);
 }
 
 /**
  * Masks of `padded` queries (the first `real` real) at positions past…, over the cached and new
- * keys of self-attention and, with an encoder `memory`, over its keys (the first `memory.real`
- * real). The caller disposes the biases.
+ * keys of self-attention (one more per window of the stack's local layers) and, with an encoder
+ * `memory`, over its keys (the first `memory.real` real). The caller disposes them (disposeMasks).
  */
 export function stackMasks(
   padded: number,
@@ -103,15 +137,18 @@ export function stackMasks(
   past: number,
   causal: boolean,
   memory?: { keys: number; real: number },
+  windows: (number | null)[] = [],
 ): StackMasks {
   const keys = past + padded;
-  const allowed = allowedMatrix(padded, keys, past + real, past, causal);
-  const masks: StackMasks = {
-    self: {
+  const self = (window: number | null) => {
+    const allowed = allowedMatrix(padded, keys, past + real, past, causal, window);
+    return {
       bias: biasOf(allowed, padded, keys),
       shown: cropMask(allowed, keys, real, past + real),
-    },
+    };
   };
+  const masks: StackMasks = { self: self(null), local: new Map() };
+  for (const w of windows) if (w !== null && !masks.local.has(w)) masks.local.set(w, self(w));
   if (memory) {
     const crossAllowed = allowedMatrix(padded, memory.keys, memory.real, 0, false);
     masks.cross = {

@@ -11,9 +11,11 @@ export interface Linear {
 
 export interface LayerNormParams {
   gamma: tf.Tensor1D; // [d]
-  beta: tf.Tensor1D; // [d]
+  /** Absent for RMSNorm, which has no shift. */
+  beta?: tf.Tensor1D; // [d]
 }
 
+/** With grouped-query attention k and v are narrower: `[d, n_kv · head_dim]`. */
 export interface AttentionParams {
   q: Linear;
   k: Linear;
@@ -22,8 +24,10 @@ export interface AttentionParams {
 }
 
 export interface FeedForwardParams {
-  fc: Linear; // [d, d_ff]
-  proj: Linear; // [d_ff, d]
+  fc: Linear; // [d, d_ff] (SwiGLU's up projection)
+  proj: Linear; // [d_ff, d] (SwiGLU's down projection)
+  /** SwiGLU's gate `[d, d_ff]`: the MLP is then proj(act(gate(x)) ⊙ fc(x)). */
+  gate?: Linear;
 }
 
 export interface BlockParams {
@@ -57,6 +61,12 @@ export interface ModelParams {
   /** Untied LM head as column chunks `[d, cols]`; absent when tied to the token embedding. */
   lmHead?: tf.Tensor2D[];
   logitsBias?: tf.Tensor1D; // [vocab]
+  /** Token-type (segment) embeddings `[types, d]` (BERT). */
+  tokenTypeEmbedding?: tf.Tensor2D;
+  /** LayerNorm of the embedding sum (BERT, DistilBERT). */
+  embeddingNorm?: LayerNormParams;
+  /** Masked-LM head before the vocabulary: dense `[d, d]` → activation → LayerNorm. */
+  mlmHead?: { dense: Linear; norm: LayerNormParams };
 }
 
 /** The chunks of at most EMBEDDING_CHUNK_ROWS rows that cover `rows` rows, in order. */
@@ -72,8 +82,11 @@ export function allTensors(p: ModelParams): tf.Tensor[] {
   const out: tf.Tensor[] = [...p.tokenEmbedding, ...(p.lmHead ?? [])];
   if (p.positionEmbedding) out.push(p.positionEmbedding);
   if (p.logitsBias) out.push(p.logitsBias);
+  if (p.tokenTypeEmbedding) out.push(p.tokenTypeEmbedding);
   const linear = (l: Linear) => (l.b ? [l.w, l.b] : [l.w]);
-  const ln = (n?: LayerNormParams) => (n ? [n.gamma, n.beta] : []);
+  const ln = (n?: LayerNormParams) => (n ? (n.beta ? [n.gamma, n.beta] : [n.gamma]) : []);
+  out.push(...ln(p.embeddingNorm));
+  if (p.mlmHead) out.push(...linear(p.mlmHead.dense), ...ln(p.mlmHead.norm));
   const attn = (a?: AttentionParams) => (a ? [a.q, a.k, a.v, a.o].flatMap(linear) : []);
   for (const stack of [p.encoder, p.decoder]) {
     if (!stack) continue;
@@ -81,6 +94,7 @@ export function allTensors(p: ModelParams): tf.Tensor[] {
     for (const b of stack.blocks) {
       out.push(...ln(b.ln1), ...attn(b.attn), ...ln(b.lnCross), ...attn(b.cross), ...ln(b.ln2));
       if (b.mlp) out.push(...linear(b.mlp.fc), ...linear(b.mlp.proj));
+      if (b.mlp?.gate) out.push(...linear(b.mlp.gate));
     }
   }
   return out;

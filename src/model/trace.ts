@@ -56,7 +56,14 @@ export interface EmbeddingChunk {
   inputIds: number[];
   /** The positional encoding that was added, `[tokens, d]`; absent when positions are off or the model has none. */
   positions?: Matrix;
-  /** Token embedding (scaled where the model scales it) plus position: hidden state 0, `[tokens, d]`. */
+  /** Token types (segments) of the input, for models with token-type embeddings (BERT). */
+  tokenTypeIds?: number[];
+  /** The token-type embedding that was added, `[tokens, d]` (BERT). */
+  tokenTypes?: Matrix;
+  /**
+   * Token embedding (scaled where the model scales it) plus position (plus token type, then the
+   * embedding LayerNorm, for BERT): hidden state 0, `[tokens, d]`.
+   */
   hidden: Matrix;
 }
 

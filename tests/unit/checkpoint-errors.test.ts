@@ -143,10 +143,10 @@ describe('bad checkpoints', () => {
     ],
     [
       'an unsupported model_type',
-      () => [{ ...CONFIG, model_type: 'bert' }, BYTES],
+      () => [{ ...CONFIG, model_type: 'mistral' }, BYTES],
       ConfigError,
       undefined,
-      /unsupported model_type "bert".*gpt2, marian and attention-lab/,
+      /unsupported model_type "mistral".*GPT2LMHeadModel, MarianMTModel, LlamaForCausalLM.*attention-lab/,
     ],
     [
       'no model_type',

@@ -10,12 +10,30 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disposeModel, runForward, type Model } from '../../src/model/model';
 import { traceToReferenceJson } from '../../src/model/traceJson';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
-import { FIXTURES, maxAbsDiff, readExpected } from './helpers';
+import { FIXTURES, maxAbsDiff, readExpected, type FixtureCase } from './helpers';
 
 const TOLERANCE = 1e-4;
 const ROOT = join(import.meta.dirname, '..', '..');
 
-for (const name of ['gpt2-tiny-a', 'marian-tiny-a']) {
+const FIXTURE_NAMES = [
+  'gpt2-tiny-a',
+  'marian-tiny-a',
+  'llama-tiny-a',
+  'qwen2-tiny-a',
+  'bert-tiny-a',
+  'distilbert-tiny-a',
+  'gptneo-tiny-a',
+];
+
+/** The forward input of a case: decoder ids and source for Marian, token types for BERT. */
+function inputOf(c: FixtureCase) {
+  if (c.decoder_input_ids !== undefined)
+    return { ids: c.decoder_input_ids, sourceIds: c.input_ids };
+  const types = c.token_type_ids as number[] | undefined;
+  return types ? { ids: c.input_ids, tokenTypeIds: types } : { ids: c.input_ids };
+}
+
+for (const name of FIXTURE_NAMES) {
   describe(`fixture ${name}`, () => {
     let model: Model;
     const expected = readExpected(name);
@@ -27,11 +45,7 @@ for (const name of ['gpt2-tiny-a', 'marian-tiny-a']) {
 
     expected.cases.forEach((c, i) => {
       it(`case ${i}: library API reproduces every key within ${TOLERANCE}`, async () => {
-        const encDec = c.decoder_input_ids !== undefined;
-        const trace = await runForward(
-          model,
-          encDec ? { ids: c.decoder_input_ids!, sourceIds: c.input_ids } : { ids: c.input_ids },
-        );
+        const trace = await runForward(model, inputOf(c));
         const ours = traceToReferenceJson(trace, model.config);
         const perKey = Object.fromEntries(
           Object.keys(c).map((k) => [k, maxAbsDiff(ours[k], c[k], k)]),
@@ -53,6 +67,8 @@ for (const name of ['gpt2-tiny-a', 'marian-tiny-a']) {
           c.input_ids.join(','),
         ];
         if (encDec) args.push('--decoder-ids', c.decoder_input_ids!.join(','));
+        const types = c.token_type_ids as number[] | undefined;
+        if (types) args.push('--token-type-ids', types.join(','));
         const out = JSON.parse(execFileSync('npx', args, { cwd: ROOT, encoding: 'utf8' }));
         const err = maxAbsDiff(out, c);
         console.log(`${name} case ${i} max abs error (trace command): ${err.toExponential(2)}`);
@@ -61,10 +77,7 @@ for (const name of ['gpt2-tiny-a', 'marian-tiny-a']) {
     });
 
     it('leaks no tensors over 50 forwards', async () => {
-      const c = expected.cases[0];
-      const input = c.decoder_input_ids
-        ? { ids: c.decoder_input_ids, sourceIds: c.input_ids }
-        : { ids: c.input_ids };
+      const input = inputOf(expected.cases[0]);
       await runForward(model, input, { captureQKV: true });
       const before = tf.memory().numTensors;
       for (let i = 0; i < 50; i++)

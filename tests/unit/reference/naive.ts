@@ -91,9 +91,9 @@ function readConfig(json: Record<string, unknown>): Config {
 // ---------------------------------------------------------------------------------------------
 // Elementary maths
 
-const sum = (xs: Vector): number => xs.reduce((a, b) => a + b, 0);
-const dot = (a: Vector, b: Vector): number => a.reduce((s, x, i) => s + x * b[i], 0);
-const addVectors = (a: Vector, b: Vector): Vector => a.map((x, i) => x + b[i]);
+export const sum = (xs: Vector): number => xs.reduce((a, b) => a + b, 0);
+export const dot = (a: Vector, b: Vector): number => a.reduce((s, x, i) => s + x * b[i], 0);
+export const addVectors = (a: Vector, b: Vector): Vector => a.map((x, i) => x + b[i]);
 
 /** x W + b for one row x `[in]`, W `[in][out]`. */
 function affine(x: Vector, w: Matrix, b?: Vector): Vector {
@@ -112,7 +112,7 @@ interface Projection {
 const project = (rows: Matrix, p: Projection): Matrix => rows.map((x) => affine(x, p.w, p.b));
 
 /** erf(x) = 2/√π · e^(−x²) · Σₙ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)): positive terms, no cancellation. */
-function erf(x: number): number {
+export function erf(x: number): number {
   if (Math.abs(x) > 6) return Math.sign(x); // 1 − erf(6) ≈ 2e−17
   let term = x;
   let total = x;
@@ -123,7 +123,7 @@ function erf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * total;
 }
 
-function activate(x: number, fn: Config['activation']): number {
+export function activate(x: number, fn: Config['activation']): number {
   switch (fn) {
     case 'gelu_new':
       return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
@@ -137,7 +137,7 @@ function activate(x: number, fn: Config['activation']): number {
 }
 
 /** Mean and biased variance over the features of one token. */
-function moments(x: Vector): { mean: number; variance: number } {
+export function moments(x: Vector): { mean: number; variance: number } {
   const mean = sum(x) / x.length;
   return { mean, variance: sum(x.map((v) => (v - mean) ** 2)) / x.length };
 }
