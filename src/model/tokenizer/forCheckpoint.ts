@@ -7,12 +7,12 @@
  * | `gpt2`          | vocabulary ≥ 50,257: GPT-2's r50k (bundled); smaller (fixtures): none  |
  * | `marian`        | `source.spm` + `target.spm` + `vocab.json`; none of them: none         |
  * | `attention-lab` | `lab-tokenizer.json` (ours, docs/tokenizer.md); absent: none           |
+ * | Llama, Qwen2, GPT-Neo, BERT, DistilBERT | Hugging Face `tokenizer.json` (or BERT's `vocab.txt`) |
  *
- * None means the model takes token ids typed as numbers. A Hugging Face `tokenizer.json` (a
- * different schema from ours) is not read yet: `pick` is where it goes.
+ * None means the model takes token ids typed as numbers.
  */
 import type { ModelConfig } from '../config';
-import { gpt2Tokenizer, tokenizerFromJson } from './index';
+import { gpt2Tokenizer, hfTokenizerOfRepo, tokenizerFromJson } from './index';
 import { marianTokenizer } from './marian';
 import { TokenizerError, type Tokenizer } from './types';
 
@@ -55,6 +55,13 @@ async function pick(config: ModelConfig, read: ReadFile): Promise<Tokenizer | nu
       const json = await read(LAB_TOKENIZER_FILE);
       return json ? tokenizerFromJson(parseJson(json, LAB_TOKENIZER_FILE)) : null;
     }
+    case 'llama':
+    case 'qwen2':
+    case 'gpt-neo':
+    case 'bert':
+    case 'distilbert':
+      // The repository's own Hugging Face tokenizer (tokenizer.json, or BERT's vocab.txt).
+      return hfTokenizerOfRepo(read);
   }
 }
 
