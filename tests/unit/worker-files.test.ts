@@ -457,18 +457,16 @@ describe('reading the weights', () => {
 
   it('refuses an unsupported model_type after one small request', async () => {
     const server = new FakeServer({
-      'm/bert/config.json': JSON.stringify({ model_type: 'bert', hidden_size: 768 }),
-      'm/bert/model.safetensors': tinyWeights,
+      'm/mistral/config.json': JSON.stringify({ model_type: 'mistral', hidden_size: 768 }),
+      'm/mistral/model.safetensors': tinyWeights,
     });
     harness = new Harness(server);
-    expect(await harness.load(url('bert'))).toMatchObject({
+    expect(await harness.load(url('mistral'))).toMatchObject({
       type: 'error',
       code: 'unsupported-model',
-      message: expect.stringMatching(
-        /unsupported model_type "bert": Attention Lab runs gpt2, marian and attention-lab models/,
-      ),
+      message: expect.stringMatching(/unsupported model_type "mistral": Attention Lab runs GPT2LMHeadModel, .*BertForMaskedLM/),
     });
-    expect(server.requests).toEqual([`${ORIGIN}m/bert/config.json`]);
+    expect(server.requests).toEqual([`${ORIGIN}m/mistral/config.json`]);
   });
 
   it('reads picked files the same way', async () => {
