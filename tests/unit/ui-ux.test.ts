@@ -138,9 +138,10 @@ describe('bug 12: theme, chart axes, links, notices, backend badge', () => {
 });
 
 describe('bug 10: keys a focused control owns', () => {
-  it('leaves arrow keys to tabs, buttons and fields; text fields own every key', () => {
+  it('leaves arrow keys to tabs, radios and fields; text fields own every key', () => {
     expect(ownsArrowKeys({ tagName: 'BUTTON', role: 'tab' })).toBe(true);
-    expect(ownsArrowKeys({ tagName: 'BUTTON', role: null })).toBe(true);
+    // A plain button acts on Enter and Space: the step-through's arrows work after a click.
+    expect(ownsArrowKeys({ tagName: 'BUTTON', role: null })).toBe(false);
     expect(ownsArrowKeys({ tagName: 'INPUT', role: null })).toBe(true);
     expect(ownsArrowKeys({ tagName: 'DIV', role: 'radio' })).toBe(true);
     expect(ownsArrowKeys({ tagName: 'BODY', role: null })).toBe(false);

@@ -1,7 +1,8 @@
 /**
  * Which keys the page's shortcuts may take. A focused control owns the keys it acts on: text
- * fields own every key, and a tab, button, radio or slider owns the arrow keys (a tab list moves
- * between its tabs with them, WAI-ARIA's roving tabindex), so a shortcut must not fire as well.
+ * fields own every key, and a tab, radio or slider owns the arrow keys (a tab list moves between
+ * its tabs with them, WAI-ARIA's roving tabindex), so a shortcut must not fire as well. A plain
+ * button acts on Enter and Space only: after clicking "next" the arrows still step.
  */
 
 /** What a key handler knows of the focused element. */
@@ -27,7 +28,7 @@ export function isTyping(t: KeyTarget | null): boolean {
 /** The focused element acts on arrow keys itself. */
 export function ownsArrowKeys(t: KeyTarget | null): boolean {
   if (t === null) return false;
-  return isTyping(t) || t.tagName.toUpperCase() === 'BUTTON' || ARROW_ROLES.has(t.role ?? '');
+  return isTyping(t) || ARROW_ROLES.has(t.role ?? '');
 }
 
 /** The tab an arrow, Home or End key selects in a horizontal tab list; null for other keys. */
