@@ -53,7 +53,11 @@ const HASH_DELAY_MS = 250;
 let lastHash = '';
 let hashTimer: ReturnType<typeof setTimeout> | undefined;
 store.subscribe((state) => {
-  const hash = serializeView(viewOf(state));
+  const architecture = state.modelInfo?.config.architecture;
+  const hash = serializeView(
+    viewOf(state),
+    architecture === undefined || architecture === 'encoder-decoder',
+  );
   if (hash === lastHash) return;
   lastHash = hash;
   clearTimeout(hashTimer);

@@ -1,6 +1,7 @@
-import { useEffect } from 'react';
+import { useEffect, useRef, useSyncExternalStore } from 'react';
 import { useLab, useLabStore } from './context';
-import { TABS, type Tab } from './lib/urlState';
+import { isTyping, keyTarget, tabAfter } from './lib/keys';
+import { shownTheme, TABS, type Tab } from './lib/urlState';
 import { attentionBlocks } from './store/shape';
 import { ModelPicker } from './panels/ModelPicker';
 import { BackendBadge } from './panels/BackendBadge';
@@ -37,8 +38,18 @@ const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
   cost: CostPanel,
 };
 
-function isTyping(target: EventTarget | null): boolean {
-  return target instanceof HTMLElement && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
+const DARK_QUERY = '(prefers-color-scheme: dark)';
+
+/** The OS colour-scheme preference, followed live. */
+function usePrefersDark(): boolean {
+  return useSyncExternalStore(
+    (onChange) => {
+      const query = matchMedia(DARK_QUERY);
+      query.addEventListener('change', onChange);
+      return () => query.removeEventListener('change', onChange);
+    },
+    () => matchMedia(DARK_QUERY).matches,
+  );
 }
 
 /** [ and ] move between heads, { and } between layers, s switches scores/probabilities. */
@@ -46,7 +57,7 @@ function useShortcuts() {
   const store = useLabStore();
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e.target) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (isTyping(keyTarget(e.target)) || e.ctrlKey || e.metaKey || e.altKey) return;
       const s = store.getState();
       const cfg = s.modelInfo?.config;
       if (!cfg) return;
@@ -70,10 +81,18 @@ function useShortcuts() {
 function Tabs() {
   const tab = useLab((s) => s.tab);
   const setTab = useLab((s) => s.setTab);
+  const list = useRef<HTMLDivElement>(null);
   const Panel = TAB_PANELS[tab];
+  const onKeyDown = (e: React.KeyboardEvent) => {
+    const next = tabAfter(TABS, tab, e.key);
+    if (next === null) return;
+    e.preventDefault();
+    setTab(next);
+    list.current?.querySelector<HTMLElement>(`#tab-${next}`)?.focus();
+  };
   return (
     <section className="panel tabs-panel">
-      <div role="tablist" aria-label="views" className="tablist">
+      <div role="tablist" aria-label="views" className="tablist" ref={list} onKeyDown={onKeyDown}>
         {TABS.map((t) => (
           <button
             key={t}
@@ -82,6 +101,7 @@ function Tabs() {
             id={`tab-${t}`}
             aria-selected={t === tab}
             aria-controls="tab-panel"
+            tabIndex={t === tab ? 0 : -1}
             data-testid={`tab-${t}`}
             onClick={() => setTab(t)}
           >
@@ -97,8 +117,11 @@ function Tabs() {
 }
 
 export function App() {
-  const theme = useLab((s) => s.theme);
   const setTheme = useLab((s) => s.setTheme);
+  const theme = shownTheme(
+    useLab((s) => s.theme),
+    usePrefersDark(),
+  );
   const hasModel = useLab((s) => s.modelInfo !== null);
   useShortcuts();
   useEffect(() => {

@@ -56,7 +56,7 @@ describe('URL hash state', () => {
     expect(v.focus).toEqual(DEFAULT_VIEW.focus);
     expect(v.query).toBe(0);
     expect(v.tab).toBe('step');
-    expect(v.theme).toBe('light');
+    expect(v.theme).toBe(DEFAULT_VIEW.theme);
     expect(v.zoom).toEqual(DEFAULT_VIEW.zoom);
     expect(v.mode).toBe('probs');
   });

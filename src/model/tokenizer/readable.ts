@@ -54,3 +54,56 @@ export function readableBytes(bytes: Uint8Array): string {
   }
   return out;
 }
+
+const BYTE_PIECE = /(<0x[0-9A-F]{2}>)/;
+
+interface PendingByte {
+  piece: number;
+  byte: number;
+}
+
+/**
+ * The text each piece adds once byte pieces are read as the characters they complete: a byte
+ * (SentencePiece's byte fallback `<0xF0>`, or a part of a character in `readableBytes`) shows as
+ * nothing until its character is whole, then as that character in the piece that completes it.
+ * Bytes that never make a character stay shown as `<0x…>` in their own piece.
+ */
+export function completeBytePieces(pieces: readonly string[]): string[] {
+  const out = pieces.map(() => '');
+  let pending: PendingByte[] = [];
+  let need = 0;
+  const flushAsHex = () => {
+    for (const p of pending) out[p.piece] += hexByte(p.byte);
+    pending = [];
+  };
+  const addByte = (piece: number, byte: number) => {
+    if (pending.length > 0 && (byte & 0xc0) !== 0x80) flushAsHex();
+    if (pending.length === 0) {
+      need = utf8SequenceLength(byte);
+      if (need === 0) {
+        out[piece] += hexByte(byte);
+        return;
+      }
+    }
+    pending.push({ piece, byte });
+    if (pending.length < need) return;
+    try {
+      out[piece] += strictUtf8.decode(new Uint8Array(pending.map((p) => p.byte)));
+      pending = [];
+    } catch {
+      flushAsHex(); // an overlong or surrogate sequence
+    }
+  };
+  pieces.forEach((piece, i) => {
+    for (const part of piece.split(BYTE_PIECE)) {
+      if (part === '') continue;
+      if (BYTE_PIECE.test(part)) addByte(i, parseInt(part.slice(3, 5), 16));
+      else {
+        flushAsHex();
+        out[i] += part;
+      }
+    }
+  });
+  flushAsHex();
+  return out;
+}

@@ -1,6 +1,7 @@
 /** A small SVG line chart with d3 scales and axes (loss curves, norms across depth, cost). */
 import { useEffect, useRef } from 'react';
 import { axisBottom, axisLeft, extent, line, scaleLinear, scaleLog, select } from 'd3';
+import { labelOverhangPx, labelStep, numberTickFormat } from '../lib/chartAxes';
 
 export interface Series {
   name: string;
@@ -29,6 +30,10 @@ export function LineChart(props: LineChartProps) {
   const { series, logY } = props;
   const width = props.width ?? 360;
   const height = props.height ?? 200;
+  const labels = props.xTickLabels;
+  // Room at both ends for the first and last labels, which are centred on their ticks.
+  const left = Math.max(M.left, labels?.length ? labelOverhangPx(labels[0]) : 0);
+  const right = Math.max(M.right, ...(labels ?? []).map(labelOverhangPx));
   const xAxis = useRef<SVGGElement>(null);
   const yAxis = useRef<SVGGElement>(null);
   const all = series
@@ -38,7 +43,7 @@ export function LineChart(props: LineChartProps) {
   const [y0, y1] = extent(all, (p) => p[1]) as [number, number];
   const x = scaleLinear()
     .domain(all.length ? [x0, x1 === x0 ? x0 + 1 : x1] : [0, 1])
-    .range([M.left, width - M.right]);
+    .range([left, width - right]);
   const y = (
     logY
       ? scaleLog().domain(all.length ? [y0, y1 === y0 ? y0 * 10 : y1] : [1, 10])
@@ -48,16 +53,19 @@ export function LineChart(props: LineChartProps) {
     .range([height - M.bottom, M.top]);
 
   useEffect(() => {
-    const labels = props.xTickLabels;
     const bottom = axisBottom(x).ticks(6);
     if (labels) {
-      const every = Math.max(1, Math.ceil(labels.length / 8));
+      const every = labelStep(labels, Math.abs(x(1) - x(0)));
       bottom
         .tickValues(labels.map((_, i) => i).filter((i) => i % every === 0))
         .tickFormat((v) => labels[+v] ?? '');
     }
     select(xAxis.current!).call(bottom);
-    select(yAxis.current!).call(axisLeft(y).ticks(5, logY ? '~s' : '~g'));
+    select(yAxis.current!).call(
+      axisLeft(y)
+        .tickArguments([5])
+        .tickFormat(numberTickFormat(y, 5, !!logY)),
+    );
   });
 
   const path = line<[number, number]>()
@@ -74,10 +82,10 @@ export function LineChart(props: LineChartProps) {
         aria-label={`${props.yLabel} against ${props.xLabel}`}
       >
         <g ref={xAxis} transform={`translate(0,${height - M.bottom})`} />
-        <g ref={yAxis} transform={`translate(${M.left},0)`} />
+        <g ref={yAxis} transform={`translate(${left},0)`} />
         <text
           className="axis-title"
-          x={(M.left + width - M.right) / 2}
+          x={(left + width - right) / 2}
           y={height - 4}
           textAnchor="middle"
         >

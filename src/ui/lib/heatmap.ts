@@ -24,7 +24,11 @@ export interface Raster {
   data: Uint8ClampedArray<ArrayBuffer>;
 }
 
-/** Masked cells: light grey with dark diagonal stripes, so they never read as "probability 0". */
+/**
+ * Masked cells: light grey with dark diagonal stripes, so they never read as "probability 0".
+ * On a diverging scale (raw scores, which exist before the mask) a masked cell keeps its score's
+ * colour under the same stripes: the scores stay readable and the mask stays visible.
+ */
 export const MASK_BACKGROUND: readonly number[] = [200, 200, 200];
 export const MASK_STRIPE: readonly number[] = [110, 110, 110];
 const STRIPE_PERIOD = 4;
@@ -51,13 +55,18 @@ export function rasterise(input: HeatmapInput): Raster {
     for (let c = 0; c < cols; c++) {
       const cell = r * cols + c;
       const masked = mask !== undefined && mask[cell] === 0;
+      const shownMasked = masked && scale.kind === 'diverging' && Number.isFinite(values[cell]);
       const li = lutIndex(scale, values[cell]) * 4;
       for (let dy = 0; dy < cellPx; dy++) {
         const y = r * cellPx + dy;
         let p = (y * width + c * cellPx) * 4;
         for (let dx = 0; dx < cellPx; dx++, p += 4) {
           const x = c * cellPx + dx;
-          if (masked) {
+          if (shownMasked && cellPx > 2 && isStripe(x, y)) {
+            data[p] = MASK_STRIPE[0];
+            data[p + 1] = MASK_STRIPE[1];
+            data[p + 2] = MASK_STRIPE[2];
+          } else if (masked && !shownMasked) {
             const shade = cellPx > 2 && isStripe(x, y) ? MASK_STRIPE : MASK_BACKGROUND;
             data[p] = shade[0];
             data[p + 1] = shade[1];

@@ -10,7 +10,8 @@ import { IDENTITY, type ViewTransform } from './layout';
 export const TABS = ['step', 'heads', 'positions', 'norms', 'encdec', 'metrics', 'cost'] as const;
 export type Tab = (typeof TABS)[number];
 export type ValueMode = 'probs' | 'scores';
-export type Theme = 'light' | 'dark';
+/** `system` until the user picks one: the page then follows the OS preference. */
+export type Theme = 'light' | 'dark' | 'system';
 export type AttentionKind = 'self' | 'cross';
 
 export interface HeadFocus extends HeadRef {
@@ -56,7 +57,7 @@ export const DEFAULT_VIEW: ViewState = {
   words: false,
   query: 0,
   tab: 'step',
-  theme: 'light',
+  theme: 'system',
   zoom: IDENTITY,
   compareModel: '',
 };
@@ -122,16 +123,26 @@ export function sameAblation(a: AblatedHead, b: AblatedHead): boolean {
   return sameHead(a, b) && (a.attention ?? 'self') === (b.attention ?? 'self');
 }
 
+/** The theme drawn: the user's choice, else the OS's `prefers-color-scheme`. */
+export function shownTheme(theme: Theme, prefersDark: boolean): 'light' | 'dark' {
+  return theme === 'system' ? (prefersDark ? 'dark' : 'light') : theme;
+}
+
 function formatNumber(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
 
-export function serializeView(v: ViewState): string {
+/**
+ * The hash of a view. `hasSource` is false once the model is known to read no source text (a
+ * decoder-only LM): its links then carry no `src` (the encoder–decoder default would ride along
+ * in every LM link otherwise). While the model is unknown (loading, failed) the source is kept.
+ */
+export function serializeView(v: ViewState, hasSource = true): string {
   const p = new URLSearchParams();
   const d = DEFAULT_VIEW;
   if (v.model !== d.model) p.set('model', v.model);
   if (v.text !== d.text) p.set('text', v.text);
-  if (v.sourceText !== d.sourceText) p.set('src', v.sourceText);
+  if (hasSource && v.sourceText !== d.sourceText) p.set('src', v.sourceText);
   if (!v.causalMask) p.set('mask', '0');
   if (!v.usePositions) p.set('pos', '0');
   if (v.ablated.length) {
@@ -180,7 +191,8 @@ export function parseView(hash: string): ViewState {
   v.query = nonNegativeInt(p.get('q'), d.query);
   const tab = p.get('tab');
   v.tab = (TABS as readonly string[]).includes(tab ?? '') ? (tab as Tab) : d.tab;
-  v.theme = p.get('theme') === 'dark' ? 'dark' : 'light';
+  const theme = p.get('theme');
+  v.theme = theme === 'dark' || theme === 'light' ? theme : 'system';
   const zoom = (p.get('zoom') ?? '').split(',').map(Number);
   if (zoom.length === 3 && zoom.every(Number.isFinite) && zoom[0] >= 1) {
     v.zoom = { k: zoom[0], x: zoom[1], y: zoom[2] };

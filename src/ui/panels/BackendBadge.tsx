@@ -1,4 +1,5 @@
 import { useLab } from '../context';
+import { backendText } from '../lib/backendText';
 
 /** Restarting is always possible: the way out of an engine that hangs without a word. */
 function RestartButton() {
@@ -17,7 +18,7 @@ function RestartButton() {
 }
 
 /**
- * Which tfjs backend runs the model, why better ones were not used, and the GPU renderer; and a
+ * Which tfjs backend runs the model, why it was chosen over others, and the GPU renderer; and a
  * button that restarts the engine.
  */
 export function BackendBadge() {
@@ -32,7 +33,7 @@ export function BackendBadge() {
       </>
     );
   }
-  const detail = [backend.renderer, ...backend.fallbacks].filter(Boolean).join('\n');
+  const { note, detail } = backendText(backend);
   return (
     <>
       <span
@@ -43,9 +44,7 @@ export function BackendBadge() {
       >
         <strong>{backend.backend}</strong>
         {backend.renderer && <span className="renderer"> · {backend.renderer}</span>}
-        {backend.fallbacks.length > 0 && (
-          <span className="fallbacks"> · fell back: {backend.fallbacks.join('; ')}</span>
-        )}
+        {note && <span className="fallbacks"> · {note}</span>}
       </span>
       <RestartButton />
     </>

@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useLab } from '../context';
+import { keyTarget, ownsArrowKeys } from '../lib/keys';
 import { displayPiece } from '../lib/pieces';
 import { argmax, hasQKV, stepFormula, stepQuery } from '../lib/stepThrough';
 import { formatHead } from '../lib/urlState';
@@ -15,10 +16,6 @@ import {
 
 const STAGES = ['q · k', 'scale by 1/√(d/h)', 'mask', 'softmax', 'weighted sum of values'] as const;
 const PLAY_MS = 900;
-
-function isTyping(target: EventTarget | null): boolean {
-  return target instanceof HTMLElement && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName);
-}
 
 const fmt = (x: number) => (x === -Infinity ? '−∞' : x.toFixed(3));
 
@@ -64,7 +61,7 @@ export function StepThrough() {
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (isTyping(e.target) || e.altKey || e.ctrlKey || e.metaKey) return;
+      if (ownsArrowKeys(keyTarget(e.target)) || e.altKey || e.ctrlKey || e.metaKey) return;
       if (e.key === 'ArrowRight') forward();
       else if (e.key === 'ArrowLeft') back();
       else return;
