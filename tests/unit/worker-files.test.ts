@@ -464,7 +464,9 @@ describe('reading the weights', () => {
     expect(await harness.load(url('mistral'))).toMatchObject({
       type: 'error',
       code: 'unsupported-model',
-      message: expect.stringMatching(/unsupported model_type "mistral": Attention Lab runs GPT2LMHeadModel, .*BertForMaskedLM/),
+      message: expect.stringMatching(
+        /unsupported model_type "mistral": Attention Lab runs GPT2LMHeadModel, .*BertForMaskedLM/,
+      ),
     });
     expect(server.requests).toEqual([`${ORIGIN}m/mistral/config.json`]);
   });
