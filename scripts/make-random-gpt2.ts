@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { saveCheckpoint } from '../src/model/checkpoint';
+import { saveCheckpoint } from '../src/model/saveCheckpoint';
 import { parseConfig } from '../src/model/config';
 import { initModel } from '../src/model/init';
 import { disposeModel } from '../src/model/model';

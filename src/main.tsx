@@ -5,7 +5,8 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import './ui/styles.css';
-import { backendFromUrl, EngineClient, fetchModelIndex } from './client/client';
+import { EngineClient } from './client/client';
+import { backendFromUrl, fetchModelIndex } from './client/page';
 import { App } from './ui/App';
 import { StoreContext } from './ui/context';
 import { parseView, serializeView } from './ui/lib/urlState';

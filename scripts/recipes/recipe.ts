@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../lib/gradients';
-import { configToJson, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint';
+import { loadCheckpoint } from '../../src/model/checkpoint';
+import { configToJson, saveCheckpoint } from '../../src/model/saveCheckpoint';
 import type { ModelConfig } from '../../src/model/config';
 import { initModel } from '../../src/model/init';
 import { Rng } from '../../src/model/random';

@@ -13,16 +13,21 @@
  *
  * Chunks are passed on as the worker sent them: the store merges a generation step's rows into
  * the trace it already holds (the trace is kept once, there).
+ *
+ * Why one file past ~400 lines: every method reads the same few facts (which worker answers,
+ * which request is the latest, which load is on screen), and the restart, load-worker and timer
+ * paths each change them together; split apart, that one invariant would live in several files.
+ * The page's helpers that need no worker are in page.ts.
  */
 import type { Stack } from '../model/trace';
 import { recordDebugEvent, registerDebugClient } from './debug';
+import { describeSource } from './page';
 import type {
   BackendInfo,
   BackendName,
   ErrorCode,
   Interventions,
   LogitRows,
-  ModelIndex,
   ModelSource,
   Request,
   Response,
@@ -102,44 +107,6 @@ function defaultWorker(): Worker {
 
 function isSafari(): boolean {
   return /Safari/.test(navigator.userAgent) && /Apple/.test(navigator.vendor);
-}
-
-/** The backend named by `?backend=` in a page URL, if it is one. */
-export function backendFromUrl(url: string): BackendName | undefined {
-  const value = new URL(url).searchParams.get('backend');
-  return value === 'webgl' || value === 'wasm' || value === 'cpu' || value === 'webgpu'
-    ? value
-    : undefined;
-}
-
-/** Read and check `models/index.json` next to the page. */
-export async function fetchModelIndex(pageUrl: string = location.href): Promise<ModelIndex> {
-  const url = new URL('models/index.json', pageUrl);
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url.href}: HTTP ${response.status}`);
-  const index = (await response.json()) as ModelIndex;
-  if (
-    typeof index.default !== 'string' ||
-    !Array.isArray(index.models) ||
-    !index.models.some((m) => m.name === index.default)
-  ) {
-    throw new Error('models/index.json must list its default model among "models"');
-  }
-  return index;
-}
-
-/** Where a load reads from, for messages. */
-export function describeSource(source: ModelSource, pageUrl: string): string {
-  switch (source.kind) {
-    case 'shipped':
-      return new URL(`models/${encodeURIComponent(source.name)}/`, pageUrl).href;
-    case 'hub':
-      return `https://huggingface.co/${source.id}`;
-    case 'url':
-      return source.url;
-    case 'files':
-      return source.files.map((f) => f.name).join(', ');
-  }
 }
 
 export class EngineClient {

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint';
+import { CheckpointError, loadCheckpoint } from '../../src/model/checkpoint';
+import { saveCheckpoint } from '../../src/model/saveCheckpoint';
 import { ConfigError } from '../../src/model/config';
 import { disposeModel, runForward } from '../../src/model/model';
 import {

@@ -4,10 +4,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MarianTokenizer, marianTokenizer } from '../../src/model/tokenizer/marian';
-import {
-  parseSentencePieceModel,
-  SentencePieceProcessor,
-} from '../../src/model/tokenizer/sentencepiece';
+import { SentencePieceProcessor } from '../../src/model/tokenizer/sentencepiece';
+import { parseSentencePieceModel } from '../../src/model/tokenizer/sentencepieceModel';
 import { TokenizerError } from '../../src/model/tokenizer/types';
 import { randomUnicodeString, SAMPLE_TEXTS, seededRandom } from './tokenizerTestText';
 
