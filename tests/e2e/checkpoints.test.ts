@@ -74,8 +74,8 @@ beforeAll(async () => {
       '/marian-spm/vocab.json': readFileSync(join(SPM, 'vocab.json'), 'utf8'),
       '/truncated/config.json': gpt2Config,
       '/truncated/model.safetensors': truncated.subarray(0, truncated.byteLength - 1000),
-      '/bert/config.json': JSON.stringify({ model_type: 'bert', hidden_size: 768 }),
-      '/bert/model.safetensors': truncated,
+      '/mistral/config.json': JSON.stringify({ model_type: 'mistral', hidden_size: 768 }),
+      '/mistral/model.safetensors': truncated,
       '/huge/config.json': gpt2Config,
       '/huge/model.safetensors': truncated,
       '/half/config.json': gpt2Config,
@@ -400,8 +400,8 @@ describe('what goes wrong is said, and the model stays', () => {
     ],
     [
       'an unsupported model_type',
-      () => `${server.url}bert/`,
-      /^unsupported model_type "bert": Attention Lab runs gpt2, marian and attention-lab models/,
+      () => `${server.url}mistral/`,
+      /^unsupported model_type "mistral": Attention Lab runs GPT2LMHeadModel, .*BertForMaskedLM/,
     ],
     [
       'a server that does not allow CORS',
