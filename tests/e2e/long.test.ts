@@ -22,7 +22,7 @@ import {
   serveStatic,
   type Browser,
   type StaticServer,
-} from './harness';
+} from '../../scripts/lib/harness';
 
 const T = 1024;
 const CONFIG = {
