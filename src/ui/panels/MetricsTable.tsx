@@ -12,6 +12,9 @@ import { attentionBlocks } from '../store/shape';
 type Column = keyof HeadMetrics | 'head';
 const METRICS = Object.keys(METRIC_LABELS) as (keyof HeadMetrics)[];
 
+/** Heads up to this many cells (128 tokens) are measured as they arrive: a few ms a layer. */
+const MEASURE_AT_ONCE = 128 * 128;
+
 interface Row {
   ref: HeadFocus;
   att: AttentionTrace;
@@ -40,12 +43,15 @@ export function MetricsTable() {
       for (let layer = 0; layer < b.layers; layer++) {
         const att = attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
         if (!att) continue;
-        for (let head = 0; head < att.probs.shape[0]; head++) {
+        const [heads, nq, nk] = att.probs.shape;
+        for (let head = 0; head < heads; head++) {
           out.push({
             ref: { stack: b.stack, kind: b.kind, layer, head },
             att,
             ablated: att.headGate[head] === 0,
-            m: cachedMetrics(att, head),
+            m:
+              cachedMetrics(att, head) ??
+              (nq * nk <= MEASURE_AT_ONCE ? measureHead(att, head) : undefined),
             order: out.length,
           });
         }
