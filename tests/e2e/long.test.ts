@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { useFastestNodeBackend } from '../../scripts/lib/node-model';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
+import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import { checksum } from '../../src/ui/lib/heatmap';
 import { WINDOW_ROWS } from '../../src/ui/lib/matrixWindow';
 import {
@@ -60,7 +61,7 @@ beforeAll(async () => {
   const { config, safetensors } = randomCheckpoint(CONFIG, 'F32', 5);
   writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
   writeFileSync(join(folder, 'model.safetensors'), safetensors);
-  writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify(CHARS));
+  writeFileSync(join(folder, LAB_TOKENIZER_FILE), JSON.stringify(CHARS));
   writeFileSync(
     join(models, 'index.json'),
     JSON.stringify({
@@ -90,6 +91,7 @@ async function settled(after = 0): Promise<number> {
         const canvas = document.querySelector<HTMLCanvasElement>(
           '[data-testid="attention-heatmap"]',
         );
+        if (s?.run?.error) throw new Error(`run ${s.run.id} failed: ${s.run.error.message}`);
         if (!s?.run?.done || s.run.id <= after || s.inFlight || s.loadId !== null) return false;
         return canvas?.dataset.requestId === String(s.run.id) ? s.run.id : false;
       },
