@@ -7,12 +7,17 @@
  *  - main-thread long tasks (> 50 ms, PerformanceObserver 'longtask') during the traced runs;
  *  - intervention latency: head toggle in the app's store → every heatmap that was showing has
  *    repainted the new run (the panels' paint log);
- *  - webgl/cpu speed ratios.
+ *  - webgl/cpu speed ratios;
+ *  - long inputs (GPT-2 small at its full 1,024-token context, through the app's text box): the
+ *    traced run until the big heatmap painted it, head ablation and causal-mask toggles until
+ *    it repainted, and the renderer's peak resident memory (VmHWM of Chromium's renderer
+ *    processes, the worker's wasm memory included).
  * Prints a table and writes bench-results.json (git-ignored). A cell whose warm-up forward
  * takes longer than WARM_UP_LIMIT_MS is skipped (and later lengths with it), so the whole bench
  * stays within minutes on two cores.
  *
  *   npx tsx scripts/bench.ts [--no-build] [--backends webgl,wasm,cpu] [--models default,gpt2]
+ *                            [--no-long]
  */
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +33,7 @@ import {
   type App,
 } from './lib/harness';
 import type { BackendName, ModelIndex, ModelInfo } from '../src/workers/protocol';
+import { benchLong, longTable, type LongRow } from './lib/benchLong';
 
 const GPT2_DIR = join(ROOT, 'tmp', 'gpt2-small-random');
 const LENGTHS = [16, 64, 256];
@@ -333,7 +339,7 @@ function format(c: Cell): string {
   return `${c.model} ${c.backend} ${c.tokens}: bare ${ms(c.bare)} ms, trace ${ms(c.trace)} ms, ratio ${c.ratio?.toFixed(2)}, long tasks/run ${c.longTasksPerRun?.toFixed(1)}`;
 }
 
-function table(cells: Cell[], latencies: Latency[]): string {
+function table(cells: Cell[], latencies: Latency[], long: LongRow[]): string {
   const rows = [
     '| model | backend | tokens | bare forward median / p95 (ms) | traced forward median / p95 (ms) | trace / bare | long tasks per traced run | webgl vs cpu (traced) |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -362,6 +368,7 @@ function table(cells: Cell[], latencies: Latency[]): string {
       `| ${l.model} | ${l.backend} | ${l.tokens} | ${l.panels.length} | ${l.skipped ?? ms(l.stats)} | ${l.longTasksPerToggle?.toFixed(1) ?? ''} |`,
     );
   }
+  rows.push('', ...longTable(long));
   return rows.join('\n');
 }
 
@@ -384,6 +391,8 @@ async function main(): Promise<void> {
   }
   const cells: Cell[] = [];
   const latencies: Latency[] = [];
+  const long: LongRow[] = [];
+  const longBackends = new Set<BackendName>(['wasm', 'webgl']);
   const backendInfo: Record<string, unknown> = {};
   for (const backend of backends) {
     const app = await openApp({
@@ -432,17 +441,20 @@ async function main(): Promise<void> {
           cells,
           latencies,
         );
+        if (longBackends.has(backend) && !process.argv.includes('--no-long')) {
+          long.push(await benchLong(app.page, backend, 'gpt2-small-random', config.contextLength));
+        }
       }
     } finally {
       await app.close();
     }
   }
-  const markdown = table(cells, latencies);
+  const markdown = table(cells, latencies, long);
   console.log(`\n${markdown}\n\nbench took ${((Date.now() - started) / 1000).toFixed(0)} s`);
   writeFileSync(
     join(ROOT, 'bench-results.json'),
     JSON.stringify(
-      { date: new Date().toISOString(), backends: backendInfo, cells, latencies, markdown },
+      { date: new Date().toISOString(), backends: backendInfo, cells, latencies, long, markdown },
       null,
       2,
     ) + '\n',

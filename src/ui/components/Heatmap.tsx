@@ -99,8 +99,13 @@ export function Heatmap(props: HeatmapProps) {
   const drag = useRef<{ x: number; y: number } | null>(null);
   const [tip, setTip] = useState<{ x: number; y: number; text: string } | null>(null);
 
-  const rows = data?.rows ?? 1;
-  const cols = data?.cols ?? 1;
+  // While a run recomputes (no data for this layer yet) the last picture stays, dimmed and
+  // labelled "updating", at its own size, until this layer's chunk replaces it.
+  const [last, setLast] = useState<HeatmapData | null>(data);
+  if (data && data !== last) setLast(data);
+  const shown = data ?? last;
+  const rows = shown?.rows ?? 1;
+  const cols = shown?.cols ?? 1;
   // Square cells for attention; a wide matrix (positions × features) gets wide-and-short ones.
   const cellW = Math.min(MAX_CELL, size / cols);
   const cellH = Math.min(MAX_CELL, size / rows);
@@ -127,7 +132,7 @@ export function Heatmap(props: HeatmapProps) {
           ctx.translate(view.x, view.y);
           ctx.scale(view.k, view.k);
           ctx.drawImage(picture.canvas, 0, 0, width, height);
-          if (highlightRow !== undefined && highlightRow < rows) {
+          if (highlightRow !== undefined && highlightRow >= 0 && highlightRow < rows) {
             ctx.strokeStyle = '#ff2d95';
             ctx.lineWidth = 2 / view.k;
             ctx.strokeRect(0, highlightRow * cellH, width, cellH);
@@ -305,7 +310,11 @@ export function Heatmap(props: HeatmapProps) {
             {tip.text}
           </div>
         )}
-        {!data && <div className="heatmap-empty">waiting for this layer…</div>}
+        {!data && (
+          <div className="heatmap-empty" data-testid={`${testId}-status`}>
+            {shown ? 'updating…' : 'waiting for this layer…'}
+          </div>
+        )}
       </div>
       <figcaption>
         <Legend scale={scale} masked={data?.mask !== undefined} />

@@ -1,9 +1,11 @@
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { useLab, useLabStore } from '../context';
 import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import { heatmapSvg, traceJson } from '../lib/exporters';
 import { formatHead } from '../lib/urlState';
 import { Heatmap } from '../components/Heatmap';
+import { Overview } from '../components/Overview';
+import { centredOn, isWhole, windowFor, windowOf, type WindowAnchor } from '../lib/matrixWindow';
 import { Counterfactual } from '../components/Counterfactual';
 import { download, svgToPng } from '../components/download';
 import {
@@ -102,7 +104,16 @@ export function AttentionPanel() {
       mode === 'scores' && matrix ? divergingScale(finiteExtent(matrix.values)) : sequentialScale(),
     [mode, matrix],
   );
-  const data = useMemo(() => (matrix ? { ...matrix, hatchAll: ablated } : null), [matrix, ablated]);
+  // A long matrix opens on a window (matrixWindow.ts); the overview strip moves it.
+  const [anchor, setAnchor] = useState<WindowAnchor>(null);
+  const win = windowFor(matrix?.rows ?? 0, matrix?.cols ?? 0, anchor);
+  const whole = !matrix || isWhole(win, matrix.rows, matrix.cols);
+  const { row0, rows: winRows, col0, cols: winCols } = win;
+  const data = useMemo(() => {
+    if (!matrix) return null;
+    const shown = whole ? matrix : windowOf(matrix, { row0, rows: winRows, col0, cols: winCols });
+    return { ...shown, hatchAll: ablated };
+  }, [matrix, ablated, whole, row0, winRows, col0, winCols]);
   const title = `${modelName} ${formatHead(focus, focus.kind)} ${mode}${words ? ' (words)' : ''}`;
   const fileBase = `attention-${formatHead(focus, focus.kind)}-${mode}`;
 
@@ -194,6 +205,26 @@ export function AttentionPanel() {
         )}
         <Counterfactual />
       </p>
+      {matrix && !whole && (
+        <div className="window-bar">
+          <Overview
+            testId="attention-overview"
+            requestId={runId}
+            values={matrix.values}
+            rows={matrix.rows}
+            cols={matrix.cols}
+            mask={matrix.mask}
+            scale={scale}
+            window={win}
+            onMove={(r, c) => setAnchor(centredOn(win, r, c, matrix.rows, matrix.cols))}
+          />
+          <p className="caption" data-testid="attention-window">
+            Showing {words ? 'words' : 'queries'} {row0}–{row0 + winRows - 1} of {matrix.rows}
+            {winCols < matrix.cols ? `, keys ${col0}–${col0 + winCols - 1}` : ''}: drag on the
+            overview to move the window.
+          </p>
+        </div>
+      )}
       <Heatmap
         testId="attention-heatmap"
         label={`attention of ${formatHead(focus, focus.kind)}`}
@@ -204,10 +235,10 @@ export function AttentionPanel() {
         onZoom={setZoom}
         rowTitle="query"
         colTitle="key"
-        highlightRow={words ? undefined : query}
-        onCellClick={(r) => !words && setQuery(r)}
+        highlightRow={words ? undefined : query - row0}
+        onCellClick={(r) => !words && setQuery(row0 + r)}
         describe={(r, c, v, masked) =>
-          `query ${matrix?.rowLabels[r]} (#${r}) → key ${matrix?.colLabels[c]} (#${c}): ${
+          `query ${data?.rowLabels[r]} (#${row0 + r}) → key ${data?.colLabels[c]} (#${col0 + c}): ${
             masked ? 'masked' : `${mode === 'probs' ? 'p' : 'e'} = ${v.toPrecision(5)}`
           }`
         }

@@ -3,6 +3,7 @@ import { useLab } from '../context';
 import { CATEGORICAL } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { formatHead } from '../lib/urlState';
+import { tokenRange } from '../lib/matrixWindow';
 import { Counterfactual } from '../components/Counterfactual';
 import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
 
@@ -19,31 +20,39 @@ export function HeadView() {
   const runId = useLab(selectRunId);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
+  const query = useLab((s) => s.query);
+  const setQuery = useLab((s) => s.setQuery);
   const [hover, setHover] = useState<number | null>(null);
   const [allHeads, setAllHeads] = useState(false);
   const att = useLab(selectAttention(focus));
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
   const [heads, allQ, allK] = att.probs.shape;
-  // Lines between hundreds of tokens are unreadable (and slow): draw the start of the input.
-  const nq = Math.min(allQ, MAX_TOKENS);
-  const nk = Math.min(allK, MAX_TOKENS);
+  // Lines between hundreds of tokens are unreadable (and slow): draw a window of MAX_TOKENS
+  // tokens around the selected query, the same positions on both sides; lines to keys outside
+  // it are not drawn. Work: O(heads × MAX_TOKENS²) whatever the input's length.
+  const [q0, q1] = tokenRange(query, allQ, MAX_TOKENS);
+  const [k0, k1] = allK === allQ ? [q0, q1] : tokenRange(0, allK, MAX_TOKENS);
+  const nq = q1 - q0;
+  const nk = k1 - k0;
   const shown = allHeads ? Array.from({ length: heads }, (_, h) => h) : [focus.head];
   const height = Math.max(nq, nk) * ROW + 10;
   const lines: React.ReactNode[] = [];
   for (const h of shown) {
-    for (let i = 0; i < nq; i++) {
+    for (let a = 0; a < nq; a++) {
+      const i = q0 + a;
       if (hover !== null && hover !== i) continue;
-      for (let j = 0; j < nk; j++) {
+      for (let b = 0; b < nk; b++) {
+        const j = k0 + b;
         const p = att.probs.data[(h * allQ + i) * allK + j];
         if (p < MIN_SHOWN || att.mask.data[i * allK + j] === 0) continue;
         lines.push(
           <line
             key={`${h}-${i}-${j}`}
             x1={150}
-            y1={i * ROW + ROW / 2 + 5}
+            y1={a * ROW + ROW / 2 + 5}
             x2={WIDTH - 150}
-            y2={j * ROW + ROW / 2 + 5}
+            y2={b * ROW + ROW / 2 + 5}
             stroke={CATEGORICAL[h % CATEGORICAL.length]}
             strokeOpacity={Math.min(1, p * (allHeads ? 0.8 : 1))}
             strokeWidth={1 + 3 * p}
@@ -52,6 +61,8 @@ export function HeadView() {
       }
     }
   }
+  const page = (delta: number) =>
+    setQuery(Math.max(0, Math.min(allQ - 1, query + delta * Math.floor(MAX_TOKENS / 2))));
   return (
     <section className="head-view" data-testid="head-view" data-request-id={runId ?? undefined}>
       <p className="caption">
@@ -59,7 +70,16 @@ export function HeadView() {
         isolate its lines. <Counterfactual />
       </p>
       {(allQ > nq || allK > nk) && (
-        <p className="warning">Showing the first {MAX_TOKENS} tokens.</p>
+        <p className="warning" data-testid="head-view-window">
+          Showing tokens {q0}–{q1 - 1} of {allQ} (around query {query}); lines to keys outside them
+          are not drawn.{' '}
+          <button type="button" disabled={q0 === 0} onClick={() => page(-1)}>
+            ◀ earlier
+          </button>{' '}
+          <button type="button" disabled={q1 === allQ} onClick={() => page(1)}>
+            later ▶
+          </button>
+        </p>
       )}
       <label className="switch">
         <input type="checkbox" checked={allHeads} onChange={(e) => setAllHeads(e.target.checked)} />
@@ -80,22 +100,22 @@ export function HeadView() {
       )}
       <svg width={WIDTH} height={height} role="img" aria-label="attention lines between tokens">
         {lines}
-        {Array.from({ length: nq }, (_, i) => (
+        {Array.from({ length: nq }, (_, a) => (
           <text
-            key={`q${i}`}
+            key={`q${q0 + a}`}
             x={140}
-            y={i * ROW + ROW / 2 + 9}
+            y={a * ROW + ROW / 2 + 9}
             textAnchor="end"
-            className={`hv-token${hover === i ? ' active' : ''}`}
-            onMouseEnter={() => setHover(i)}
+            className={`hv-token${hover === q0 + a ? ' active' : ''}`}
+            onMouseEnter={() => setHover(q0 + a)}
             onMouseLeave={() => setHover(null)}
           >
-            {displayPiece(queries[i]?.piece ?? String(i))}
+            {displayPiece(queries[q0 + a]?.piece ?? String(q0 + a))}
           </text>
         ))}
-        {Array.from({ length: nk }, (_, j) => (
-          <text key={`k${j}`} x={WIDTH - 140} y={j * ROW + ROW / 2 + 9} className="hv-token">
-            {displayPiece(keys[j]?.piece ?? String(j))}
+        {Array.from({ length: nk }, (_, b) => (
+          <text key={`k${k0 + b}`} x={WIDTH - 140} y={b * ROW + ROW / 2 + 9} className="hv-token">
+            {displayPiece(keys[k0 + b]?.piece ?? String(k0 + b))}
           </text>
         ))}
       </svg>

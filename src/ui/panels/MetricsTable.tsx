@@ -1,14 +1,28 @@
-import { useMemo, useState } from 'react';
-import { row } from '../../model/trace';
+import { useEffect, useMemo, useState } from 'react';
+import type { AttentionTrace } from '../../model/trace';
 import { useLab } from '../context';
-import { headMetrics, METRIC_LABELS, type HeadMetrics } from '../../model/analysis/headMetrics';
+import { METRIC_LABELS, type HeadMetrics } from '../../model/analysis/headMetrics';
+import { cachedMetrics, measureHead, measureKey } from '../lib/metricsCache';
 import { formatHead, type HeadFocus } from '../lib/urlState';
 import { Counterfactual } from '../components/Counterfactual';
+import { drawQueue } from '../components/canvas';
 import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 type Column = keyof HeadMetrics | 'head';
 const METRICS = Object.keys(METRIC_LABELS) as (keyof HeadMetrics)[];
+
+/** Heads up to this many cells (128 tokens) are measured as they arrive: a few ms a layer. */
+const MEASURE_AT_ONCE = 128 * 128;
+
+interface Row {
+  ref: HeadFocus;
+  att: AttentionTrace;
+  ablated: boolean;
+  /** Undefined until measured. */
+  m: HeadMetrics | undefined;
+  order: number;
+}
 
 /** One row per head: entropy, previous-token, sink, sparsity; sortable; click to focus. */
 export function MetricsTable() {
@@ -18,9 +32,13 @@ export function MetricsTable() {
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
   const [sort, setSort] = useState<{ by: Column; desc: boolean }>({ by: 'head', desc: false });
+  // Bumped as heads are measured, one per queued task (metricsCache.ts): a 1,024-token head is
+  // about a million cells, and measuring all of a model's heads at once was seconds of main
+  // thread.
+  const [measured, setMeasured] = useState(0);
   const rows = useMemo(() => {
     if (!cfg || !trace) return [];
-    const out: { ref: HeadFocus; ablated: boolean; m: HeadMetrics; order: number }[] = [];
+    const out: Row[] = [];
     for (const b of attentionBlocks(cfg)) {
       for (let layer = 0; layer < b.layers; layer++) {
         const att = attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
@@ -29,17 +47,36 @@ export function MetricsTable() {
         for (let head = 0; head < heads; head++) {
           out.push({
             ref: { stack: b.stack, kind: b.kind, layer, head },
+            att,
             ablated: att.headGate[head] === 0,
-            m: headMetrics(row(att.probs, head), nq, nk, att.mask.data),
+            m:
+              cachedMetrics(att, head) ??
+              (nq * nk <= MEASURE_AT_ONCE ? measureHead(att, head) : undefined),
             order: out.length,
           });
         }
       }
     }
     return out;
-  }, [cfg, trace]);
+    // `measured` names no value read here: it says the cache has grown.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [cfg, trace, measured]);
+  useEffect(() => {
+    const keys: object[] = [];
+    for (const { att, ref, m } of rows) {
+      if (m) continue;
+      const key = measureKey(att, ref.head);
+      keys.push(key);
+      drawQueue.schedule(key, () => {
+        measureHead(att, ref.head);
+        setMeasured((n) => n + 1);
+      });
+    }
+    return () => keys.forEach((k) => drawQueue.cancel(k));
+  }, [rows]);
   const sorted = useMemo(() => {
-    const key = (r: (typeof rows)[number]) => (sort.by === 'head' ? r.order : r.m[sort.by]);
+    const key = (r: Row) =>
+      sort.by === 'head' ? r.order : (r.m?.[sort.by] ?? (sort.desc ? -Infinity : Infinity));
     return [...rows].sort((a, b) => (key(a) - key(b)) * (sort.desc ? -1 : 1));
   }, [rows, sort]);
   if (runId === null) return <p className="hint">Run the model to measure its heads.</p>;
@@ -90,7 +127,7 @@ export function MetricsTable() {
                 </td>
                 {METRICS.map((k) => (
                   <td key={k} data-metric={k}>
-                    {m[k].toFixed(3)}
+                    {m ? m[k].toFixed(3) : '…'}
                   </td>
                 ))}
               </tr>

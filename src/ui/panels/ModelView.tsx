@@ -40,8 +40,14 @@ export function ModelView() {
             {Array.from({ length: b.layers }, (_, layer) => {
               const att = trace && attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
               return [
-                <span key={`l${layer}`} className="small grid-label">
+                // A layer the running request has not reached: last pictures, dimmed (styles.css).
+                <span
+                  key={`l${layer}`}
+                  className="small grid-label"
+                  title={att ? undefined : 'updating: the previous pictures are shown'}
+                >
                   L{layer}
+                  {att ? '' : ' …'}
                 </span>,
                 ...Array.from({ length: cfg.nHeads }, (_, head) => {
                   const focused =

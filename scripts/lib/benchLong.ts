@@ -1,0 +1,151 @@
+/**
+ * The bench's long-input rows (`npm run bench`): a GPT-2-small-shaped model at its full
+ * 1,024-token context, driven through the app's store as a user would (text, head ablation,
+ * causal mask), each timed until the big heatmap repainted; and the renderer's peak memory.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import type { BackendName } from '../../src/workers/protocol';
+
+export interface LongRow {
+  model: string;
+  backend: BackendName;
+  tokens: number;
+  /** Text set → traced run done and the big heatmap painted it (ms). */
+  tracedMs?: number;
+  ablateMs?: number;
+  maskMs?: number;
+  /** Largest VmHWM of the renderer processes after the runs (MB). */
+  rendererPeakMb?: number;
+  skipped?: string;
+}
+
+/** A run at 1,024 tokens may take this long before the row is given up as too slow. */
+const LONG_LIMIT_MS = 180_000;
+
+/** Peak resident memory (VmHWM) of the Chromium renderer processes started under this one, MB. */
+function rendererPeakMb(): number {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === process.pid) return true;
+    }
+    return false;
+  };
+  let peak = 0;
+  for (const pid of parent.keys()) {
+    try {
+      if (!under(pid)) continue;
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return peak;
+}
+
+/**
+ * In the page: apply `change` to the store and wait until a newer run is done and the big
+ * heatmap painted it; the time it took, or null past `limitMs`.
+ */
+async function changeAndRepaint(
+  page: Page,
+  change: 'text' | 'ablate' | 'mask-off' | 'mask-on',
+  text: string,
+  limitMs: number,
+): Promise<number | null> {
+  return page.evaluate(
+    async ({ change, text, limitMs }) => {
+      const h = window.__attentionLab!;
+      const store = h.store!;
+      const s = store.getState();
+      const before = s.run?.id ?? 0;
+      const t0 = performance.now();
+      if (change === 'text') {
+        s.setText(text);
+        s.runNow();
+      } else if (change === 'ablate') s.toggleAblation({ stack: 'decoder', layer: 0, head: 0 });
+      else s.setCausalMask(change === 'mask-on');
+      for (;;) {
+        await new Promise((ok) => setTimeout(ok, 20));
+        const now = store.getState();
+        const run = now.run;
+        if (run && run.id > before && run.done && !now.inFlight) {
+          const painted = h.paints.findLast(
+            (p) => p.id === run.id && p.panel === 'attention-heatmap',
+          );
+          if (painted) return painted.at - t0;
+        }
+        if (performance.now() - t0 > limitMs) return null;
+      }
+    },
+    { change, text, limitMs },
+  );
+}
+
+/** A long-input row: a GPT-2 model's full context through the app, traced, then toggled. */
+export async function benchLong(
+  page: Page,
+  backend: BackendName,
+  label: string,
+  tokens: number,
+): Promise<LongRow> {
+  const row: LongRow = { model: label, backend, tokens };
+  // " the" is one GPT-2 token: the text is exactly the context.
+  const text = ' the'.repeat(tokens);
+  const tracedMs = await changeAndRepaint(page, 'text', text, LONG_LIMIT_MS);
+  const n = await page.evaluate(
+    () => window.__attentionLab!.store!.getState().run?.tokens.decoder?.length ?? 0,
+  );
+  if (tracedMs === null || n !== tokens) {
+    row.skipped =
+      tracedMs === null
+        ? `skipped: the traced run took over ${LONG_LIMIT_MS / 1000} s`
+        : `skipped: the text became ${n} tokens, not ${tokens}`;
+    console.log(`${label} ${backend} ${tokens}: ${row.skipped}`);
+    return row;
+  }
+  row.tracedMs = tracedMs;
+  const step = async (change: 'ablate' | 'mask-off' | 'mask-on') =>
+    (await changeAndRepaint(page, change, text, LONG_LIMIT_MS)) ?? undefined;
+  row.ablateMs = await step('ablate');
+  row.maskMs = await step('mask-off');
+  await step('mask-on');
+  row.rendererPeakMb = rendererPeakMb();
+  console.log(formatLong(row));
+  return row;
+}
+
+function formatLong(r: LongRow): string {
+  if (r.skipped) return `${r.model} ${r.backend} ${r.tokens}: ${r.skipped}`;
+  const s = (v?: number) => (v === undefined ? 'did not repaint' : `${(v / 1000).toFixed(1)} s`);
+  return `${r.model} ${r.backend} ${r.tokens}: traced run ${s(r.tracedMs)}, head ablation → repainted ${s(r.ablateMs)}, mask toggle → repainted ${s(r.maskMs)}, renderer peak ${((r.rendererPeakMb ?? 0) / 1024).toFixed(2)} GB`;
+}
+
+/** The rows as a markdown table. */
+export function longTable(long: LongRow[]): string[] {
+  const rows = [
+    '| model | backend | tokens | traced run → painted (s) | head ablation → repainted (s) | mask toggle → repainted (s) | renderer peak (GB) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const sec = (v?: number) => (v === undefined ? 'no repaint' : (v / 1000).toFixed(1));
+  for (const r of long) {
+    rows.push(
+      r.skipped
+        ? `| ${r.model} | ${r.backend} | ${r.tokens} | ${r.skipped} | | | |`
+        : `| ${r.model} | ${r.backend} | ${r.tokens} | ${sec(r.tracedMs)} | ${sec(r.ablateMs)} | ${sec(r.maskMs)} | ${((r.rendererPeakMb ?? 0) / 1024).toFixed(2)} |`,
+    );
+  }
+  return rows;
+}
