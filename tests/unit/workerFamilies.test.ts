@@ -145,3 +145,47 @@ describe('a masked LM through the engine', () => {
     expect(causal.sum).toBe(0);
   });
 });
+
+describe('every family answers the same interventions', () => {
+  const folder = (name: string) =>
+    ['config.json', 'model.safetensors'].map((file) => new File([read(`${name}/${file}`)], file));
+  const families = [
+    'gpt2-tiny-a',
+    'llama-tiny-a',
+    'qwen2-tiny-a',
+    'gptneo-tiny-a',
+    'bert-tiny-a',
+    'distilbert-tiny-a',
+  ];
+
+  it.each(families)(
+    '%s: head ablation, the mask toggle and positions off each change the answer',
+    async (name) => {
+      harness = new Harness();
+      await harness.load(folder(name));
+      // No tokenizer files in the fixture folders: the text is the ids.
+      const logitsOf = async (interventions: Interventions) => {
+        const { chunks, done } = await harness.run('5 9 12 7 3', interventions);
+        expect(done.predictions).toHaveLength(5);
+        const output = chunks.find((c) => c.type === 'output');
+        return { chunks, logits: output?.type === 'output' ? [...output.logits!.data] : [] };
+      };
+      const plain = await logitsOf(PLAIN);
+      expect(plain.logits.length).toBeGreaterThan(0);
+      const stack = plain.chunks[0].stack;
+      const ablated = await logitsOf({ ...PLAIN, ablatedHeads: [{ stack, layer: 0, head: 1 }] });
+      const layer0 = ablated.chunks.find((c) => c.type === 'layer');
+      expect(layer0?.type === 'layer' && [...layer0.attentions[0].headGate]).toEqual(
+        expect.arrayContaining([0]),
+      );
+      for (const changed of [
+        ablated,
+        await logitsOf({ ...PLAIN, causalMask: false }),
+        await logitsOf({ ...PLAIN, usePositions: false }),
+      ]) {
+        expect(changed.logits).toHaveLength(plain.logits.length);
+        expect(changed.logits).not.toEqual(plain.logits);
+      }
+    },
+  );
+});
