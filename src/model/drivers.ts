@@ -61,18 +61,22 @@ function logitsAt(model: Model, h: tf.Tensor, positions: LogitPositions): tf.Ten
   return tf.reshape(logitsOf(model, tf.reshape(rows, [b * n, d]) as tf.Tensor2D), [b, n, -1]);
 }
 
-/** Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`. */
+/**
+ * Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`.
+ * `tokenTypeIds` `[B, T]` int32 (default all 0) are read only by models with token types.
+ */
 export function decoderLogits(
   model: Model,
   ids: tf.Tensor2D,
   positions: LogitPositions = 'all',
+  tokenTypeIds?: tf.Tensor2D,
 ): tf.Tensor3D {
   const stack = stacksOf(model.config)[0];
   const self =
     stack === 'decoder'
       ? decoderSelfInputs(model, ids.shape[1])
       : { bias: paddingBias(ids, model.config.padTokenId) };
-  const h = runStack(model, stack, embed(model, ids, 0, true).x, self);
+  const h = runStack(model, stack, embed(model, ids, 0, true, tokenTypeIds).x, self);
   return logitsAt(model, h, positions);
 }
 

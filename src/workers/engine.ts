@@ -241,7 +241,11 @@ export class Engine {
     const startedAt = performance.now();
     const input = this.prepare(request.id, request.input);
     this.dropSession();
-    const logits = request.logits ?? this.defaultLogitRows(input.ids.length);
+    // A masked LM's fill-in is read at its [MASK], so every row comes back.
+    const logits =
+      input.maskPosition !== undefined
+        ? 'all'
+        : (request.logits ?? this.defaultLogitRows(input.ids.length));
     const job: ForwardJob = {
       id: request.id,
       input,

@@ -54,3 +54,12 @@ export function errorCodeOf(e: unknown): ErrorCode | null {
   if (e instanceof TokenizerError) return 'bad-input';
   return isBackendCorrupt(e) ? 'backend-corrupt' : 'forward-failed';
 }
+
+/** A JSON file of the checkpoint, parsed; broken JSON is a bad model that names the file. */
+export function parseJsonFile(bytes: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new EngineError('bad-model', `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}

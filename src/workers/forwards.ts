@@ -1,7 +1,8 @@
 /**
  * The two forwards a run can take. Traced: the model's streaming driver, each chunk posted as
  * soon as it is read back, then `done`. Untraced: the batch driver, predictions only, read back
- * once (baselines and the bench). Both resolve to the argmax of the last position.
+ * once (baselines and the bench). Both resolve to the argmax of the predicted position: the
+ * last, or a masked LM's first `[MASK]`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -99,11 +100,16 @@ export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise
   const { model } = ctx;
   const cfg = model.config;
   const forwardStart = now();
+  const at = input.maskPosition;
   const last = tf.tidy(() => {
-    const ids = tf.tensor2d([input.ids], [1, input.ids.length], 'int32');
+    const shape: [number, number] = [1, input.ids.length];
+    const ids = tf.tensor2d([input.ids], shape, 'int32');
+    const types = input.tokenTypeIds && tf.tensor2d([input.tokenTypeIds], shape, 'int32');
     const logits = input.sourceIds
       ? encoderDecoderLogits(model, tf.tensor2d([input.sourceIds], undefined, 'int32'), ids, 'last')
-      : decoderLogits(model, ids, 'last');
+      : at === undefined
+        ? decoderLogits(model, ids, 'last', types)
+        : tf.slice(decoderLogits(model, ids, 'all', types), [0, at, 0], [1, 1, -1]);
     return tf.reshape(logits, [cfg.vocabSize]);
   });
   const readStart = now();
@@ -116,6 +122,7 @@ export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise
       type: 'done',
       id: job.id,
       predictions: predictions.slice(0, job.topK),
+      ...maskPositionOf(input),
       timings: {
         forwardMs: end - forwardStart,
         readbackMs: end - readStart,
@@ -128,14 +135,23 @@ export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise
   return predictions[0].id;
 }
 
+/** The `done` message's flag for a masked LM's fill-in predictions. */
+function maskPositionOf(input: Prepared): { maskPosition?: number } {
+  return input.maskPosition === undefined ? {} : { maskPosition: input.maskPosition };
+}
+
 /** Run the forward, stream its chunks, post `done`; resolves to the argmax of the last position. */
 export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promise<number> {
   const { model } = ctx;
   const cfg = model.config;
   const main = mainStack(cfg);
   const longest = Math.max(job.input.ids.length, job.input.sourceIds?.length ?? 0);
+  // The protocol's `causalMask` is the model's own mask; for an encoder-only model, whose own
+  // is none, `false` is the experiment of a causal one.
+  const encoderOnly = cfg.architecture === 'encoder-only';
   const options: ForwardOptions = {
     causalMask: job.interventions.causalMask,
+    ...(encoderOnly ? { causalEncoder: !job.interventions.causalMask } : {}),
     usePositions: job.interventions.usePositions,
     ablatedHeads: job.interventions.ablatedHeads,
     captureQKV: job.captureQKV,
@@ -157,9 +173,11 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
     const t = now();
     // Read what `done` needs before the logits' buffer moves to the page.
     if (chunk.type === 'output' && chunk.stack === main && chunk.logits) {
-      const vocab = chunk.logits.shape[1];
-      const last = chunk.logits.data.subarray(chunk.logits.data.length - vocab);
-      predictions = topK(last, Math.max(1, job.topK), ctx.piece);
+      const [rows, vocab] = chunk.logits.shape;
+      // The fill-in at the first [MASK] (the engine asks for every row then), else the last row.
+      const row = job.input.maskPosition ?? rows - 1;
+      const at = chunk.logits.data.subarray(row * vocab, (row + 1) * vocab);
+      predictions = topK(at, Math.max(1, job.topK), ctx.piece);
     }
     const queryStart = chunk.stack === 'encoder' ? 0 : job.queryStart;
     ctx.post(
@@ -183,6 +201,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
       type: 'done',
       id: job.id,
       predictions: predictions.slice(0, job.topK),
+      ...maskPositionOf(job.input),
       timings: {
         forwardMs: end - forwardStart - inCallbackMs - readbackMs,
         readbackMs,

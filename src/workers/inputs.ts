@@ -5,7 +5,8 @@
  * model's own check (`checkVocabulary`), made here before anything is cut or sent, so that the
  * untraced forward (whose batch driver does not check) is covered too.
  */
-import type { Tokenizer } from '../model/tokenizer';
+import { buildEncoderInput, type Tokenizer } from '../model/tokenizer';
+import { HfTokenizer } from '../model/tokenizer/hf';
 import type { Stack } from '../model/trace';
 import { stacksOf, type ModelConfig } from '../model/config';
 import { checkVocabulary } from '../model/model';
@@ -16,6 +17,10 @@ import type { RunInput } from './protocol';
 export interface Prepared {
   ids: number[];
   sourceIds?: number[];
+  /** Token types of a BERT-style input (the second sentence is type 1). */
+  tokenTypeIds?: number[];
+  /** The first `[MASK]` of a masked LM's input: its predictions are the fill-in there. */
+  maskPosition?: number;
 }
 
 /** What the `tokens` messages say: each stack's ids, and whether they were cut to the context. */
@@ -44,6 +49,9 @@ export function prepareInput(
     const truncated = ids.length > config.contextLength;
     return { ids: truncated ? ids.slice(0, config.contextLength) : ids, truncated };
   };
+  if (config.mlmHead && tokenizer instanceof HfTokenizer && !input.ids) {
+    return encoderInput(config, tokenizer, input.text, cut);
+  }
   if (config.architecture !== 'encoder-decoder') {
     const main = cut(
       input.ids ?? textIds(tokenizer, input.text, 'the input', 'source'),
@@ -79,6 +87,33 @@ export function prepareInput(
       { stack: 'encoder', ...source },
       { stack: 'decoder', ...decoder },
     ],
+  };
+}
+
+/**
+ * A masked LM's input from the text box: `[CLS]` … `[SEP]` (… `[SEP]`), token types for a second
+ * sentence, and the first typed `[MASK]` (see `buildEncoderInput`).
+ */
+function encoderInput(
+  config: ModelConfig,
+  tokenizer: HfTokenizer,
+  text: string | undefined,
+  cut: (ids: number[], what: string) => { ids: number[]; truncated: boolean },
+): { prepared: Prepared; stacks: StackIds[] } {
+  if (!text || text.trim() === '') {
+    throw new EngineError('empty-input', 'the input is empty: type some text first');
+  }
+  const built = buildEncoderInput(tokenizer, text);
+  const main = cut(built.ids, 'the input');
+  const tokenTypeIds = built.tokenTypeIds.slice(0, main.ids.length);
+  const maskPosition = built.maskPositions.find((at) => at < main.ids.length);
+  return {
+    prepared: {
+      ids: main.ids,
+      tokenTypeIds,
+      ...(maskPosition !== undefined ? { maskPosition } : {}),
+    },
+    stacks: [{ stack: mainStack(config), ...main }],
   };
 }
 

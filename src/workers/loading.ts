@@ -10,9 +10,10 @@ import { disposeModel, type Model } from '../model/model';
 import { parameterCount } from '../model/params';
 import type { Tokenizer } from '../model/tokenizer';
 import { tokenizerForCheckpoint } from '../model/tokenizer/forCheckpoint';
-import { EngineError, isAbort, superseded } from './engineErrors';
+import { readCheckpointWeights } from './checkpointWeights';
+import { EngineError, isAbort, parseJsonFile, superseded } from './engineErrors';
 import { FetchError, ModelFileError } from './fetchErrors';
-import { WEIGHTS, type ModelFiles, type StageProgress } from './modelFiles';
+import type { ModelFiles, StageProgress } from './modelFiles';
 import type { ModelInfo } from './protocol';
 import { uploadingEachTensor } from './upload';
 
@@ -39,20 +40,19 @@ export interface LoadOptions {
 
 /** Read, check and build everything; throws (having freed what it made) on any problem. */
 export async function loadModel(files: ModelFiles, options: LoadOptions): Promise<NewModel> {
-  const configJson = parseJson((await files.read('config.json', true))!, 'config.json');
+  const configJson = parseJsonFile((await files.read('config.json', true))!, 'config.json');
   // Checked before anything big is fetched: an unsupported model costs one small request.
   const config = configOf(configJson);
   const tokenizer = await tokenizerOf(config, files);
   const trainingBytes =
     config.family === 'attention-lab' ? await files.read('training.json') : null;
-  const training = trainingBytes ? parseJson(trainingBytes, 'training.json') : undefined;
-  // One weight file today; sharded checkpoints will list theirs here.
-  const weights = await files.readWeights(WEIGHTS, options.budget, options.progress);
+  const training = trainingBytes ? parseJsonFile(trainingBytes, 'training.json') : undefined;
+  const weights = await readCheckpointWeights(files, options.budget, options.progress);
   if (options.isSuperseded()) throw superseded();
   let model: Model;
   try {
     model = uploadingEachTensor((step) =>
-      loadCheckpoint(configJson, weights.bytes, (l, t) => {
+      loadCheckpoint(configJson, weights.file, (l, t) => {
         step();
         options.progress('weights', l, t);
       }),
@@ -74,7 +74,7 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
       tokenizer: tokenizer?.kind ?? 'ids',
       parameterCount: count,
       weightBytes: count * 4,
-      weightsFile: { bytes: weights.bytes.byteLength, from: weights.from },
+      weightsFile: { bytes: weights.fileBytes, from: weights.from },
       ...(training === undefined ? {} : { training }),
     },
   };
@@ -110,13 +110,5 @@ async function tokenizerOf(config: ModelConfig, files: ModelFiles): Promise<Toke
   } catch (e) {
     if (e instanceof FetchError || e instanceof ModelFileError || isAbort(e)) throw e;
     throw new EngineError('bad-model', (e as Error).message);
-  }
-}
-
-function parseJson(bytes: Uint8Array, file: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new EngineError('bad-model', `${file} is not valid JSON: ${(e as Error).message}`);
   }
 }

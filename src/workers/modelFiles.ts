@@ -8,7 +8,7 @@
 import { fetchFailure, FetchError, httpError, ModelFileError } from './fetchErrors';
 import { ModelCache } from './modelCache';
 import type { ModelSource, WeightsOrigin } from './protocol';
-import { checkedDownload, readSafetensors, type Progress } from './weightStream';
+import { checkedDownload, readPytorchBin, readSafetensors, type Progress } from './weightStream';
 
 export interface Weights {
   /** All of the weight file, in a buffer of exactly its size. */
@@ -29,8 +29,8 @@ export interface ModelFiles {
    */
   read(file: string, required?: boolean): Promise<Uint8Array | null>;
   /**
-   * A safetensors weight file (`model.safetensors`, or one shard of several), checked against
-   * `budget` (float32 bytes) before it is read in full.
+   * A weight file (`model.safetensors`, one shard of several, or `pytorch_model.bin`), checked
+   * against `budget` (float32 bytes) before it is read in full. A `.bin` is never cached.
    */
   readWeights(file: string, budget: number, onProgress: StageProgress): Promise<Weights>;
   /** The load failed: forget what it cached. */
@@ -40,6 +40,11 @@ export interface ModelFiles {
 export const HUB = 'https://huggingface.co/';
 /** The weights of a checkpoint in one file, as the Hub names them. */
 export const WEIGHTS = 'model.safetensors';
+
+/** The reader of a weight file by its name: a `.bin` is torch's zip, anything else safetensors. */
+function readerOf(file: string): typeof readSafetensors {
+  return file.endsWith('.bin') ? readPytorchBin : readSafetensors;
+}
 
 interface FetchedOptions {
   name: string;
@@ -135,16 +140,19 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
       const controller = new AbortController();
       try {
         let from: WeightsOrigin = 'cache';
-        let stored = await cache?.match(urlOf(file).href);
-        if (cache && !stored) {
+        const readWeightFile = readerOf(file);
+        // The cache's on-the-fly check reads safetensors headers only.
+        const store = file.endsWith('.bin') ? null : cache;
+        let stored = await store?.match(urlOf(file).href);
+        if (store && !stored) {
           const progress: Progress = (l, t) => onProgress('download', l, t);
-          if (await downloadToCache(file, cache, controller, budget, progress)) {
-            stored = await cache.match(urlOf(file).href);
+          if (await downloadToCache(file, store, controller, budget, progress)) {
+            stored = await store.match(urlOf(file).href);
             from = 'network';
           }
         }
         if (stored?.body) {
-          const read = await readSafetensors(file, stored.body, lengthOf(stored), budget, (l, t) =>
+          const read = await readWeightFile(file, stored.body, lengthOf(stored), budget, (l, t) =>
             onProgress('cache', l, t),
           );
           return { ...read, from };
@@ -152,7 +160,7 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
         // No cache here (or it was full): straight from the network into the buffer.
         const response = await download(file, controller);
         if (!response) throw missing(file);
-        const read = await readSafetensors(
+        const read = await readWeightFile(
           file,
           response.body!,
           lengthOf(response),
@@ -189,7 +197,7 @@ function pickedFiles(files: File[]): ModelFiles {
       if (!weights) {
         throw new ModelFileError('missing', `${file} is missing: pick it together with the others`);
       }
-      const read = await readSafetensors(file, weights.stream(), weights.size, budget, (l, t) =>
+      const read = await readerOf(file)(file, weights.stream(), weights.size, budget, (l, t) =>
         onProgress('file', l, t),
       );
       return { ...read, from: 'file' };
@@ -229,7 +237,7 @@ export function modelFiles(
         signal,
         cache: modelCache,
         notFoundHint:
-          '; check the model id (and revision), and that the repository has a model.safetensors (some only have pytorch_model.bin)',
+          '; check the model id (and revision), and that the repository has its weights as model.safetensors (or sharded), or pytorch_model.bin',
       });
     }
     case 'url': {

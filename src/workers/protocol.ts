@@ -76,6 +76,11 @@ export interface CacheUsage {
 export type { HeadRef } from '../model/model';
 
 export interface Interventions {
+  /**
+   * The model's own mask as trained: causal for a decoder, none (bidirectional) for an
+   * encoder-only model. `false` flips it: no causal mask in a decoder, a causal mask *on* in an
+   * encoder-only model (the experiment).
+   */
   causalMask: boolean;
   usePositions: boolean;
   ablatedHeads: HeadRef[];
@@ -170,7 +175,17 @@ export type Response =
    * `sentAt` is `performance.timeOrigin + performance.now()` in the worker, comparable across threads.
    */
   | { type: 'chunk'; id: number; chunk: TraceChunk; queryStart: number; sentAt: number }
-  | { type: 'done'; id: number; predictions: Prediction[]; timings: Timings }
+  /**
+   * `maskPosition`: present when `predictions` are a masked LM's fill-in at the input's first
+   * `[MASK]` (that position); absent when they are for the last position (next token).
+   */
+  | {
+      type: 'done';
+      id: number;
+      predictions: Prediction[];
+      timings: Timings;
+      maskPosition?: number;
+    }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
   /** What the model cache holds, after a `model-cache` request or a load that used it. */
   | { type: 'cache'; usage: CacheUsage }

@@ -5,6 +5,7 @@
  * the rest streams into ONE buffer of the file's exact size.
  */
 import { formatBytes } from '../model/formatBytes';
+import { PytorchBinError, pytorchBinLayout } from '../model/pytorchBin';
 import { ModelFileError, tooLarge, truncated } from './fetchErrors';
 import {
   parseSafetensorsHeader,
@@ -193,6 +194,61 @@ export async function readSafetensors(
   } catch (e) {
     reader.cancel().catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * Read a `pytorch_model.bin` stream into one buffer. Its header check is the pickle at the
+ * archive's start (`pytorchBinLayout`): the float32 size of its tensors against `budget`, and a
+ * refused pickle refused, before the rest downloads. The archive does not state its own length,
+ * so the bytes that came are held to the budget as they arrive.
+ */
+export async function readPytorchBin(
+  file: string,
+  stream: ReadableStream<Uint8Array>,
+  announced: number,
+  budget: number,
+  onProgress: Progress,
+): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
+  if (announced > budget) throw tooLarge(`${file} is ${formatBytes(announced)}`, budget);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  let float32Bytes: number | null = null;
+  let checked = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      loaded += value.byteLength;
+      if (loaded > budget) throw tooLarge(`${file} is over ${formatBytes(loaded)}`, budget);
+      if (!checked) {
+        const layout = binLayout(file, concat(chunks, loaded));
+        checked = layout !== null;
+        float32Bytes = layout?.float32Bytes ?? null;
+        if (float32Bytes !== null && float32Bytes > budget) {
+          throw tooLarge(`the model needs ${formatBytes(float32Bytes)} as float32`, budget);
+        }
+      }
+      onProgress(loaded, announced);
+    }
+    if (announced > 0 && loaded < announced) throw truncated(file, loaded, announced);
+    // Without a stored pickle first, the whole file is the only measure: float32 ≥ its bytes.
+    return { bytes: concat(chunks, loaded), float32Bytes: float32Bytes ?? loaded };
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw e;
+  }
+}
+
+/** `pytorchBinLayout`, its refusals as a file error that names the file. */
+function binLayout(file: string, prefix: Uint8Array): { float32Bytes: number | null } | null {
+  try {
+    return pytorchBinLayout(prefix);
+  } catch (e) {
+    if (!(e instanceof PytorchBinError)) throw e;
+    throw new ModelFileError('corrupt', `${file}: ${e.message}`);
   }
 }
 

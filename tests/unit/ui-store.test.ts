@@ -615,7 +615,11 @@ describe('selectors', () => {
       'causal mask off',
       '1 head ablated',
     ]);
-    expect(counterfactuals(run().interventions, false)).toEqual(['1 head ablated']);
+    // An encoder-only model's own mask is none: `causalMask: false` turns a causal one on.
+    expect(counterfactuals(run().interventions, false)).toEqual([
+      'causal mask on',
+      '1 head ablated',
+    ]);
     expect(counterfactuals(null, true)).toEqual([]);
   });
 });

@@ -132,11 +132,10 @@ export function Interventions() {
         <input
           type="checkbox"
           data-testid="mask-toggle"
-          checked={causalMask}
-          disabled={!causal}
-          onChange={(e) => setCausalMask(e.target.checked)}
+          checked={causal ? causalMask : !causalMask}
+          onChange={(e) => setCausalMask(causal ? e.target.checked : !e.target.checked)}
         />
-        causal mask {causal ? '' : '(the encoder has none)'}
+        causal mask {causal ? '' : '(an experiment: the encoder reads both ways)'}
       </label>
       <label className="switch">
         <input

@@ -56,8 +56,8 @@ export function ModelPicker() {
         <input
           data-testid="model-address"
           size={28}
-          placeholder="gpt2, Helsinki-NLP/opus-mt-en-it or a URL"
-          title="A Hugging Face model id, or the URL of a folder with config.json and model.safetensors"
+          placeholder="gpt2, roneneldan/TinyStories-33M, Helsinki-NLP/opus-mt-en-it or a URL"
+          title="A Hugging Face model id, or the URL of a folder with config.json and model.safetensors (or its shards, or pytorch_model.bin); see docs/models.md"
           value={address}
           onChange={(e) => setAddress(e.target.value)}
         />{' '}

@@ -109,7 +109,7 @@ export function counterfactuals(
 ): string[] {
   if (!i) return [];
   const out: string[] = [];
-  if (!i.causalMask && causalModel) out.push('causal mask off');
+  if (!i.causalMask) out.push(causalModel ? 'causal mask off' : 'causal mask on');
   if (!i.usePositions) out.push('positions removed');
   if (i.ablatedHeads.length) {
     const n = i.ablatedHeads.length;
