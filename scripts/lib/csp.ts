@@ -24,7 +24,8 @@ const DIRECTIVES: Record<string, string[]> = {
   'script-src': ["'self'", "'wasm-unsafe-eval'", 'blob:'],
   'worker-src': ["'self'", 'blob:'],
   'style-src': ["'self'"],
-  'img-src': ["'self'", 'data:'],
+  // blob: for the PNG export, which rasterises the view's SVG through an <img> (svgToPng).
+  'img-src': ["'self'", 'data:', 'blob:'],
   'font-src': ["'self'", 'data:'],
   'connect-src': ["'self'", 'https:', 'http://localhost:*', 'http://127.0.0.1:*'],
   'object-src': ["'none'"],
