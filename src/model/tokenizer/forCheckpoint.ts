@@ -14,10 +14,7 @@
 import type { ModelConfig } from '../config';
 import { gpt2Tokenizer, hfTokenizerOfRepo, tokenizerFromJson } from './index';
 import { marianTokenizer } from './marian';
-import { TokenizerError, type Tokenizer } from './types';
-
-/** A file of the checkpoint folder by name: its bytes, or null when the folder has none. */
-export type ReadFile = (file: string) => Promise<Uint8Array | null>;
+import { parseJson, TokenizerError, type ReadFile, type Tokenizer } from './types';
 
 /** The project's own tokenizer file (not Hugging Face's `tokenizer.json`, a different schema). */
 export const LAB_TOKENIZER_FILE = 'lab-tokenizer.json';
@@ -83,12 +80,4 @@ async function fromMarianFiles(config: ModelConfig, read: ReadFile): Promise<Tok
     ...(config.eosTokenId === null ? {} : { eosId: config.eosTokenId }),
     ...(config.padTokenId === null ? {} : { padId: config.padTokenId }),
   });
-}
-
-function parseJson(bytes: Uint8Array, file: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new TokenizerError(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
 }

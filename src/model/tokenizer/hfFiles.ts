@@ -7,7 +7,7 @@
 import type { HfTokenizer } from './hf';
 import { isHfTokenizerJson } from './hfJson';
 import { isJsonObject } from './json';
-import { TokenizerError } from './types';
+import { parseJson, TokenizerError, type ReadFile } from './types';
 
 /** A Hugging Face repo's tokenizer files: parsed JSON, and `vocab.txt` as text. */
 export interface HfTokenizerFiles {
@@ -32,17 +32,6 @@ export async function hfTokenizer(files: HfTokenizerFiles): Promise<HfTokenizer>
     return hfTokenizerFromVocabTxt(files.vocabTxt, files.tokenizerConfig);
   }
   throw new TokenizerError('a Hugging Face tokenizer needs tokenizer.json or vocab.txt');
-}
-
-/** A file of the repo by name: its bytes, or null when the repo has none. */
-type ReadFile = (file: string) => Promise<Uint8Array | null>;
-
-function parseJson(bytes: Uint8Array, file: string): unknown {
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    throw new TokenizerError(`${file} is not valid JSON: ${(e as Error).message}`);
-  }
 }
 
 /**

@@ -59,3 +59,15 @@ export function eosIdOf(specialTokens: Readonly<Record<string, number>>): number
   }
   return null;
 }
+
+/** A file of a checkpoint folder or repository by name: its bytes, or null when there is none. */
+export type ReadFile = (file: string) => Promise<Uint8Array | null>;
+
+/** A tokenizer's JSON file, or a TokenizerError naming the file. */
+export function parseJson(bytes: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new TokenizerError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
