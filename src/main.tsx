@@ -47,9 +47,9 @@ if (window.__attentionLab) window.__attentionLab.store = store;
 
 // The URL hash follows the view (replaceState: typing must not flood the history) and the view
 // follows a hash the user edits or pastes. The hash is written a moment after the view settles,
-// in a task of its own: in Chromium a replaceState costs 2–20 ms (a round trip to the browser
-// process and a style recalculation for :target), and in the frame that paints a run it made
-// that frame a long task.
+// in a task of its own: in Chromium a replaceState is a round trip to the browser process and a
+// style recalculation for :target, and in the frame that paints a run it made that frame a long
+// task (docs/performance.md).
 const HASH_DELAY_MS = 250;
 let lastHash = '';
 let hashTimer: ReturnType<typeof setTimeout> | undefined;

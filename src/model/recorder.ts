@@ -8,7 +8,7 @@ import type { Matrix } from './trace';
  *
  * Why not concatenate on the device and read one tensor: on WebGL that costs a reshape, an
  * unpack and a concat pass per recorded tensor on top of the download's own pass, which made
- * the traced forward about 50 ms slower at 128 tokens (SwiftShader).
+ * the traced forward measurably slower (docs/performance.md, trace overhead).
  */
 export class Recorder {
   private pending: { tensor: tf.Tensor; target: Matrix }[] = [];

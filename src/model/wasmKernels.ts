@@ -114,7 +114,7 @@ function slicedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo):
 }
 
 /**
- * tfjs-wasm multiplies only plain 2-D matrices with XNNPACK (~20 GFLOP/s here); an operand
+ * tfjs-wasm multiplies only plain 2-D matrices with XNNPACK (docs/performance.md); an operand
  * marked transposed, which every weight gradient (Xᵀ·dY), input gradient (dY·Wᵀ) and q·kᵀ asks
  * for, or a batch of matrices (attention's products, one per head) takes a loop about ten times
  * slower (docs/performance.md). This BatchMatMul copies a transposed operand into its transpose

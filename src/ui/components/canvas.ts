@@ -6,8 +6,8 @@ import { notePaint } from '../../client/debug';
  * The 2D context of a canvas the app paints. It asks for a CPU-backed canvas
  * (`willReadFrequently`): with GPU-backed canvases every resize and `putImageData` was a
  * synchronous round trip to the GPU process, and while that process was busy (a software GPU
- * running the model's WebGL, or just compositing) the page's main thread stalled for 250–600 ms
- * after head toggles. Heatmap pictures are small; the compositor uploads them once per frame.
+ * running the model's WebGL, or just compositing) the page's main thread stalled after head
+ * toggles (docs/performance.md). Heatmap pictures are small; the compositor uploads them once per frame.
  */
 export function context2d(canvas: HTMLCanvasElement): CanvasRenderingContext2D {
   return canvas.getContext('2d', { willReadFrequently: true })!;

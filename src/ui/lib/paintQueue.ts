@@ -1,7 +1,7 @@
 /**
  * Paint jobs run in tasks of their own, each within a time budget. A model view of GPT-2 small
  * holds 144 thumbnails; painting them, the big heatmap, its axes and the formulas in the task
- * that rendered a run made tasks of 60–110 ms (long tasks) on a machine whose cores are busy
+ * that rendered a run made long tasks (docs/performance.md) on a machine whose cores are busy
  * computing the model. Jobs are keyed by what they paint: a newer job for the same key replaces
  * one still waiting.
  */
