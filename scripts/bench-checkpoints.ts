@@ -14,11 +14,12 @@
  *   npx tsx scripts/bench-checkpoints.ts [--no-build] [--backend webgl|wasm|cpu]
  */
 import { execSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { BackendInfo, ModelInfo } from '../src/workers/protocol';
 import { serveCheckpoints } from './lib/checkpointServer';
+import { chromiumProcesses, statusBytes } from './lib/chromiumProcesses';
 import { openApp, ROOT } from './lib/harness';
 
 const GPT2_DIR = join(ROOT, 'tmp', 'gpt2-small-random');
@@ -55,55 +56,14 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 // --- memory of this process's Chromium, from /proc --------------------------------------------
 
-/** Chromium processes started by this script (descendants of it), by their `--type`. */
-function chromiumProcesses(): { pid: number; type: string }[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const mine = (pid: number): boolean => {
-    for (let p = parent.get(pid); p; p = parent.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  const found: { pid: number; type: string }[] = [];
-  for (const pid of parent.keys()) {
-    if (!mine(pid)) continue;
-    try {
-      // Child processes rewrite their command line as one string: match, do not split.
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!/^\S*chromium/.test(cmdline)) continue;
-      found.push({ pid, type: /--type=([\w-]+)/.exec(cmdline)?.[1] ?? 'browser' });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
-}
-
-function statusBytes(pid: number, field: string): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  return kb ? Number(kb[1]) * 1024 : 0;
-}
-
 /** Sum over the renderers, and the GPU process. */
 function memory(): Record<'renderer' | 'gpu', ProcessMemory> {
   const out = { renderer: { rss: 0, peak: 0 }, gpu: { rss: 0, peak: 0 } };
   for (const { pid, type } of chromiumProcesses()) {
     const key = type === 'renderer' ? 'renderer' : type === 'gpu-process' ? 'gpu' : null;
     if (!key) continue;
-    try {
-      out[key].rss += statusBytes(pid, 'VmRSS');
-      out[key].peak += statusBytes(pid, 'VmHWM');
-    } catch {
-      // gone meanwhile
-    }
+    out[key].rss += statusBytes(pid, 'VmRSS');
+    out[key].peak += statusBytes(pid, 'VmHWM');
   }
   return out;
 }

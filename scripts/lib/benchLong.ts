@@ -3,8 +3,8 @@
  * 1,024-token context, driven through the app's store as a user would (text, head ablation,
  * causal mask), each timed until the big heatmap repainted; and the renderer's peak memory.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
+import { chromiumProcesses, statusBytes } from './chromiumProcesses';
 import type { BackendName } from '../../src/workers/protocol';
 
 export interface LongRow {
@@ -25,32 +25,9 @@ const LONG_LIMIT_MS = 180_000;
 
 /** Peak resident memory (VmHWM) of the Chromium renderer processes started under this one, MB. */
 function rendererPeakMb(): number {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  const under = (pid: number): boolean => {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === process.pid) return true;
-    }
-    return false;
-  };
   let peak = 0;
-  for (const pid of parent.keys()) {
-    try {
-      if (!under(pid)) continue;
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) continue;
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
-    } catch {
-      // the process ended meanwhile
-    }
+  for (const { pid, type } of chromiumProcesses()) {
+    if (type === 'renderer') peak = Math.max(peak, statusBytes(pid, 'VmHWM') / 2 ** 20);
   }
   return peak;
 }
