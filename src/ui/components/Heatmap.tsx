@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState, type PointerEvent } from 'react';
 import { axisLeft, axisTop, scaleLinear, select } from 'd3';
 import type { ColourScale } from '../lib/colour';
+import type { LabelledMatrix } from '../lib/matrixWindow';
 import { checksum, rasterise, cellPixels } from '../lib/heatmap';
 import {
   cellAt,
@@ -22,13 +23,7 @@ import {
 import { context2d, drawHeatmapCanvas, drawQueue, paintRaster } from './canvas';
 import { Legend } from './Legend';
 
-export interface HeatmapData {
-  values: ArrayLike<number>;
-  rows: number;
-  cols: number;
-  mask?: ArrayLike<number>;
-  rowLabels: string[];
-  colLabels: string[];
+export interface HeatmapData extends LabelledMatrix {
   /** Stripe the whole map: an ablated head. */
   hatchAll?: boolean;
 }
