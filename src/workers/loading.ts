@@ -9,6 +9,7 @@ import { ConfigError, parseConfig, type ModelConfig } from '../model/config';
 import { disposeModel, type Model } from '../model/model';
 import { parameterCount } from '../model/params';
 import type { Tokenizer } from '../model/tokenizer';
+import type { Matrix } from '../model/trace';
 import { tokenizerForCheckpoint } from '../model/tokenizer/forCheckpoint';
 import { readCheckpointWeights } from './checkpointWeights';
 import { EngineError, isAbort, parseJsonFile, superseded } from './engineErrors';
@@ -60,6 +61,13 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
   } catch (e) {
     throw new EngineError('bad-model', (e as Error).message);
   }
+  let tokenTypeEmbeddings: Matrix | undefined;
+  try {
+    tokenTypeEmbeddings = await tokenTypeTable(model);
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
   if (options.isSuperseded()) {
     disposeModel(model);
     throw superseded();
@@ -76,8 +84,16 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
       weightBytes: count * 4,
       weightsFile: { bytes: weights.fileBytes, from: weights.from },
       ...(training === undefined ? {} : { training }),
+      ...(tokenTypeEmbeddings ? { tokenTypeEmbeddings } : {}),
     },
   };
+}
+
+/** The token-type table (BERT: 2 rows), read back once for the positions panel. */
+async function tokenTypeTable(model: Model): Promise<Matrix | undefined> {
+  const table = model.params.tokenTypeEmbedding;
+  if (!table) return undefined;
+  return { shape: table.shape, data: (await table.data()) as Float32Array };
 }
 
 /** The info of a model now in place: memory as it stands (the previous model freed). */

@@ -5,7 +5,7 @@
 import type { ModelConfig } from '../model/config';
 import type { HeadRef } from '../model/model';
 import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
-import type { Stack, TraceChunk } from '../model/trace';
+import type { Matrix, Stack, TraceChunk } from '../model/trace';
 
 export type BackendName = 'webgl' | 'wasm' | 'cpu' | 'webgpu';
 
@@ -48,6 +48,8 @@ export interface ModelInfo {
   loadMs: number;
   /** Contents of `training.json` for models the project trained. */
   training?: unknown;
+  /** The token-type (segment) embedding table `[types, d]`, for models that have one (BERT). */
+  tokenTypeEmbeddings?: Matrix;
 }
 
 export type WeightsOrigin = 'network' | 'cache' | 'file';

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/workers/engine';
 import { topK } from '../../src/workers/forwards';
-import type { Interventions, Request, Response } from '../../src/workers/protocol';
+import { parseSafetensors, readFloat32 } from '../../src/model/safetensors';
+import type { Interventions, ModelInfo, Request, Response } from '../../src/workers/protocol';
 import { fakeFetch, PAGE, PLAIN } from './workerFixtures';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
@@ -39,10 +40,10 @@ class Harness {
   });
   private nextId = 1;
 
-  async load(files: File[]): Promise<void> {
+  async load(files: File[]): Promise<ModelInfo> {
     const id = this.nextId++;
     await this.engine.handle({ type: 'load', id, source: { kind: 'files', files } });
-    expect(this.only(id, 'loaded')).toBeDefined();
+    return this.only(id, 'loaded').info;
   }
 
   async run(text: string, interventions: Interventions = PLAIN, trace = true) {
@@ -102,6 +103,24 @@ describe('a masked LM through the engine', () => {
     const piece = (id: number) => tokens.find((t) => t.id === id)?.piece ?? '';
     expect(done.predictions.map((p) => p.id)).toEqual(topK(row(2), 5, piece).map((p) => p.id));
     expect(done.predictions.map((p) => p.id)).not.toEqual(topK(row(7), 5, piece).map((p) => p.id));
+  });
+
+  it('hands the token-type table to the page with the model info (for the positions panel)', async () => {
+    harness = new Harness();
+    const info = await harness.load(bertFiles());
+    const stored = readFloat32(
+      parseSafetensors(read('bert-tiny-a/model.safetensors')),
+      'bert.embeddings.token_type_embeddings.weight',
+    );
+    expect(info.tokenTypeEmbeddings?.shape).toEqual([2, 24]);
+    expect(info.tokenTypeEmbeddings?.data).toEqual(stored);
+    // Models without token types send none.
+    const distil = await harness.load(
+      ['config.json', 'model.safetensors'].map(
+        (file) => new File([read(`distilbert-tiny-a/${file}`)], file),
+      ),
+    );
+    expect(distil.tokenTypeEmbeddings).toBeUndefined();
   });
 
   it('answers the same without a trace (token types and the [MASK] row in the batch driver)', async () => {

@@ -3,6 +3,7 @@ import { useLab, useLabStore } from '../context';
 import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import { heatmapSvg, traceJson } from '../lib/exporters';
 import { formatHead } from '../lib/urlState';
+import { kvGroups } from '../lib/kvGroups';
 import { Heatmap } from '../components/Heatmap';
 import { Overview } from '../components/Overview';
 import { centredOn, isWhole, windowFor, windowOf, type WindowAnchor } from '../lib/matrixWindow';
@@ -25,6 +26,7 @@ function FocusPicker() {
   if (!cfg) return null;
   const blocks = attentionBlocks(cfg);
   const block = blocks.find((b) => b.stack === focus.stack && b.kind === focus.kind) ?? blocks[0];
+  const groups = focus.kind === 'self' ? kvGroups(cfg) : null;
   return (
     <span className="focus-picker">
       {blocks.length > 1 && (
@@ -67,10 +69,22 @@ function FocusPicker() {
           onChange={(e) => setFocus({ ...focus, head: Number(e.target.value) })}
         >
           {Array.from({ length: cfg.nHeads }, (_, i) => (
-            <option key={i}>{i}</option>
+            <option key={i} value={i}>
+              {groups ? `${i} (kv${groups[i]})` : i}
+            </option>
           ))}
         </select>
       </label>
+      {groups && (
+        <span
+          className="small"
+          data-testid="focus-kv-group"
+          data-kv-group={groups[focus.head]}
+          title="grouped-query attention: the key/value head this query head shares"
+        >
+          KV group {groups[focus.head]}
+        </span>
+      )}
     </span>
   );
 }

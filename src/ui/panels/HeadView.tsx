@@ -3,6 +3,7 @@ import { useLab } from '../context';
 import { CATEGORICAL } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { formatHead } from '../lib/urlState';
+import { kvGroupSuffix } from '../lib/kvGroups';
 import { tokenRange } from '../lib/matrixWindow';
 import { Counterfactual } from '../components/Counterfactual';
 import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
@@ -25,6 +26,7 @@ export function HeadView() {
   const [hover, setHover] = useState<number | null>(null);
   const [allHeads, setAllHeads] = useState(false);
   const att = useLab(selectAttention(focus));
+  const cfg = useLab((s) => s.modelInfo?.config);
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
   const [heads, allQ, allK] = att.probs.shape;
@@ -66,8 +68,9 @@ export function HeadView() {
   return (
     <section className="head-view" data-testid="head-view" data-request-id={runId ?? undefined}>
       <p className="caption">
-        {formatHead(focus, focus.kind)}: left tokens attend to right tokens; hover a token to
-        isolate its lines. <Counterfactual />
+        {formatHead(focus, focus.kind)}
+        {cfg && focus.kind === 'self' ? kvGroupSuffix(cfg, focus.head) : ''}: left tokens attend to
+        right tokens; hover a token to isolate its lines. <Counterfactual />
       </p>
       {(allQ > nq || allK > nk) && (
         <p className="warning" data-testid="head-view-window">

@@ -2,12 +2,15 @@ import { useLab } from '../context';
 import { displayPiece } from '../lib/pieces';
 import { sameAblation } from '../lib/urlState';
 import { attentionBlocks } from '../store/shape';
+import { predictionLabel } from '../lib/predictionLabel';
 import { inputKey, isDefaultInterventions } from '../store/inputs';
 import {
+  selectMaskPosition,
   selectPredictions,
   selectRunDone,
   selectRunId,
   selectRunInterventions,
+  selectRunLength,
 } from '../store/selectors';
 import { Counterfactual } from '../components/Counterfactual';
 
@@ -72,16 +75,25 @@ function TopK() {
   const interventions = useLab(selectRunInterventions);
   const baseline = useLab((s) => s.baseline);
   const key = useLab(inputKey);
-  if (!done || !predictions?.length || !interventions) return null;
+  const cfg = useLab((s) => s.modelInfo?.config);
+  const maskPosition = useLab(selectMaskPosition);
+  const length = useLab(selectRunLength);
+  if (!done || !predictions?.length || !interventions || !cfg) return null;
+  const label = predictionLabel(cfg, maskPosition, length - 1);
   const compare =
     !isDefaultInterventions(interventions) && baseline?.key === key ? baseline.predictions : null;
   const max = Math.max(...predictions.map((p) => p.prob), 1e-9);
   return (
     <div className="topk">
-      <h3>
-        Next token <Counterfactual />
+      <h3 data-testid="topk-title">
+        {label.title} <Counterfactual />
       </h3>
-      <ol data-testid="topk" data-request-id={runId ?? undefined}>
+      {label.hint && (
+        <p className="hint" data-testid="topk-hint">
+          {label.hint}
+        </p>
+      )}
+      <ol data-testid="topk" data-request-id={runId ?? undefined} data-mask-position={maskPosition}>
         {predictions.map((p) => {
           const before = compare?.find((b) => b.id === p.id);
           const delta = compare ? p.prob - (before?.prob ?? 0) : null;

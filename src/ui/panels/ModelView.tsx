@@ -1,6 +1,7 @@
 import { useMemo } from 'react';
 import { useLab } from '../context';
-import { sequentialScale } from '../lib/colour';
+import { CATEGORICAL, sequentialScale } from '../lib/colour';
+import { kvGroups, kvGroupSuffix, kvSharingCaption } from '../lib/kvGroups';
 import { MiniHeatmap } from '../components/MiniHeatmap';
 import { Counterfactual } from '../components/Counterfactual';
 import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
@@ -17,6 +18,9 @@ export function ModelView() {
   const scale = useMemo(() => sequentialScale(), []);
   if (!cfg) return null;
   const blocks = attentionBlocks(cfg);
+  const groups = kvGroups(cfg);
+  const sharing = kvSharingCaption(cfg);
+  const groupColour = (h: number) => CATEGORICAL[(groups?.[h] ?? 0) % CATEGORICAL.length];
   const size = Math.max(36, Math.min(72, Math.floor(560 / cfg.nHeads)));
   return (
     <section className="panel model-view" aria-labelledby="model-view-title">
@@ -24,6 +28,17 @@ export function ModelView() {
         Model view <Counterfactual />
       </h2>
       <p className="caption">Layers × heads. Click a head to focus it; shift-click ablates it.</p>
+      {groups && (
+        <p
+          className="caption"
+          data-testid="kv-sharing"
+          data-query-heads={cfg.nHeads}
+          data-kv-heads={groups[groups.length - 1] + 1}
+        >
+          Grouped-query attention: {sharing}. Heads under the same colour read the same keys and
+          values; each still has its own queries, so its own pattern.
+        </p>
+      )}
       {blocks.map((b) => (
         <div key={`${b.stack}-${b.kind}`} className="model-block">
           {blocks.length > 1 && <h3>{b.title}</h3>}
@@ -35,6 +50,17 @@ export function ModelView() {
             {Array.from({ length: cfg.nHeads }, (_, h) => (
               <span key={h} className="small grid-label">
                 H{h}
+                {groups && (
+                  <span
+                    className="kv-label"
+                    data-testid="kv-label"
+                    data-head={h}
+                    data-kv-group={groups[h]}
+                    style={{ borderColor: groupColour(h) }}
+                  >
+                    kv{groups[h]}
+                  </span>
+                )}
               </span>
             ))}
             {Array.from({ length: b.layers }, (_, layer) => {
@@ -66,9 +92,10 @@ export function ModelView() {
                       data-kind={b.kind}
                       data-layer={layer}
                       data-head={head}
+                      data-kv-group={groups?.[head]}
                       data-ablated={ablated}
                       aria-pressed={focused}
-                      aria-label={`${b.title} layer ${layer} head ${head}${ablated ? ' (ablated)' : ''}`}
+                      aria-label={`${b.title} layer ${layer} head ${head}${kvGroupSuffix(cfg, head)}${ablated ? ' (ablated)' : ''}`}
                       onClick={(e) => {
                         if (e.shiftKey) {
                           toggleAblation({

@@ -6,12 +6,16 @@ import { displayPiece } from '../lib/pieces';
 import { positionalSimilarity } from '../lib/positions';
 import { Heatmap } from '../components/Heatmap';
 import { Counterfactual } from '../components/Counterfactual';
+import { RopeView } from './RopeView';
+import { TokenTypesView } from './TokenTypesView';
 
 /** The positional encodings actually added, and how similar positions are to each other. */
 export function PositionsPanel() {
   const runId = useLab(selectRunId);
   const focusStack = useLab((s) => s.focus.stack);
-  const kind = useLab((s) => s.modelInfo?.config.positions);
+  const cfg = useLab((s) => s.modelInfo?.config);
+  const typeTable = useLab((s) => s.modelInfo?.tokenTypeEmbeddings);
+  const kind = cfg?.positions;
   const usePositions = useLab((s) => s.usePositions);
   const setUsePositions = useLab((s) => s.setUsePositions);
   const [cosine, setCosine] = useState(false);
@@ -68,8 +72,11 @@ export function PositionsPanel() {
       data-request-id={runId ?? undefined}
     >
       <p className="caption">
-        Position encoding: <strong>{kind ?? '—'}</strong>. Each row p_t is added to token t’s
-        embedding; without it, self-attention cannot tell word order apart. <Counterfactual />
+        Position encoding: <strong>{kind ?? '—'}</strong>.{' '}
+        {kind === 'rotary'
+          ? 'Queries and keys are rotated by their position'
+          : 'Each row p_t is added to token t’s embedding'}
+        ; without it, self-attention cannot tell word order apart. <Counterfactual />
       </p>
       <div className="toolbar">
         <label className="switch">
@@ -87,7 +94,9 @@ export function PositionsPanel() {
           cosine similarity
         </label>
       </div>
-      {!positions ? (
+      {kind === 'rotary' && cfg ? (
+        <RopeView cfg={cfg} />
+      ) : !positions ? (
         <p className="hint" data-testid="positions-absent">
           {kind === 'none'
             ? 'This model has no positional encoding.'
@@ -124,6 +133,9 @@ export function PositionsPanel() {
             />
           </div>
         </div>
+      )}
+      {typeTable && (
+        <TokenTypesView table={typeTable} tokens={tokens} typeIds={embedding?.tokenTypeIds} />
       )}
     </section>
   );

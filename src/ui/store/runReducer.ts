@@ -84,7 +84,13 @@ export function reduceRun(run: RunState, m: RunMessage): RunState {
         };
       }
     case 'done':
-      return { ...run, done: true, predictions: m.predictions, timings: m.timings };
+      return {
+        ...run,
+        done: true,
+        predictions: m.predictions,
+        timings: m.timings,
+        ...(m.maskPosition === undefined ? {} : { maskPosition: m.maskPosition }),
+      };
     case 'error':
       return { ...run, done: true, error: { code: m.code, message: m.message } };
   }

@@ -130,6 +130,10 @@ export const selectRunInterventions = (s: LabState): RunState['interventions'] |
   s.run?.interventions ?? null;
 export const selectPredictions = (s: LabState): RunState['predictions'] | null =>
   s.run?.predictions ?? null;
+export const selectMaskPosition = (s: LabState): number | undefined => s.run?.maskPosition;
+/** Tokens of the run's last stack (the decoder's, or an encoder-only model's). */
+export const selectRunLength = (s: LabState): number =>
+  (s.run?.tokens.decoder ?? s.run?.tokens.encoder)?.length ?? 0;
 /** Whether the run on screen captured q, k and v. */
 export const selectRunCaptureQKV = (s: LabState): boolean => s.run?.captureQKV ?? false;
 /** The whole trace: for panels that draw every layer (it changes with each chunk frame). */

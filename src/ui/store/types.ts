@@ -36,6 +36,8 @@ export interface RunState extends RunSpec {
   truncated: Partial<Record<Stack, boolean>>;
   done: boolean;
   predictions: Prediction[];
+  /** Where `predictions` are a masked LM's fill-in: the first [MASK]; absent for the next token. */
+  maskPosition?: number;
   timings: Timings | null;
   error: { code: string; message: string } | null;
 }
