@@ -291,7 +291,7 @@ function checkLayout(entries: Map<string, TensorEntry>): number {
   return offset;
 }
 
-/** IEEE half → float. */
+/** IEEE half → float, exactly (every half is a float32). */
 function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
@@ -299,6 +299,27 @@ function halfToFloat(h: number): number {
   if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
   if (exp === 31) return frac ? NaN : sign * Infinity;
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+/** Every half's float, made on the first F16 tensor: a lookup per value (docs/checkpoints.md). */
+let halfTable: Float32Array | null = null;
+
+function halves(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
+  }
+  return halfTable;
+}
+
+/** The 16-bit values of `bytes` (little-endian): a view where aligned, else a copy. */
+function uint16s(bytes: Uint8Array): Uint16Array {
+  const n = bytes.byteLength / 2;
+  if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+    return new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Uint16Array.from({ length: n }, (_, i) => view.getUint16(i * 2, true));
 }
 
 /**
@@ -326,14 +347,14 @@ export function readFloat32(file: SafetensorsFile, name: string): Float32Array {
   } else if (e.dtype === 'F64') {
     for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
   } else if (e.dtype === 'F16') {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+    const table = halves();
+    const h = uint16s(bytes);
+    for (let i = 0; i < n; i++) out[i] = table[h[i]];
   } else {
-    const u32 = new Uint32Array(1);
-    const f32 = new Float32Array(u32.buffer);
-    for (let i = 0; i < n; i++) {
-      u32[0] = view.getUint16(i * 2, true) << 16;
-      out[i] = f32[0];
-    }
+    // BF16 is a float32's upper half: its bits, shifted into place.
+    const h = uint16s(bytes);
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = h[i] << 16;
   }
   return out;
 }

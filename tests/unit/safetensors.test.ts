@@ -400,4 +400,39 @@ describe('round trips', () => {
       expect(Object.is(out[i], v), `BF16 0x${bits[i].toString(16)}`).toBe(true),
     );
   });
+
+  it('F16 and BF16: all 65 536 bit patterns, aligned and at an odd byte offset, read as IEEE defines them', () => {
+    const data = new Uint8Array(2 * 65536);
+    for (let b = 0; b < 65536; b++) {
+      data[2 * b] = b & 0xff;
+      data[2 * b + 1] = b >> 8;
+    }
+    // BF16 by its definition: the upper 16 bits of a float32.
+    const float32 = new DataView(new ArrayBuffer(4));
+    const bf16Value = (bits: number) => {
+      float32.setUint32(0, bits << 16);
+      return float32.getFloat32(0);
+    };
+    const mismatches: string[] = [];
+    for (const [dtype, value] of [
+      ['F16', halfValue],
+      ['BF16', bf16Value],
+    ] as const) {
+      const bytes = fileOf({ w: { dtype, shape: [65536], data_offsets: [0, data.length] } }, data);
+      // The same file one byte further into a buffer: of the two, one has its data at an odd
+      // offset (read through a DataView) and one at an even one (a Uint16Array view).
+      const shifted = new Uint8Array(bytes.length + 1);
+      shifted.set(bytes, 1);
+      for (const file of [bytes, shifted.subarray(1)]) {
+        const parsed = parseSafetensors(file);
+        const out = readFloat32(parsed, 'w');
+        for (let b = 0; b < 65536; b++) {
+          const same = Number.isNaN(value(b)) ? Number.isNaN(out[b]) : Object.is(out[b], value(b));
+          if (!same)
+            mismatches.push(`${dtype} 0x${b.toString(16)} at offset ${parsed.data.byteOffset}`);
+        }
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
 });
