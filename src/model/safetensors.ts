@@ -105,7 +105,21 @@ export function isFloatDtype(dtype: SafetensorsDtype): boolean {
  * read every tensor shifted, a silently wrong model.
  */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  const { entries, metadata, headerLength } = parseSafetensorsHeader(bytes, bytes.byteLength);
+  return fileWithHeader(parseSafetensorsHeader(bytes, bytes.byteLength), bytes);
+}
+
+/**
+ * The file from a header already checked against all of `bytes` (a download's stream check,
+ * which saw every byte and its length match `header.fileBytes`): a 50 MB header parsed once.
+ */
+export function fileWithHeader(header: SafetensorsHeader, bytes: Uint8Array): SafetensorsFile {
+  if (bytes.byteLength !== header.fileBytes) {
+    throw new SafetensorsError(
+      'offsets',
+      `model.safetensors has ${bytes.byteLength} bytes but its header describes ${header.fileBytes}`,
+    );
+  }
+  const { entries, metadata, headerLength } = header;
   return { entries, metadata, data: bytes.subarray(8 + headerLength) };
 }
 

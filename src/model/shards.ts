@@ -80,13 +80,16 @@ export class ShardAssembler {
     return this.index.shards.filter((s) => !this.added.has(s));
   }
 
-  /** Parses one shard's bytes and copies its tensors in; the bytes may be dropped afterwards. */
-  add(shard: string, bytes: Uint8Array): void {
+  /**
+   * Copies one shard's tensors in (its bytes, or the file as its download's check parsed it);
+   * the shard may be dropped afterwards.
+   */
+  add(shard: string, bytes: Uint8Array | SafetensorsFile): void {
     if (!this.index.shards.includes(shard)) {
       throw new ShardError('unknown-shard', `${shard} is not a shard of ${INDEX}`);
     }
     if (this.added.has(shard)) throw new ShardError('duplicate', `${shard} was added twice`);
-    const file = parseSafetensors(bytes);
+    const file = bytes instanceof Uint8Array ? parseSafetensors(bytes) : bytes;
     for (const [name, entry] of file.entries) {
       const home = this.index.weightMap.get(name);
       if (home === undefined) {

@@ -32,7 +32,9 @@ export async function readCheckpointWeights(
 ): Promise<CheckpointWeights> {
   const single = await optional(files.readWeights(WEIGHTS, budget, progress));
   if (single instanceof ModelFileError) return fallbacks(files, single, budget, progress);
-  return { file: single.bytes, fileBytes: single.bytes.byteLength, from: single.from };
+  // Parsed as it streamed: the header is not parsed again.
+  const file = single.safetensors ?? single.bytes;
+  return { file, fileBytes: single.bytes.byteLength, from: single.from };
 }
 
 /** Without `model.safetensors` (`absent` says where it was looked for): shards, else a `.bin`. */
@@ -88,7 +90,7 @@ async function readShards(
       left -= read.float32Bytes;
       fileBytes += read.bytes.byteLength;
       if (read.from !== 'cache') from = read.from;
-      assembler.add(shard, read.bytes);
+      assembler.add(shard, read.safetensors ?? read.bytes);
     }
     return { file: assembler.finish(), fileBytes, from };
   } catch (e) {

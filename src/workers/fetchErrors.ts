@@ -4,9 +4,18 @@
  */
 import { formatBytes } from '../model/formatBytes';
 
-/** The network failed, the server refused (CORS), or answered with an HTTP error. */
+/**
+ * The network failed (`unreachable`: no answer at all, as offline), the server refused (CORS),
+ * or answered with an HTTP error.
+ */
 export class FetchError extends Error {
   override name = 'FetchError';
+  constructor(
+    message: string,
+    readonly unreachable = false,
+  ) {
+    super(message);
+  }
 }
 
 /** A file is absent, cut short or not what it should be, or the model is too big to load. */
@@ -45,6 +54,7 @@ export async function fetchFailure(
   }
   return new FetchError(
     `could not fetch ${file} from ${url.host}: network failure (${error.message}); are you offline, or is the URL wrong?`,
+    true,
   );
 }
 

@@ -85,6 +85,7 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
       weightsFile: { bytes: weights.fileBytes, from: weights.from },
       ...(training === undefined ? {} : { training }),
       ...(tokenTypeEmbeddings ? { tokenTypeEmbeddings } : {}),
+      ...(files.notices().length > 0 ? { notices: files.notices() } : {}),
     },
   };
 }

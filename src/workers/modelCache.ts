@@ -1,11 +1,51 @@
 /**
  * Model files from the Hub or a URL, kept in the browser's Cache Storage so that a second visit
- * loads without the network. Cache first: a stored file is never fetched again (a Hub file's URL
- * names a branch, so "clear cached models" is how to pick up a new revision). The weights are
- * streamed to disk as they download and then read back (see modelFiles.ts), so the download
- * never sits in memory twice; small files are stored once read.
+ * loads without downloading them again, and offline. Each file is stored with the validators
+ * its server sent (ETag, Last-Modified; the Hub sends ETags), and a later load asks the server
+ * whether it is still current (a conditional request: 304, or the same validator, keeps it; a
+ * new version replaces it), so a file replaced on the server (a new revision of a Hub branch)
+ * is picked up. A file whose server sent no validator is used as it is ("clear cached models"
+ * then picks up a new version). The weights are streamed to disk as they download and then
+ * read back (see modelFiles.ts), so the download never sits in memory twice; small files are
+ * stored once read.
  */
 import type { CacheUsage } from './protocol';
+
+const VALIDATORS = ['ETag', 'Last-Modified'] as const;
+
+/** The validators `response` carries, to be stored with its body. */
+export function validatorsOf(response: Response): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of VALIDATORS) {
+    const value = response.headers.get(name);
+    if (value) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * The headers that ask whether `stored` is still current (If-None-Match, else
+ * If-Modified-Since); null when it was stored without a validator.
+ */
+export function conditionsFor(stored: Response): Record<string, string> | null {
+  const etag = stored.headers.get('ETag');
+  if (etag) return { 'If-None-Match': etag };
+  const modified = stored.headers.get('Last-Modified');
+  return modified ? { 'If-Modified-Since': modified } : null;
+}
+
+/**
+ * Whether the server's answer to a conditional request is the stored copy still: a 304, or a
+ * full answer with the same validator (a server, or a service worker in between, that does not
+ * answer conditional requests).
+ */
+export function isCurrent(stored: Response, answer: Response): boolean {
+  if (answer.status === 304) return true;
+  const etag = stored.headers.get('ETag');
+  if (etag) return answer.headers.get('ETag') === etag;
+  const modified = stored.headers.get('Last-Modified');
+  return modified !== null && answer.headers.get('Last-Modified') === modified;
+}
 
 /** The Cache Storage cache the worker keeps model files in (the service worker has its own). */
 export const MODEL_CACHE = 'attention-lab-models';

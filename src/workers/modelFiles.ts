@@ -6,15 +6,18 @@
  * read back from there.
  */
 import { fetchFailure, FetchError, httpError, ModelFileError } from './fetchErrors';
-import { ModelCache } from './modelCache';
+import { conditionsFor, isCurrent, ModelCache, validatorsOf } from './modelCache';
 import type { ModelSource, WeightsOrigin } from './protocol';
-import { checkedDownload, readPytorchBin, readSafetensors, type Progress } from './weightStream';
+import {
+  checkedDownload,
+  readPytorchBin,
+  readSafetensors,
+  type KnownHeader,
+  type Progress,
+  type WeightRead,
+} from './weightStream';
 
-export interface Weights {
-  /** All of the weight file, in a buffer of exactly its size. */
-  bytes: Uint8Array;
-  /** What the tensors the header lists take as float32. */
-  float32Bytes: number;
+export interface Weights extends WeightRead {
   from: WeightsOrigin;
 }
 
@@ -35,6 +38,8 @@ export interface ModelFiles {
   readWeights(file: string, budget: number, onProgress: StageProgress): Promise<Weights>;
   /** The load failed: forget what it cached. */
   discard(): Promise<void>;
+  /** What the user should know about how the files were read (offline: cached copies used). */
+  notices(): string[];
 }
 
 export const HUB = 'https://huggingface.co/';
@@ -57,9 +62,15 @@ interface FetchedOptions {
   notFoundHint?: string;
 }
 
+/** The stored copy, still current; or what the server answered instead (null: 404). */
+type Current = { stored: Response } | { answer: Response | null };
+
 function fetchedFiles(options: FetchedOptions): ModelFiles {
   const { name, base, fetchFn, signal, cache } = options;
   const urlOf = (file: string) => new URL(file, base);
+  const notices: string[] = [];
+  /** Set once the server could not be asked: the rest of the load takes the cache's copies. */
+  let unreachable = false;
 
   const missing = (file: string) =>
     new ModelFileError(
@@ -67,46 +78,90 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
       `${file} is missing: ${urlOf(file).href} answered 404 (not found)${options.notFoundHint ?? ''}`,
     );
 
-  /** `file` from the network: null on 404, the response otherwise; any other trouble throws. */
-  async function download(file: string, controller: AbortController): Promise<Response | null> {
+  /**
+   * `file` from the network: null on 404, the response otherwise (a 304 too, to a request with
+   * `conditions`); any other trouble throws.
+   */
+  async function download(
+    file: string,
+    controller: AbortController,
+    conditions?: Record<string, string>,
+  ): Promise<Response | null> {
     const url = urlOf(file);
     let response: Response;
     try {
-      response = await fetchFn(url, { signal: AbortSignal.any([signal, controller.signal]) });
+      response = await fetchFn(url, {
+        signal: AbortSignal.any([signal, controller.signal]),
+        ...(conditions ? { headers: conditions } : {}),
+      });
     } catch (e) {
       if (signal.aborted) throw e;
       throw await fetchFailure(url, file, e as Error, fetchFn, signal);
     }
     if (response.status === 404) return null;
+    if (response.status === 304 && conditions) return response;
     const error = httpError(url, response);
     if (error) throw error;
     return response;
   }
 
+  /**
+   * `file` as the server has it now, against the stored copy: a copy with a validator is asked
+   * for conditionally, a 404 marker plainly (the file may have been added since); a copy without
+   * a validator is taken as it is. When the server cannot be asked (offline, an HTTP error),
+   * the copy is taken, and a notice says so.
+   */
+  async function current(file: string, controller: AbortController): Promise<Current> {
+    const stored = await cache?.match(urlOf(file).href);
+    if (!stored) return { answer: await download(file, controller) };
+    const marker = stored.status === 404;
+    const conditions = marker ? {} : conditionsFor(stored);
+    if (!conditions || unreachable) return { stored };
+    let answer: Response | null;
+    try {
+      answer = await download(file, controller, conditions);
+    } catch (e) {
+      if (signal.aborted || !(e instanceof FetchError)) throw e;
+      unreachable = true;
+      notices.push(
+        `${name} is loaded from the cache: the server could not be asked for a newer version (${e.message})`,
+      );
+      return { stored };
+    }
+    if (answer === null ? marker : isCurrent(stored, answer)) {
+      void answer?.body?.cancel();
+      return { stored };
+    }
+    return { answer };
+  }
+
   const lengthOf = (response: Response) => Number(response.headers.get('Content-Length')) || 0;
 
   /**
-   * A weight file into the cache, checked as it streams there: true once stored, false when the
-   * cache could not take it (a full disk), throws for anything wrong with the download.
+   * A weight file's download into the cache, checked as it streams there: its header once
+   * stored, null when the cache could not take it (a full disk); throws for anything wrong
+   * with the download.
    */
   async function downloadToCache(
     file: string,
+    response: Response,
     store: ModelCache,
     controller: AbortController,
     budget: number,
     onProgress: Progress,
-  ): Promise<boolean> {
-    const response = await download(file, controller);
-    if (!response) throw missing(file);
+  ): Promise<KnownHeader | null> {
     const announced = lengthOf(response);
     const checked = checkedDownload(file, announced, budget, onProgress);
     const body = response.body!.pipeThrough(checked.stream, { signal: controller.signal });
-    const headers = announced ? { 'Content-Length': String(announced) } : undefined;
+    const headers = {
+      ...(announced ? { 'Content-Length': String(announced) } : {}),
+      ...validatorsOf(response),
+    };
     const failed = await store.put(urlOf(file).href, new Response(body, { headers }));
-    if (!failed) return true;
+    if (!failed) return checked.header();
     if (checked.problem()) throw checked.problem();
     if (signal.aborted) throw new DOMException('superseded', 'AbortError');
-    if (failed instanceof DOMException && failed.name === 'QuotaExceededError') return false;
+    if (failed instanceof DOMException && failed.name === 'QuotaExceededError') return null;
     throw new FetchError(
       `the download of ${file} from ${urlOf(file).host} broke off: ${(failed as Error).message}`,
     );
@@ -115,20 +170,28 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
   return {
     name,
     async read(file, required = false) {
-      const href = urlOf(file).href;
-      const hit = await cache?.match(href);
+      let now: Current;
+      try {
+        now = await current(file, new AbortController());
+      } catch (e) {
+        // Offline, an optional file that was never stored (a shipped model's absent
+        // training.json: the service worker keeps only what exists) is not a requirement.
+        if (required || !(e instanceof FetchError && e.unreachable)) throw e;
+        notices.push(`${name} is loaded without ${file}: ${e.message}`);
+        return null;
+      }
       let bytes: Uint8Array | null;
-      if (hit) {
-        bytes = hit.status === 404 ? null : new Uint8Array(await hit.arrayBuffer());
+      if ('stored' in now) {
+        bytes = now.stored.status === 404 ? null : new Uint8Array(await now.stored.arrayBuffer());
       } else {
-        const response = await download(file, new AbortController());
-        bytes = response ? new Uint8Array(await response.arrayBuffer()) : null;
-        // An absent optional file is remembered too: a second visit need not ask.
+        const { answer } = now;
+        bytes = answer ? new Uint8Array(await answer.arrayBuffer()) : null;
+        // An absent optional file is remembered too: offline, a second load need not ask.
         await cache?.put(
-          href,
-          bytes
+          urlOf(file).href,
+          answer && bytes
             ? new Response(bytes as Uint8Array<ArrayBuffer>, {
-                headers: { 'Content-Length': String(bytes.byteLength) },
+                headers: { 'Content-Length': String(bytes.byteLength), ...validatorsOf(answer) },
               })
             : new Response(null, { status: 404 }),
         );
@@ -139,23 +202,33 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
     async readWeights(file, budget, onProgress) {
       const controller = new AbortController();
       try {
-        let from: WeightsOrigin = 'cache';
         const readWeightFile = readerOf(file);
         // The cache's on-the-fly check reads safetensors headers only.
         const store = file.endsWith('.bin') ? null : cache;
-        let stored = await store?.match(urlOf(file).href);
-        if (store && !stored) {
-          const progress: Progress = (l, t) => onProgress('download', l, t);
-          if (await downloadToCache(file, store, controller, budget, progress)) {
-            stored = await store.match(urlOf(file).href);
+        if (store) {
+          const now = await current(file, controller);
+          let stored = 'stored' in now && now.stored.status === 200 ? now.stored : null;
+          let from: WeightsOrigin = 'cache';
+          let known: KnownHeader | null = null;
+          if (!stored) {
+            const answer = 'answer' in now ? now.answer : null;
+            if (!answer) throw missing(file);
+            const progress: Progress = (l, t) => onProgress('download', l, t);
+            known = await downloadToCache(file, answer, store, controller, budget, progress);
+            stored = known ? ((await store.match(urlOf(file).href)) ?? null) : null;
             from = 'network';
           }
-        }
-        if (stored?.body) {
-          const read = await readWeightFile(file, stored.body, lengthOf(stored), budget, (l, t) =>
-            onProgress('cache', l, t),
-          );
-          return { ...read, from };
+          if (stored?.body) {
+            const read = await readWeightFile(
+              file,
+              stored.body,
+              lengthOf(stored),
+              budget,
+              (l, t) => onProgress('cache', l, t),
+              known,
+            );
+            return { ...read, from };
+          }
         }
         // No cache here (or it was full): straight from the network into the buffer.
         const response = await download(file, controller);
@@ -174,6 +247,7 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
       }
     },
     discard: async () => cache?.discard(),
+    notices: () => notices,
   };
 }
 
@@ -203,6 +277,7 @@ function pickedFiles(files: File[]): ModelFiles {
       return { ...read, from: 'file' };
     },
     discard: async () => {},
+    notices: () => [],
   };
 }
 

@@ -50,6 +50,8 @@ export interface ModelInfo {
   training?: unknown;
   /** The token-type (segment) embedding table `[types, d]`, for models that have one (BERT). */
   tokenTypeEmbeddings?: Matrix;
+  /** What the user should know about the load: cached copies used offline, a file left out. */
+  notices?: string[];
 }
 
 export type WeightsOrigin = 'network' | 'cache' | 'file';

@@ -1,19 +1,42 @@
 /**
  * Reading a safetensors file as it streams in, so that peak memory stays at one copy of it: the
  * header is checked first (its sizes against the budget, so a model too big for the device is
- * refused before it downloads; the header is parsed once, by `src/model/safetensors.ts`), then
- * the rest streams into ONE buffer of the file's exact size.
+ * refused before it downloads), then the rest streams into ONE buffer of the file's exact size.
+ * The header is parsed once, by `src/model/safetensors.ts`, and handed on with the bytes: the
+ * checkpoint reader does not parse it again (a header can be 50 MB; docs/reliability.md).
  */
 import { formatBytes } from '../model/formatBytes';
 import { PytorchBinError, pytorchBinLayout } from '../model/pytorchBin';
 import { ModelFileError, tooLarge, truncated } from './fetchErrors';
 import {
+  fileWithHeader,
   parseSafetensorsHeader,
   safetensorsHeaderLength,
+  type SafetensorsFile,
   type SafetensorsHeader,
 } from '../model/safetensors';
 
 export type Progress = (loaded: number, total: number) => void;
+
+/** A weight file read whole. */
+export interface WeightRead {
+  /** All of the file, in a buffer of exactly its size. */
+  bytes: Uint8Array;
+  /** What the tensors the header lists take as float32. */
+  float32Bytes: number;
+  /** A safetensors file, parsed: its header as the stream check parsed and checked it. */
+  safetensors?: SafetensorsFile;
+}
+
+/**
+ * A header already parsed from the same file (its download into the cache): taken as it is
+ * when the file's first `prefix.byteLength` bytes are `prefix`, parsed again otherwise.
+ */
+export interface KnownHeader {
+  header: SafetensorsHeader;
+  /** The length field and the header's text. */
+  prefix: Uint8Array;
+}
 
 export interface Layout {
   /** Size of the whole file as the header describes it: 8 + header + data. */
@@ -35,6 +58,8 @@ export class HeaderCheck {
   head: Uint8Array[] = [];
   headBytes = 0;
   layout: Layout | null = null;
+  /** The parsed header, once complete and checked. */
+  header: SafetensorsHeader | null = null;
   private headerLength: number | null = null;
 
   constructor(
@@ -42,6 +67,7 @@ export class HeaderCheck {
     /** Content-Length or file size; 0 when unknown. */
     private readonly announced: number,
     private readonly budget: number,
+    private readonly known: KnownHeader | null = null,
   ) {
     // Float32 needs at least as many bytes as the file has (F16/BF16 files need twice as many).
     if (announced > budget) throw tooLarge(`${file} is ${formatBytes(announced)}`, budget);
@@ -59,9 +85,19 @@ export class HeaderCheck {
       );
     }
     if (this.headBytes < 8 + this.headerLength) return null;
-    const header = this.corruptIfThrows(() => parseSafetensorsHeader(this.joined(), null));
+    const head = this.joined();
+    const header =
+      this.known && sameBytes(head, this.known.prefix)
+        ? this.known.header
+        : this.corruptIfThrows(() => parseSafetensorsHeader(head, null));
     this.layout = this.checked(header);
+    this.header = header;
     return this.layout;
+  }
+
+  /** The length field and the header's text, once the header is complete. */
+  prefix(): Uint8Array {
+    return this.joined().subarray(0, 8 + this.headerLength!);
   }
 
   /** The stream ended: it must not have ended inside the header. */
@@ -169,10 +205,11 @@ export async function readSafetensors(
   announced: number,
   budget: number,
   onProgress: Progress,
-): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
+  known: KnownHeader | null = null,
+): Promise<WeightRead> {
   const reader = stream.getReader();
   try {
-    const check = new HeaderCheck(file, announced, budget);
+    const check = new HeaderCheck(file, announced, budget, known);
     for (let layout: Layout | null = null; !layout;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -190,7 +227,7 @@ export async function readSafetensors(
     }
     const bytes = buffer.complete();
     onProgress(buffer.loaded, fileBytes);
-    return { bytes, float32Bytes };
+    return { bytes, float32Bytes, safetensors: fileWithHeader(check.header!, bytes) };
   } catch (e) {
     reader.cancel().catch(() => {});
     throw e;
@@ -209,7 +246,7 @@ export async function readPytorchBin(
   announced: number,
   budget: number,
   onProgress: Progress,
-): Promise<{ bytes: Uint8Array; float32Bytes: number }> {
+): Promise<WeightRead> {
   if (announced > budget) throw tooLarge(`${file} is ${formatBytes(announced)}`, budget);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -253,19 +290,25 @@ function binLayout(file: string, prefix: Uint8Array): { float32Bytes: number | n
 }
 
 /**
- * A download on its way into the cache: every chunk passes through (nothing is kept), bytes
- * are reported, and the header is checked as soon as it is in; a problem errors the stream,
- * which stops the download and the write, and `problem()` says what it was. A file announced
- * bigger than the budget is refused here and now.
+ * A download on its way into the cache: every chunk passes through (nothing but the header is
+ * kept), bytes are reported, and the header is checked as soon as it is in; a problem errors
+ * the stream, which stops the download and the write, and `problem()` says what it was. A file
+ * announced bigger than the budget is refused here and now. `header()`: the checked header, for
+ * reading the file back from the cache without parsing it again.
  */
 export function checkedDownload(
   file: string,
   announced: number,
   budget: number,
   onProgress: Progress,
-): { stream: TransformStream<Uint8Array, Uint8Array>; problem(): unknown } {
+): {
+  stream: TransformStream<Uint8Array, Uint8Array>;
+  problem(): unknown;
+  header(): KnownHeader | null;
+} {
   const check = new HeaderCheck(file, announced, budget);
   let problem: unknown = null;
+  let known: KnownHeader | null = null;
   let loaded = 0;
   const checked = (step: () => void) => {
     try {
@@ -277,8 +320,12 @@ export function checkedDownload(
   };
   const stream = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
-      // Once the header is checked, the chunks it came in need not be kept.
-      checked(() => check.feed(chunk) && (check.head = []));
+      // Once the header is checked, only its own bytes are kept.
+      checked(() => {
+        if (known || !check.feed(chunk)) return;
+        known = { header: check.header!, prefix: check.prefix().slice() };
+        check.head = [];
+      });
       loaded += chunk.byteLength;
       onProgress(loaded, check.layout?.fileBytes ?? announced);
       controller.enqueue(chunk);
@@ -289,7 +336,13 @@ export function checkedDownload(
         if (loaded < fileBytes) throw truncated(file, loaded, fileBytes);
       }),
   });
-  return { stream, problem: () => problem };
+  return { stream, problem: () => problem, header: () => known };
+}
+
+function sameBytes(a: Uint8Array, prefix: Uint8Array): boolean {
+  if (a.byteLength < prefix.byteLength) return false;
+  for (let i = 0; i < prefix.byteLength; i++) if (a[i] !== prefix[i]) return false;
+  return true;
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {

@@ -362,6 +362,14 @@ describe('store: loading and running', () => {
     expect(main().last('restart')).toEqual({ kind: 'restart' });
   });
 
+  it('shows what a load says about itself (cached copies used offline) as notices', async () => {
+    await loaded();
+    store.getState().loadFrom('https://example.org/m/');
+    const offline = 'm is loaded from the cache: the server could not be asked for a newer version';
+    main().events.onLoaded({ ...info('m'), notices: [offline] });
+    expect(store.getState().notices.at(-1)).toMatchObject({ level: 'info', text: offline });
+  });
+
   it('debounces typing into one run and does not run empty input', async () => {
     await loaded();
     main().events.onDone(main().last('run').id, [], timings);

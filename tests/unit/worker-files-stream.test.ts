@@ -4,10 +4,13 @@
  * allows and no more memory than the bytes that came (item 5).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { parseSafetensors, readFloat32, writeSafetensors } from '../../src/model/safetensors';
 import { Engine } from '../../src/workers/engine';
 import type { Response as Message } from '../../src/workers/protocol';
 import { HeaderCheck } from '../../src/workers/weightStream';
+import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 import { DECODER_CONFIG } from './workerFixtures';
+import { FakeServer, Harness, MemoryCacheStorage, ORIGIN as FILES } from './workerNetwork';
 
 const ORIGIN = 'http://stream.test/';
 
@@ -79,6 +82,43 @@ describe('the header check', () => {
     expect(layout).toEqual({ fileBytes: file.byteLength, float32Bytes: 8 });
     // Joining every chunk so far on each of the 3,900 chunks would copy ~4 GB.
     expect(copied).toBeLessThanOrEqual(file.byteLength + 512);
+  });
+});
+
+describe('the header is parsed once', () => {
+  it('by the stream check, which hands it to the checkpoint reader, with the cache or without', async () => {
+    const model = parseSafetensors(randomCheckpoint(DECODER_CONFIG, 'F32', 1).safetensors);
+    const tensors = Object.fromEntries(
+      [...model.entries].map(([name, e]) => [
+        name,
+        { shape: e.shape, data: readFloat32(model, name) },
+      ]),
+    );
+    // A header of 1 MB: JSON.parse of anything that long is a parse of the header.
+    const note = 'x'.repeat(1_000_000);
+    const server = new FakeServer({
+      'm/big/config.json': JSON.stringify(DECODER_CONFIG),
+      'm/big/model.safetensors': { body: writeSafetensors(tensors, 'F32', { note }), chunk: 65536 },
+    });
+    const parse = vi.spyOn(JSON, 'parse');
+    const headerParses = () =>
+      parse.mock.calls.filter(([text]) => text.length > note.length).length;
+    const source = { kind: 'url', url: `${FILES}m/big/` } as const;
+    try {
+      for (const cache of [null, new MemoryCacheStorage()]) {
+        const harness = new Harness(server, { cache: cache ?? undefined });
+        // Without the cache: streamed into the buffer. With it: streamed to disk, then read back
+        // (its header compared with the one just parsed, not parsed again).
+        for (const from of cache ? ['network', 'cache'] : ['network']) {
+          parse.mockClear();
+          expect(await harness.load(source)).toMatchObject({ info: { weightsFile: { from } } });
+          expect(headerParses(), `${cache ? 'cache' : 'no cache'}, from ${from}`).toBe(1);
+        }
+        harness.engine.dispose();
+      }
+    } finally {
+      parse.mockRestore();
+    }
   });
 });
 

@@ -58,6 +58,7 @@ export function modelSlice(
         // The first model keeps the query the URL asked for; switching models starts over.
         query: s.modelInfo ? 0 : s.query,
       });
+      for (const notice of m.info.notices ?? []) s.notify('info', notice);
       if (m.info.training !== undefined) {
         set({
           training: { ...get().training, [m.info.name]: parseTrainingCurve(m.info.training) },
