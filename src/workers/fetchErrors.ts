@@ -41,8 +41,7 @@ export async function fetchFailure(
   fetchFn: typeof fetch,
   signal: AbortSignal,
 ): Promise<FetchError> {
-  const crossOrigin = typeof location !== 'undefined' && url.origin !== location.origin;
-  if (crossOrigin) {
+  if (isCrossOrigin(url)) {
     try {
       await fetchFn(url, { method: 'HEAD', mode: 'no-cors', signal });
       return new FetchError(
@@ -56,6 +55,11 @@ export async function fetchFailure(
     `could not fetch ${file} from ${url.host}: network failure (${error.message}); are you offline, or is the URL wrong?`,
     true,
   );
+}
+
+/** Whether fetching `url` is a CORS request (in a browser, from another origin). */
+export function isCrossOrigin(url: URL): boolean {
+  return typeof location !== 'undefined' && url.origin !== location.origin;
 }
 
 /** An HTTP answer other than 200 or 404, as the user should read it; null when it is fine. */

@@ -5,7 +5,7 @@
  * are cached, they stream to disk first (checked the same way on the fly, nothing kept) and are
  * read back from there.
  */
-import { fetchFailure, FetchError, httpError, ModelFileError } from './fetchErrors';
+import { fetchFailure, FetchError, httpError, isCrossOrigin, ModelFileError } from './fetchErrors';
 import { conditionsFor, isCurrent, ModelCache, validatorsOf } from './modelCache';
 import type { ModelSource, WeightsOrigin } from './protocol';
 import {
@@ -79,27 +79,27 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
     );
 
   /**
-   * `file` from the network: null on 404, the response otherwise (a 304 too, to a request with
-   * `conditions`); any other trouble throws.
+   * `file` from the network: null on 404, the response otherwise (a 304 too, to a `revalidation`
+   * request); any other trouble throws.
    */
   async function download(
     file: string,
     controller: AbortController,
-    conditions?: Record<string, string>,
+    revalidation?: RequestInit,
   ): Promise<Response | null> {
     const url = urlOf(file);
     let response: Response;
     try {
       response = await fetchFn(url, {
+        ...revalidation,
         signal: AbortSignal.any([signal, controller.signal]),
-        ...(conditions ? { headers: conditions } : {}),
       });
     } catch (e) {
       if (signal.aborted) throw e;
       throw await fetchFailure(url, file, e as Error, fetchFn, signal);
     }
     if (response.status === 404) return null;
-    if (response.status === 304 && conditions) return response;
+    if (response.status === 304 && revalidation) return response;
     const error = httpError(url, response);
     if (error) throw error;
     return response;
@@ -108,8 +108,11 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
   /**
    * `file` as the server has it now, against the stored copy: a copy with a validator is asked
    * for conditionally, a 404 marker plainly (the file may have been added since); a copy without
-   * a validator is taken as it is. When the server cannot be asked (offline, an HTTP error),
-   * the copy is taken, and a notice says so.
+   * a validator is taken as it is. From another origin the request carries no conditional
+   * header (one would need a CORS preflight, which static servers often refuse): the browser's
+   * HTTP cache revalidates what it holds (`no-cache`), and an answer with the stored validator
+   * is dropped unread. When the server cannot be asked (offline, an HTTP error), the copy is
+   * taken, and a notice says so.
    */
   async function current(file: string, controller: AbortController): Promise<Current> {
     const stored = await cache?.match(urlOf(file).href);
@@ -117,9 +120,12 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
     const marker = stored.status === 404;
     const conditions = marker ? {} : conditionsFor(stored);
     if (!conditions || unreachable) return { stored };
+    const revalidation: RequestInit = isCrossOrigin(urlOf(file))
+      ? { cache: 'no-cache' }
+      : { headers: conditions };
     let answer: Response | null;
     try {
-      answer = await download(file, controller, conditions);
+      answer = await download(file, controller, revalidation);
     } catch (e) {
       if (signal.aborted || !(e instanceof FetchError)) throw e;
       unreachable = true;

@@ -4,7 +4,7 @@
  * keeps the cached copy; a new version replaces it; offline, the cached copy is used and a
  * notice says so; and an optional file that is absent is no network requirement.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MODEL_CACHE } from '../../src/workers/modelCache';
 import type { ModelSource } from '../../src/workers/protocol';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
@@ -105,6 +105,36 @@ describe('revalidating cached URL models', () => {
     expect(await harness.load(SOURCE)).toMatchObject({ info: { weightsFile: { from: 'cache' } } });
     // Its answer was dropped unread (a chunk at most).
     expect(server.pulled.get('m/tiny/model.safetensors') ?? 0).toBeLessThanOrEqual(4096);
+  });
+
+  it('asks another origin without conditional headers (no CORS preflight), by the validator', async () => {
+    vi.stubGlobal('location', new URL('http://page.test/app/'));
+    try {
+      const server = serverOf();
+      const cache = new MemoryCacheStorage();
+      harness = new Harness(server, { cache });
+      await harness.load(SOURCE);
+      server.log = [];
+      server.pulled.clear();
+      expect(await harness.load(SOURCE)).toMatchObject({
+        info: { weightsFile: { from: 'cache' } },
+      });
+      expect(server.log.map((l) => [l.ifNoneMatch, l.ifModifiedSince, l.status])).toEqual([
+        [null, null, 200],
+        [null, null, 200],
+        [null, null, 404],
+        [null, null, 200],
+      ]);
+      expect(server.pulled.get('m/tiny/model.safetensors') ?? 0).toBeLessThanOrEqual(4096);
+      // A new version has another validator: it replaces the copy.
+      server.files['m/tiny/model.safetensors'] = { body: WEIGHTS_B, etag: '"b"' };
+      expect(await harness.load(SOURCE)).toMatchObject({
+        info: { weightsFile: { from: 'network' } },
+      });
+      expect(new Uint8Array(stored(cache, 'model.safetensors').body)).toEqual(WEIGHTS_B);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('offline, loads the cached copies, says so, and asks the server once', async () => {

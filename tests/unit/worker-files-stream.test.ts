@@ -1,8 +1,11 @@
 /**
  * The weights' stream, as it comes in: the header check copies the header once however small
  * the chunks (issue 12, item 4), and a header whose sizes lie costs no more than the budget
- * allows and no more memory than the bytes that came (item 5).
+ * allows and no more memory than the bytes that came (item 5). The header is parsed once and
+ * handed to the checkpoint reader, every check kept (item 4).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseSafetensors, readFloat32, writeSafetensors } from '../../src/model/safetensors';
 import { Engine } from '../../src/workers/engine';
@@ -10,7 +13,15 @@ import type { Response as Message } from '../../src/workers/protocol';
 import { HeaderCheck } from '../../src/workers/weightStream';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 import { DECODER_CONFIG } from './workerFixtures';
-import { FakeServer, Harness, MemoryCacheStorage, ORIGIN as FILES } from './workerNetwork';
+import { FIXTURES } from './helpers';
+import {
+  FakeServer,
+  Harness,
+  MemoryCacheStorage,
+  ORIGIN as FILES,
+  type Body,
+  type Served,
+} from './workerNetwork';
 
 const ORIGIN = 'http://stream.test/';
 
@@ -118,6 +129,44 @@ describe('the header is parsed once', () => {
       }
     } finally {
       parse.mockRestore();
+    }
+  });
+});
+
+describe('the checks the one parse keeps', () => {
+  it("a header length shortened into the header's padding is refused through the stream", async () => {
+    // Once loadCheckpoint parsed the whole file again and caught this; now the stream check must.
+    const fixture = new Uint8Array(
+      readFileSync(join(FIXTURES, 'gpt2-tiny-a', 'model.safetensors')),
+    );
+    const length = new DataView(fixture.buffer).getBigUint64(0, true);
+    const files: Record<string, Body | Served> = {};
+    for (const k of [1, 6]) {
+      const bytes = fixture.slice();
+      new DataView(bytes.buffer).setBigUint64(0, length - BigInt(k), true);
+      for (const announced of [true, false]) {
+        const folder = `m/short-${k}-${announced}/`;
+        files[`${folder}config.json`] = readFileSync(
+          join(FIXTURES, 'gpt2-tiny-a', 'config.json'),
+          'utf8',
+        );
+        files[`${folder}model.safetensors`] = { body: bytes, length: announced ? undefined : null };
+      }
+    }
+    const server = new FakeServer(files);
+    for (const cache of [undefined, new MemoryCacheStorage()]) {
+      const harness = new Harness(server, { cache });
+      for (const folder of Object.keys(files).filter((f) => f.endsWith('config.json'))) {
+        const source = { kind: 'url', url: FILES + folder.replace('config.json', '') } as const;
+        expect(await harness.load(source), folder).toMatchObject({
+          type: 'error',
+          code: 'bad-model',
+          message: expect.stringMatching(
+            /its header describes \d+: it has bytes after its last tensor|is longer than the \d+ bytes its header describes/,
+          ),
+        });
+      }
+      harness.engine.dispose();
     }
   });
 });
