@@ -2,8 +2,9 @@
  * Where a model's files come from: the app's own `models/NAME/` folder, a Hugging Face model id,
  * any URL folder, or files the user picked. Small files (JSON, SentencePiece models) are read
  * whole; weight files stream through the checks of `weightStream.ts` into one buffer. Where they
- * are cached, they stream to disk first (checked the same way on the fly, nothing kept) and are
- * read back from there.
+ * are cached, they stream to disk first (checked the same way on the fly, nothing but the parsed
+ * header kept) and are read back from there; a later load asks the server whether each stored
+ * file is still current (modelCache.ts, docs/checkpoints.md).
  */
 import { fetchFailure, FetchError, httpError, isCrossOrigin, ModelFileError } from './fetchErrors';
 import { conditionsFor, isCurrent, ModelCache, validatorsOf } from './modelCache';
@@ -62,6 +63,13 @@ interface FetchedOptions {
   notFoundHint?: string;
 }
 
+/**
+ * How long a request that asks whether a stored file is current may wait for an answer before
+ * the stored copy is used: a network that hangs must not cost a model the cache holds (the
+ * client fails a load after 60 s without progress).
+ */
+export const REVALIDATION_MS = 10_000;
+
 /** The stored copy, still current; or what the server answered instead (null: 404). */
 type Current = { stored: Response } | { answer: Response | null };
 
@@ -88,15 +96,23 @@ function fetchedFiles(options: FetchedOptions): ModelFiles {
     revalidation?: RequestInit,
   ): Promise<Response | null> {
     const url = urlOf(file);
+    // Only the answer's headers are timed: a new version may take long to download.
+    const late = new AbortController();
+    const timer = revalidation ? setTimeout(() => late.abort(), REVALIDATION_MS) : undefined;
     let response: Response;
     try {
       response = await fetchFn(url, {
         ...revalidation,
-        signal: AbortSignal.any([signal, controller.signal]),
+        signal: AbortSignal.any([signal, controller.signal, late.signal]),
       });
     } catch (e) {
       if (signal.aborted) throw e;
+      if (late.signal.aborted) {
+        throw new FetchError(`${url.host} did not answer in ${REVALIDATION_MS / 1000} s`, true);
+      }
       throw await fetchFailure(url, file, e as Error, fetchFn, signal);
+    } finally {
+      clearTimeout(timer);
     }
     if (response.status === 404) return null;
     if (response.status === 304 && revalidation) return response;

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MODEL_CACHE } from '../../src/workers/modelCache';
+import { REVALIDATION_MS } from '../../src/workers/modelFiles';
 import type { ModelSource } from '../../src/workers/protocol';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 import { DECODER_CONFIG, TOKENIZER } from './workerFixtures';
@@ -157,6 +158,32 @@ describe('revalidating cached URL models', () => {
     const troubled = await harness.load(SOURCE);
     expect(troubled).toMatchObject({ type: 'loaded', info: { weightsFile: { from: 'cache' } } });
     expect(troubled.type === 'loaded' && troubled.info.notices?.[0]).toMatch(/HTTP 503/);
+  });
+});
+
+describe('a network that hangs', () => {
+  it('costs a cached model no more than the revalidation wait', async () => {
+    const server = serverOf();
+    harness = new Harness(server, { cache: new MemoryCacheStorage() });
+    await harness.load(SOURCE);
+    server.stalled.add('m/tiny/config.json');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const load = harness.load(SOURCE);
+      while (server.requested('config.json') < 2) await new Promise((r) => setImmediate(r));
+      vi.advanceTimersByTime(REVALIDATION_MS);
+      const loaded = await load;
+      expect(loaded).toMatchObject({ type: 'loaded', info: { weightsFile: { from: 'cache' } } });
+      expect(loaded.type === 'loaded' && loaded.info.notices).toEqual([
+        expect.stringMatching(
+          /could not be asked for a newer version \(files\.test did not answer in 10 s\)/,
+        ),
+      ]);
+      // Once it did not answer, the rest of the load asked no more.
+      expect(server.requests.slice(-1)).toEqual([href('config.json')]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

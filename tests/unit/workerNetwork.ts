@@ -44,6 +44,8 @@ export class FakeServer {
   /** No answer at all (offline): to every request, or to those for `unreachable` paths. */
   failing = false;
   unreachable = new Set<string>();
+  /** Paths whose requests get no answer at all until aborted (a network that hangs). */
+  stalled = new Set<string>();
   /** Send validators but answer every request in full, as a server without conditional GETs. */
   ignoresConditions = false;
   constructor(public files: Record<string, Body | Served>) {}
@@ -62,6 +64,13 @@ export class FakeServer {
     this.log.push(logged);
     const path = url.startsWith(ORIGIN) ? url.slice(ORIGIN.length) : url;
     if (this.failing || this.unreachable.has(path)) throw new TypeError('fetch failed');
+    if (this.stalled.has(path)) {
+      return new Promise<Response>((_, reject) => {
+        const stop = () => reject(new DOMException('aborted', 'AbortError'));
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop);
+      });
+    }
     const entry = this.files[path];
     logged.status = 404;
     if (entry === undefined) return new Response('not found', { status: 404 });
