@@ -1,9 +1,11 @@
 /**
  * A second origin for the checkpoint tests and `scripts/bench-checkpoints.ts`: serves checkpoint
- * folders as the Hugging Face Hub does (CORS allowed, Content-Length given), logs every request
- * so a test can tell what the Cache Storage answered, and misbehaves on purpose where asked:
- * folders served without CORS, and files that announce a length they never send.
+ * folders as the Hugging Face Hub does (CORS allowed, Content-Length given, ETags where asked),
+ * logs every request and its status so a test can tell what the Cache Storage answered, and
+ * misbehaves on purpose where asked: folders served without CORS, and files that announce a
+ * length they never send.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -23,6 +25,11 @@ export interface CheckpointServerOptions {
    * leaves the connection open, as a download of a huge file would.
    */
   announce?: Record<string, number>;
+  /**
+   * URL prefixes whose files carry an ETag (a hash of their bytes, readable cross-origin), and
+   * a request with `If-None-Match: ETAG` is answered 304.
+   */
+  etags?: string[];
 }
 
 export interface CheckpointServer {
@@ -30,6 +37,8 @@ export interface CheckpointServer {
   url: string;
   /** Every request so far: `GET /gpt2-tiny-a/config.json`. */
   requests: string[];
+  /** The status of each answer, in the same order: `200 /gpt2-tiny-a/config.json`. */
+  answers: string[];
   /** How many requests asked for `path` (any method). */
   count(path: string): number;
   /** Paths of `announce`d responses whose connection the client closed (it stopped reading). */
@@ -45,6 +54,7 @@ export async function serveCheckpoints(
   const folders = options.folders ?? {};
   const prefixes = Object.keys(folders).sort((a, b) => b.length - a.length);
   const requests: string[] = [];
+  const answers: string[] = [];
   const cutOff: string[] = [];
   const open = new Set<ServerResponse>();
 
@@ -73,10 +83,22 @@ export async function serveCheckpoints(
         : {};
       const bytes = await body(path);
       if (!bytes) {
+        answers.push(`404 ${path}`);
         response.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
         response.end('Entry not found');
         return;
       }
+      if ((options.etags ?? []).some((p) => path.startsWith(p))) {
+        headers.ETag = `"${createHash('sha1').update(bytes).digest('hex')}"`;
+        if (cors) headers['Access-Control-Expose-Headers'] = 'ETag';
+        if (request.headers['if-none-match'] === headers.ETag) {
+          answers.push(`304 ${path}`);
+          response.writeHead(304, headers);
+          response.end();
+          return;
+        }
+      }
+      answers.push(`200 ${path}`);
       const announced = options.announce?.[path];
       response.writeHead(200, {
         ...headers,
@@ -101,6 +123,7 @@ export async function serveCheckpoints(
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    answers,
     cutOff,
     count: (path) => requests.filter((r) => r.endsWith(` ${path}`)).length,
     close: () =>

@@ -37,6 +37,8 @@ let app: App;
 let server: CheckpointServer;
 let gpt2Dir: string;
 let closedUrl: string;
+/** The server's made files, by URL path: a test replaces one to publish a new version. */
+let files: Record<string, Uint8Array | string>;
 const marianSpmWeights = randomMarianSafetensors(MARIAN_SPM_CONFIG);
 /** Only the header of a 774 M-parameter half-precision file: 1.5 GB announced, 3.1 GB as float32. */
 const bigF16 = (() => {
@@ -59,6 +61,23 @@ beforeAll(async () => {
   gpt2Dir = await ensureGpt2Vocab50k();
   const gpt2Config = readFileSync(join(FIXTURES, 'gpt2-tiny-a', 'config.json'), 'utf8');
   const truncated = fixtureFile('gpt2-tiny-a', 'model.safetensors');
+  files = {
+    '/marian-spm/config.json': JSON.stringify(MARIAN_SPM_CONFIG),
+    '/marian-spm/model.safetensors': marianSpmWeights,
+    '/marian-spm/source.spm': new Uint8Array(readFileSync(join(SPM, 'source.spm'))),
+    '/marian-spm/target.spm': new Uint8Array(readFileSync(join(SPM, 'target.spm'))),
+    '/marian-spm/vocab.json': readFileSync(join(SPM, 'vocab.json'), 'utf8'),
+    '/truncated/config.json': gpt2Config,
+    '/truncated/model.safetensors': truncated.subarray(0, truncated.byteLength - 1000),
+    '/mistral/config.json': JSON.stringify({ model_type: 'mistral', hidden_size: 768 }),
+    '/mistral/model.safetensors': truncated,
+    '/huge/config.json': gpt2Config,
+    '/huge/model.safetensors': truncated,
+    '/half/config.json': gpt2Config,
+    '/half/model.safetensors': bigF16.bytes,
+    '/etag/config.json': gpt2Config,
+    '/etag/model.safetensors': truncated,
+  };
   server = await serveCheckpoints({
     folders: {
       '/gpt2-tiny-a/': join(FIXTURES, 'gpt2-tiny-a'),
@@ -66,21 +85,8 @@ beforeAll(async () => {
       '/gpt2-50k/': gpt2Dir,
       '/private/gpt2-tiny-a/': join(FIXTURES, 'gpt2-tiny-a'),
     },
-    files: {
-      '/marian-spm/config.json': JSON.stringify(MARIAN_SPM_CONFIG),
-      '/marian-spm/model.safetensors': marianSpmWeights,
-      '/marian-spm/source.spm': new Uint8Array(readFileSync(join(SPM, 'source.spm'))),
-      '/marian-spm/target.spm': new Uint8Array(readFileSync(join(SPM, 'target.spm'))),
-      '/marian-spm/vocab.json': readFileSync(join(SPM, 'vocab.json'), 'utf8'),
-      '/truncated/config.json': gpt2Config,
-      '/truncated/model.safetensors': truncated.subarray(0, truncated.byteLength - 1000),
-      '/mistral/config.json': JSON.stringify({ model_type: 'mistral', hidden_size: 768 }),
-      '/mistral/model.safetensors': truncated,
-      '/huge/config.json': gpt2Config,
-      '/huge/model.safetensors': truncated,
-      '/half/config.json': gpt2Config,
-      '/half/model.safetensors': bigF16.bytes,
-    },
+    files,
+    etags: ['/etag/'],
     withoutCors: ['/private/'],
     announce: {
       '/huge/model.safetensors': 3_250_000_000,
@@ -383,6 +389,31 @@ describe('the model cache', () => {
     const again = await loadFrom(`${server.url}gpt2-tiny-a/`);
     expect(again.event).toBe('loaded');
     expect(server.count(weights)).toBe(2);
+  });
+
+  it('revalidates by ETag: the same version is not downloaded again, a new one replaces it', async () => {
+    const weights = '/etag/model.safetensors';
+    const downloads = () => server.answers.filter((a) => a === `200 ${weights}`).length;
+    const from = async (address: string) => {
+      const end = await loadFrom(address);
+      expect(end.event, JSON.stringify(end.detail)).toBe('loaded');
+      return (await modelInfo()).weightsFile?.from;
+    };
+    expect(await from(`${server.url}etag/`)).toBe('network');
+    expect(server.count(weights)).toBe(1);
+    // Asked again (another origin: no conditional header from the app; the browser's HTTP
+    // cache may ask with its own), and answered from Cache Storage.
+    expect(await from(`${server.url}etag/`)).toBe('cache');
+    expect(server.count(weights)).toBe(2);
+    const seen = downloads();
+
+    // A new version: the lowest byte of the last weight changes, and so does the ETag.
+    const next = (files[weights] as Uint8Array).slice();
+    next[next.byteLength - 4] ^= 1;
+    files[weights] = next;
+    expect(await from(`${server.url}etag/`)).toBe('network');
+    expect(downloads()).toBe(seen + 1);
+    expect(await from(`${server.url}etag/`)).toBe('cache');
   });
 });
 
