@@ -416,9 +416,57 @@ describe('store: loading and running', () => {
       [1, 2, 3].map((i) => ({ id: i, piece: 'abc'[i - 1] })),
       false,
     );
-    main().events.onDone(gen.id, [], timings);
-    expect(store.getState().text).toBe('abc');
+    // The worker's decoded text of what it generated, not the piece: a newline's piece is `↵`.
+    main().listener({
+      type: 'done',
+      id: gen.id,
+      predictions: [],
+      timings,
+      continuation: { text: 'c\n', ended: false },
+    });
+    expect(store.getState().text).toBe('abc\n');
     expect(store.getState().query).toBe(2);
+  });
+
+  it('keeps the run a generation step extends when the step fails', async () => {
+    await loaded();
+    const id = main().last('run').id;
+    main().events.onTokens(id, 'decoder', [{ id: 1, piece: 'a' }], false);
+    main().events.onChunk(id, embedding);
+    main().events.onDone(id, [{ id: 3, piece: 'c', prob: 1 }], timings);
+    const before = store.getState().run;
+    store.getState().generateNext();
+    const gen = main().last('generate');
+    main().events.onError(gen.id, 'context-full', 'the context is full');
+    expect(store.getState().run).toBe(before);
+    expect(store.getState().inFlight).toBeNull();
+    expect(store.getState().notices[0].text).toMatch(/context is full/);
+  });
+
+  it('keeps the source tokens while an encoder–decoder generates', async () => {
+    makeStore('#src=3%20March%201999');
+    await store.getState().fetchModelIndex();
+    main().events.onLoaded(info('dates', 'post', 'encoder-decoder'));
+    const id = main().last('run').id;
+    const source = [{ id: 4, piece: '3' }];
+    main().events.onTokens(id, 'encoder', source, false);
+    main().events.onTokens(id, 'decoder', [{ id: 1, piece: '<s>' }], false);
+    main().events.onDone(id, [{ id: 5, piece: '1', prob: 1 }], timings);
+    store.getState().generateNext();
+    const gen = main().last('generate');
+    // A step's worker says only the decoder's tokens.
+    main().events.onTokens(
+      gen.id,
+      'decoder',
+      [
+        { id: 1, piece: '<s>' },
+        { id: 5, piece: '1' },
+      ],
+      false,
+    );
+    main().events.onDone(gen.id, [], timings);
+    expect(store.getState().run?.tokens.encoder).toEqual(source);
+    expect(store.getState().run?.tokens.decoder).toHaveLength(2);
   });
 
   it('times the forward pass per length, skipping warm-ups, then reruns the input', async () => {
@@ -572,6 +620,7 @@ describe('selectors', () => {
     predictions: [],
     timings: null,
     error: null,
+    continuation: null,
   });
 
   const matrixOf = (focus: HeadFocus, mode: 'probs' | 'scores', words: boolean) => {
