@@ -352,6 +352,58 @@ describe('store: loading and running', () => {
     main().events.onError(main().last('load').id, 'fetch-failed', 'No bytes from … for 30 s');
     expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
     expect(store.getState().notices.at(-1)?.text).toMatch(/Could not load the model: No bytes/);
+    // …while the link still asks for the model that failed (bug 8); a cancel gives it up.
+    expect(viewOf(store.getState()).model).toBe('postnorm');
+    store.getState().loadModel('postnorm');
+    store.getState().cancelLoad();
+    expect(viewOf(store.getState()).model).toBe('');
+  });
+
+  it('opens on the model’s example when the URL names no input, and offers it after a switch', async () => {
+    const guide = {
+      name: 'postnorm',
+      title: 'Post-norm twin',
+      description: 'the same, post-norm',
+      howTo: 'type things',
+      example: { text: 'abab', head: 'd1.1', query: 3 },
+    };
+    const plain = index.models[1];
+    index.models[1] = guide;
+    try {
+      engines = [];
+      store = createLabStore({
+        createEngine: (events) => {
+          const e = new FakeEngine(events);
+          engines.push(e);
+          return e;
+        },
+        fetchIndex: async () => index,
+        fetchJson: async () => ({}),
+        debounceMs: 50,
+        initialView: parseView('#model=postnorm'),
+        exampleOnLoad: true,
+      });
+      await store.getState().fetchModelIndex();
+      main().events.onLoaded(info('postnorm', 'post'));
+      expect(store.getState()).toMatchObject({
+        text: 'abab',
+        query: 3,
+        focus: { stack: 'decoder', layer: 1, head: 1, kind: 'self' },
+      });
+      expect(main().last('run').input).toEqual({ text: 'abab' });
+      // Typed over, then back: the example is offered (applyExample), not forced.
+      store.getState().setText('xyz');
+      store.getState().loadModel('prenorm');
+      main().events.onLoaded(info('prenorm'));
+      store.getState().loadModel('postnorm');
+      main().events.onLoaded(info('postnorm', 'post'));
+      expect(store.getState().text).toBe('xyz');
+      store.getState().applyExample();
+      expect(store.getState().text).toBe('abab');
+      expect(main().last('run').input).toEqual({ text: 'abab' });
+    } finally {
+      index.models[1] = plain;
+    }
   });
 
   it('shows a notice that offers a restart, and restarts the engine on request', async () => {

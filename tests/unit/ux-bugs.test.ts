@@ -125,7 +125,11 @@ describe('model examples (the first screen)', () => {
       focus: { stack: 'decoder', layer: 1, head: 0, kind: 'cross' },
       query: 6,
     });
-    expect(exampleView({ text: 'ab', head: 'nonsense', query: 0 }).focus).toBeNull();
+    expect(exampleView({ text: 'ab', head: 'nonsense', query: 0 })).toEqual({
+      text: 'ab',
+      focus: null,
+      query: 0,
+    });
   });
 
   it('knows when the input is still the example', () => {

@@ -300,6 +300,7 @@ export function Heatmap(props: HeatmapProps) {
     // The map's arrows, not the page's (the step-through's ←/→ listen on the window).
     e.preventDefault();
     e.stopPropagation();
+    setTip(null);
     setCursor(next);
     setZoom(
       clampTransform(
@@ -341,8 +342,16 @@ export function Heatmap(props: HeatmapProps) {
       >
         {margin.top > 0 && (
           <svg className="heatmap-axes" width={margin.left + width} height={margin.top + height}>
-            <g ref={topAxis} transform={`translate(${margin.left},${margin.top})`} />
-            <g ref={leftAxis} transform={`translate(${margin.left},${margin.top})`} />
+            <g
+              ref={topAxis}
+              data-axis="top"
+              transform={`translate(${margin.left},${margin.top})`}
+            />
+            <g
+              ref={leftAxis}
+              data-axis="left"
+              transform={`translate(${margin.left},${margin.top})`}
+            />
             {props.colTitle && (
               <text className="axis-title" x={margin.left} y={10}>
                 {props.colTitle}

@@ -7,14 +7,20 @@ import { parseHead, type HeadFocus } from './urlState';
 
 export interface ExampleView {
   text: string;
-  sourceText: string;
+  /** An encoder–decoder example's source; a decoder-only example leaves the source alone. */
+  sourceText?: string;
   /** Null when the example's head is unreadable: the focus stays. */
   focus: HeadFocus | null;
   query: number;
 }
 
 export function exampleView(e: ModelExample): ExampleView {
-  return { text: e.text, sourceText: e.source ?? '', focus: parseHead(e.head), query: e.query };
+  return {
+    text: e.text,
+    ...(e.source === undefined ? {} : { sourceText: e.source }),
+    focus: parseHead(e.head),
+    query: e.query,
+  };
 }
 
 /** The input is the example's: the user has typed nothing of their own yet. */
