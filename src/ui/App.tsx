@@ -166,7 +166,7 @@ export function App() {
       </div>
       <footer className="small">
         Keys: ←/→ step through attention · [ ] previous/next head · {'{ }'} previous/next layer · s
-        scores ↔ probabilities · +/− zoom the focused heatmap
+        scores ↔ probabilities · +/− zoom the focused heatmap, arrows explore its cells
       </footer>
     </div>
   );
