@@ -13,7 +13,7 @@ import type {
   TokenInfo,
 } from '../../src/workers/protocol';
 import type { Engine } from '../../src/ui/store/engine';
-import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
+import { createLabStore, viewOf, type LabStore, type StoreDeps } from '../../src/ui/store/store';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
 import {
@@ -170,7 +170,7 @@ let engines: FakeEngine[];
 let store: LabStore;
 const main = () => engines[0];
 
-function makeStore(hash = '#text=ab') {
+function makeStore(hash = '#text=ab', deps: Partial<StoreDeps> = {}) {
   engines = [];
   store = createLabStore({
     createEngine: (events, role) => {
@@ -187,6 +187,7 @@ function makeStore(hash = '#text=ab') {
     debounceMs: 50,
     initialView: parseView(hash),
     sampleText: 'sample',
+    ...deps,
   });
   return store;
 }
@@ -370,19 +371,7 @@ describe('store: loading and running', () => {
     const plain = index.models[1];
     index.models[1] = guide;
     try {
-      engines = [];
-      store = createLabStore({
-        createEngine: (events) => {
-          const e = new FakeEngine(events);
-          engines.push(e);
-          return e;
-        },
-        fetchIndex: async () => index,
-        fetchJson: async () => ({}),
-        debounceMs: 50,
-        initialView: parseView('#model=postnorm'),
-        exampleOnLoad: true,
-      });
+      makeStore('#model=postnorm', { exampleOnLoad: true, sampleText: undefined });
       await store.getState().fetchModelIndex();
       main().events.onLoaded(info('postnorm', 'post'));
       expect(store.getState()).toMatchObject({
