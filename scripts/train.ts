@@ -35,7 +35,13 @@ function progressLine(name: string, p: Progress): string {
 /** index.json lists every recipe whose folder holds a trained model. */
 function writeIndex(dir: string): void {
   const models = RECIPES.filter((r) => existsSync(join(dir, r.name, 'model.safetensors'))).map(
-    (r) => ({ name: r.name, title: r.title, description: r.description }),
+    ({ name, title, description, howTo, example }) => ({
+      name,
+      title,
+      description,
+      ...(howTo ? { howTo } : {}),
+      ...(example ? { example } : {}),
+    }),
   );
   const index: ModelIndex = { default: DEFAULT_MODEL, models };
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');

@@ -24,6 +24,8 @@ const DEFAULT_TEXT = 'The cat sat on the mat. The cat sat on the';
 const DEFAULT_SOURCE = 'March 3, 1999';
 
 const initialView = parseView(location.hash);
+// A link with no input opens on the model's example (models/index.json), or this sample text.
+const exampleOnLoad = !/(^|[#&])(text|src)=/.test(location.hash);
 if (!location.hash.includes('text=')) initialView.text = DEFAULT_TEXT;
 if (!location.hash.includes('src=')) initialView.sourceText = DEFAULT_SOURCE;
 
@@ -42,6 +44,7 @@ const store = createLabStore({
   },
   initialView,
   sampleText: DEFAULT_TEXT,
+  exampleOnLoad,
 });
 if (window.__attentionLab) window.__attentionLab.store = store;
 

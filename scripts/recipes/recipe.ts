@@ -13,6 +13,7 @@ import { Rng } from '../../src/model/random';
 import { disposeModel, type Model } from '../../src/model/model';
 import { parameterCount } from '../../src/model/params';
 import { Trainer, type Schedule } from '../../src/model/train';
+import type { ModelExample } from '../../src/workers/protocol';
 
 export interface Prepared {
   config: ModelConfig;
@@ -34,6 +35,9 @@ export interface Recipe {
   name: string;
   title: string;
   description: string;
+  /** index.json's how-to, shown on the page, and the first screen's example (its `ModelExample`). */
+  howTo?: string;
+  example?: ModelExample;
   seed: number;
   schedule: Schedule;
   /** Steps between two points of the loss curve. */

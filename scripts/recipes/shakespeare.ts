@@ -16,6 +16,7 @@ import {
   sampleWindows,
   type Schedule,
 } from '../../src/model/train';
+import type { ModelExample } from '../../src/workers/protocol';
 import type { Recipe } from './recipe';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -85,12 +86,25 @@ const SCHEDULE: Schedule = {
   clipNorm: 1,
 };
 
+/**
+ * First screens, measured on the shipped weights: after the repeated "DUKE OF" the pre-norm twin
+ * predicts " YORK" at 50% (layer 3 head 1 looks at the first " YORK", 0.29), the post-norm twin
+ * at 23% (layer 1 head 0, 0.19). To re-tune after retraining.
+ */
+const EXAMPLES: Record<NormPlacement, ModelExample> = {
+  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.1', query: 14 },
+  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd1.0', query: 14 },
+};
+
 function shakespeareRecipe(norm: NormPlacement): Recipe {
   const where = norm === 'pre' ? 'before' : 'after';
   return {
     name: `lm-${norm}norm`,
     title: `Shakespeare LM (${norm}-norm)`,
     description: `A 4-layer, 4-head GPT (d = 128, context ${CONTEXT}, byte-level BPE of ${VOCAB} tokens) trained by the project on Tiny Shakespeare, with LayerNorm ${where} each sub-layer. Its twin differs only in norm placement.`,
+    howTo:
+      'Type text in the style of the plays, best a speaker and a line ("DUKE OF YORK:↵My lord, my lord.↵↵DUKE OF"). The model is small: it predicts the names and words it has seen often, and when a name repeats, later heads look back at what followed it the first time. Compare the pre- and post-norm twins in the LayerNorm & residuals tab.',
+    example: EXAMPLES[norm],
     seed: 1234,
     schedule: SCHEDULE,
     evalEvery: 25,

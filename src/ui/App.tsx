@@ -7,6 +7,7 @@ import { ModelPicker } from './panels/ModelPicker';
 import { BackendBadge } from './panels/BackendBadge';
 import { Notices } from './panels/Notices';
 import { InputPanel } from './panels/InputPanel';
+import { ModelGuide } from './panels/ModelGuide';
 import { Interventions } from './panels/Interventions';
 import { AttentionPanel } from './panels/AttentionPanel';
 import { ModelView } from './panels/ModelView';
@@ -145,6 +146,7 @@ export function App() {
       <Notices />
       <div className="layout">
         <aside className="sidebar">
+          <ModelGuide />
           <InputPanel />
           <Interventions />
         </aside>
@@ -164,7 +166,7 @@ export function App() {
       </div>
       <footer className="small">
         Keys: ←/→ step through attention · [ ] previous/next head · {'{ }'} previous/next layer · s
-        scores ↔ probabilities · +/− zoom the focused heatmap
+        scores ↔ probabilities · +/− zoom the focused heatmap, arrows explore its cells
       </footer>
     </div>
   );

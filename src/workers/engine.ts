@@ -22,7 +22,7 @@ import { infoInPlace, loadModel, type LoadedModel } from './loading';
 import { clearModelCache, modelCacheUsage } from './modelCache';
 import { modelFiles } from './modelFiles';
 import type { CacheUsage, LogitRows, Request, RunInput } from './protocol';
-import { disposeSession, nextStep, type Session } from './session';
+import { disposeSession, generatedText, nextStep, type Session } from './session';
 
 export type { Post } from './forwards';
 
@@ -256,10 +256,21 @@ export class Engine {
       queryStart: 0,
       startedAt,
     };
+    // A decoder's traced run is what `generate` continues: `done` says whether it can.
+    const { config } = this.requireModel().model;
+    if (input.maskPosition === undefined && config.architecture !== 'encoder-only') {
+      job.continuation = (next) => ({ text: '', ended: next === this.endOfText() });
+    }
     const context = this.forwardContext(request.id);
     const nextId =
       request.trace === false ? await bareForward(context, job) : await tracedForward(context, job);
-    this.session = { ...input, nextId, logits };
+    this.session = { ...input, promptIds: input.ids, nextId, logits };
+  }
+
+  /** The id that ends a text, as `prepareInput` appends it; null when the model has none. */
+  private endOfText(): number | null {
+    const { model, tokenizer } = this.requireModel();
+    return tokenizer?.eosId ?? model.config.eosTokenId;
   }
 
   private async generate(request: GenerateRequest): Promise<void> {
@@ -277,6 +288,9 @@ export class Engine {
         `the context is full: this model reads at most ${cfg.contextLength} tokens`,
       );
     }
+    if (session.nextId === this.endOfText()) {
+      throw new EngineError('bad-input', 'the model has ended the text: it predicts its end token');
+    }
     const step = nextStep(session, request.interventions);
     this.postTokens(request.id, 'decoder', step.ids, false);
     this.session = null; // until the step succeeds: a half-filled cache is useless
@@ -291,6 +305,10 @@ export class Engine {
         ...(step.cache ? { cache: step.cache } : {}),
         queryStart: step.queryStart,
         startedAt,
+        continuation: (next) => ({
+          text: generatedText(this.requireModel().tokenizer, session.promptIds, step.ids),
+          ended: next === this.endOfText(),
+        }),
       });
       this.session = { ...session, ids: step.ids, nextId };
     } catch (e) {

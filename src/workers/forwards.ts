@@ -17,7 +17,7 @@ import {
 import type { TraceChunk } from '../model/trace';
 import { EngineError } from './engineErrors';
 import { mainStack, type Prepared } from './inputs';
-import type { Interventions, LogitRows, Prediction, Response } from './protocol';
+import type { Continuation, Interventions, LogitRows, Prediction, Response } from './protocol';
 
 export type Post = (message: Response, transfer: Transferable[]) => void;
 
@@ -46,6 +46,8 @@ export interface ForwardJob {
   /** Position of the first token computed (cached tokens come before it). */
   queryStart: number;
   startedAt: number;
+  /** What `done` says of the sequence `generate` would continue, given the token it appends. */
+  continuation?: (nextId: number) => Continuation;
 }
 
 function now(): number {
@@ -202,6 +204,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
       id: job.id,
       predictions: predictions.slice(0, job.topK),
       ...maskPositionOf(job.input),
+      ...(job.continuation ? { continuation: job.continuation(predictions[0].id) } : {}),
       timings: {
         forwardMs: end - forwardStart - inCallbackMs - readbackMs,
         readbackMs,

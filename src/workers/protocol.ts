@@ -156,6 +156,18 @@ export interface Prediction {
   prob: number;
 }
 
+/** What `generate` has written since the last `run`, and whether it can write more. */
+export interface Continuation {
+  /**
+   * The decoded text of every token generated since the run (`tokenizer.decode`, so byte pieces
+   * are merged into the characters they make); '' after a run. Bytes that only begin a character
+   * are held back until the token that completes it.
+   */
+  text: string;
+  /** The token `generate` would append next is the end of the text (`</s>`, `<|endoftext|>`). */
+  ended: boolean;
+}
+
 export interface Timings {
   forwardMs: number;
   readbackMs: number;
@@ -189,6 +201,8 @@ export type Response =
       predictions: Prediction[];
       timings: Timings;
       maskPosition?: number;
+      /** Present when `generate` can continue this sequence (a decoder's traced run or step). */
+      continuation?: Continuation;
     }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
   /** What the model cache holds, after a `model-cache` request or a load that used it. */
@@ -220,5 +234,29 @@ export type ErrorCode =
 export interface ModelIndex {
   /** The model the app loads first. */
   default: string;
-  models: { name: string; title: string; description: string }[];
+  models: ShippedModelEntry[];
+}
+
+export interface ShippedModelEntry {
+  name: string;
+  title: string;
+  description: string;
+  /** How to use the model, shown on the page next to its input. */
+  howTo?: string;
+  /** The input and head that show what the model learned: its first screen. */
+  example?: ModelExample;
+}
+
+/**
+ * A model's first screen: what it reads, the head and the query row to look at. Chosen per model
+ * (scripts/recipes/) so that the prediction is confident and the head's pattern clear.
+ */
+export interface ModelExample {
+  text: string;
+  /** An encoder–decoder's source text. */
+  source?: string;
+  /** The head to focus, as the URL writes it: `d1.1`, `e0.2`, `d1.0x` (cross-attention). */
+  head: string;
+  /** The query row to select: a token index of the focused stack. */
+  query: number;
 }

@@ -4,10 +4,13 @@
  * unchanged: the same interventions, and a causal mask so that no earlier token sees the new one.
  */
 import { createKVCache, type KVCache } from '../model/model';
+import type { Tokenizer } from '../model/tokenizer';
 import type { Interventions, LogitRows } from './protocol';
 import type { Prepared } from './inputs';
 
 export interface Session {
+  /** The ids of the last `run`: what `generate` has written is everything after them. */
+  promptIds: number[];
   ids: number[];
   sourceIds?: number[];
   /** Argmax of the last position: the token `generate` appends. */
@@ -55,6 +58,29 @@ export function nextStep(session: Session, interventions: Interventions): Step {
     queryStart: reuse ? session.ids.length : 0,
     cache: session.cache?.kv,
   };
+}
+
+/** Bytes that begin a UTF-8 character whose other bytes have not been generated yet. */
+const UNFINISHED_CHARACTER = /\uFFFD+$/;
+
+/**
+ * The text of the tokens `ids` has beyond `promptIds`: decoded together, so that byte pieces
+ * (`<0xE2>` `<0x86>` `<0x92>`) become the character they make. The whole sequence is decoded and
+ * the prompt's text cut off, since some tokenizers decode a piece differently at the start
+ * (SentencePiece drops a leading space). A character still missing bytes is left out until the
+ * token that completes it. Without a tokenizer the text is the ids, as the input is typed.
+ */
+export function generatedText(
+  tokenizer: Tokenizer | null,
+  promptIds: readonly number[],
+  ids: readonly number[],
+): string {
+  const added = ids.slice(promptIds.length);
+  if (!tokenizer) return added.map((id) => ` ${id}`).join('');
+  const before = tokenizer.decode([...promptIds]);
+  const after = tokenizer.decode([...ids]);
+  const text = after.startsWith(before) ? after.slice(before.length) : tokenizer.decode(added);
+  return text.replace(UNFINISHED_CHARACTER, '');
 }
 
 export function disposeSession(session: Session | null): void {

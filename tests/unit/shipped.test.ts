@@ -11,7 +11,7 @@ import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { ModelIndex } from '../../src/workers/protocol';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
-import { RECIPES } from '../../scripts/recipes';
+import { DEFAULT_MODEL, RECIPES } from '../../scripts/recipes';
 import {
   exactMatch,
   heldOutExamples,
@@ -51,8 +51,8 @@ beforeAll(async () => {
 });
 
 describe('public/models/index.json', () => {
-  it('opens lm-prenorm by default and lists every recipe, with files ≤ 20 MB together', () => {
-    expect(index.default).toBe('lm-prenorm');
+  it('opens the recipes’ default and lists every recipe, with files ≤ 20 MB together', () => {
+    expect(index.default).toBe(DEFAULT_MODEL);
     expect(index.models.map((m) => m.name).sort()).toEqual(RECIPES.map((r) => r.name).sort());
     let bytes = 0;
     for (const m of index.models) {

@@ -24,8 +24,8 @@ import {
   fitLabel,
   IDENTITY,
   labelIndices,
+  labelledRange,
   panBy,
-  visibleRange,
   zoomAt,
 } from '../../src/ui/lib/layout';
 import { displayPiece, pieceTitle } from '../../src/ui/lib/pieces';
@@ -194,13 +194,13 @@ describe('label layout and zoom', () => {
     });
   });
 
-  it('maps screen points to cells and finds the visible range', () => {
+  it('maps screen points to cells and finds the labelled range', () => {
     const t = { k: 2, x: -20, y: 0 };
     expect(cellAt(t, 0, 0, 10, 10, 8, 8)).toEqual({ row: 0, col: 1 });
     expect(cellAt(t, 59, 39, 10, 10, 8, 8)).toEqual({ row: 1, col: 3 });
     expect(cellAt(t, 500, 0, 10, 10, 8, 8)).toBeNull();
-    expect(visibleRange(-20, 2, 100, 10, 8)).toEqual([1, 5]);
-    expect(visibleRange(0, 1, 1000, 10, 8)).toEqual([0, 7]);
+    expect(labelledRange(-20, 2, 100, 10, 8)).toEqual([1, 5]);
+    expect(labelledRange(0, 1, 1000, 10, 8)).toEqual([0, 7]);
   });
 });
 

@@ -13,7 +13,7 @@ import type {
   TokenInfo,
 } from '../../src/workers/protocol';
 import type { Engine } from '../../src/ui/store/engine';
-import { createLabStore, viewOf, type LabStore } from '../../src/ui/store/store';
+import { createLabStore, viewOf, type LabStore, type StoreDeps } from '../../src/ui/store/store';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
 import {
@@ -170,7 +170,7 @@ let engines: FakeEngine[];
 let store: LabStore;
 const main = () => engines[0];
 
-function makeStore(hash = '#text=ab') {
+function makeStore(hash = '#text=ab', deps: Partial<StoreDeps> = {}) {
   engines = [];
   store = createLabStore({
     createEngine: (events, role) => {
@@ -187,6 +187,7 @@ function makeStore(hash = '#text=ab') {
     debounceMs: 50,
     initialView: parseView(hash),
     sampleText: 'sample',
+    ...deps,
   });
   return store;
 }
@@ -352,6 +353,46 @@ describe('store: loading and running', () => {
     main().events.onError(main().last('load').id, 'fetch-failed', 'No bytes from … for 30 s');
     expect(store.getState()).toMatchObject({ loadId: null, modelName: 'prenorm' });
     expect(store.getState().notices.at(-1)?.text).toMatch(/Could not load the model: No bytes/);
+    // …while the link still asks for the model that failed (bug 8); a cancel gives it up.
+    expect(viewOf(store.getState()).model).toBe('postnorm');
+    store.getState().loadModel('postnorm');
+    store.getState().cancelLoad();
+    expect(viewOf(store.getState()).model).toBe('');
+  });
+
+  it('opens on the model’s example when the URL names no input, and offers it after a switch', async () => {
+    const guide = {
+      name: 'postnorm',
+      title: 'Post-norm twin',
+      description: 'the same, post-norm',
+      howTo: 'type things',
+      example: { text: 'abab', head: 'd1.1', query: 3 },
+    };
+    const plain = index.models[1];
+    index.models[1] = guide;
+    try {
+      makeStore('#model=postnorm', { exampleOnLoad: true, sampleText: undefined });
+      await store.getState().fetchModelIndex();
+      main().events.onLoaded(info('postnorm', 'post'));
+      expect(store.getState()).toMatchObject({
+        text: 'abab',
+        query: 3,
+        focus: { stack: 'decoder', layer: 1, head: 1, kind: 'self' },
+      });
+      expect(main().last('run').input).toEqual({ text: 'abab' });
+      // Typed over, then back: the example is offered (applyExample), not forced.
+      store.getState().setText('xyz');
+      store.getState().loadModel('prenorm');
+      main().events.onLoaded(info('prenorm'));
+      store.getState().loadModel('postnorm');
+      main().events.onLoaded(info('postnorm', 'post'));
+      expect(store.getState().text).toBe('xyz');
+      store.getState().applyExample();
+      expect(store.getState().text).toBe('abab');
+      expect(main().last('run').input).toEqual({ text: 'abab' });
+    } finally {
+      index.models[1] = plain;
+    }
   });
 
   it('shows a notice that offers a restart, and restarts the engine on request', async () => {
@@ -424,9 +465,57 @@ describe('store: loading and running', () => {
       [1, 2, 3].map((i) => ({ id: i, piece: 'abc'[i - 1] })),
       false,
     );
-    main().events.onDone(gen.id, [], timings);
-    expect(store.getState().text).toBe('abc');
+    // The worker's decoded text of what it generated, not the piece: a newline's piece is `↵`.
+    main().listener({
+      type: 'done',
+      id: gen.id,
+      predictions: [],
+      timings,
+      continuation: { text: 'c\n', ended: false },
+    });
+    expect(store.getState().text).toBe('abc\n');
     expect(store.getState().query).toBe(2);
+  });
+
+  it('keeps the run a generation step extends when the step fails', async () => {
+    await loaded();
+    const id = main().last('run').id;
+    main().events.onTokens(id, 'decoder', [{ id: 1, piece: 'a' }], false);
+    main().events.onChunk(id, embedding);
+    main().events.onDone(id, [{ id: 3, piece: 'c', prob: 1 }], timings);
+    const before = store.getState().run;
+    store.getState().generateNext();
+    const gen = main().last('generate');
+    main().events.onError(gen.id, 'context-full', 'the context is full');
+    expect(store.getState().run).toBe(before);
+    expect(store.getState().inFlight).toBeNull();
+    expect(store.getState().notices[0].text).toMatch(/context is full/);
+  });
+
+  it('keeps the source tokens while an encoder–decoder generates', async () => {
+    makeStore('#src=3%20March%201999');
+    await store.getState().fetchModelIndex();
+    main().events.onLoaded(info('dates', 'post', 'encoder-decoder'));
+    const id = main().last('run').id;
+    const source = [{ id: 4, piece: '3' }];
+    main().events.onTokens(id, 'encoder', source, false);
+    main().events.onTokens(id, 'decoder', [{ id: 1, piece: '<s>' }], false);
+    main().events.onDone(id, [{ id: 5, piece: '1', prob: 1 }], timings);
+    store.getState().generateNext();
+    const gen = main().last('generate');
+    // A step's worker says only the decoder's tokens.
+    main().events.onTokens(
+      gen.id,
+      'decoder',
+      [
+        { id: 1, piece: '<s>' },
+        { id: 5, piece: '1' },
+      ],
+      false,
+    );
+    main().events.onDone(gen.id, [], timings);
+    expect(store.getState().run?.tokens.encoder).toEqual(source);
+    expect(store.getState().run?.tokens.decoder).toHaveLength(2);
   });
 
   it('times the forward pass per length, skipping warm-ups, then reruns the input', async () => {
@@ -580,6 +669,7 @@ describe('selectors', () => {
     predictions: [],
     timings: null,
     error: null,
+    continuation: null,
   });
 
   const matrixOf = (focus: HeadFocus, mode: 'probs' | 'scores', words: boolean) => {

@@ -149,7 +149,7 @@ describe('EngineClient with a real engine', () => {
     await done;
     for (let i = 0; i < 3; i++) {
       done = next('done');
-      run = newRun(client.generate(PLAIN, OPTIONS), spec, run!.trace);
+      run = newRun(client.generate(PLAIN, OPTIONS), spec, run!);
       await done;
     }
     const generated: RunState = run!;

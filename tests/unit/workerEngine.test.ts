@@ -469,6 +469,13 @@ describe('generation', () => {
     const run = harness.runRequest('ab');
     await harness.send(run);
     let expectedNext = harness.only(run.id, 'done').predictions[0].id;
+    const eos = TOKENIZER.special_tokens['</s>'];
+    const chars = CharsTokenizer.fromJson(TOKENIZER);
+    const prompt = harness.only(run.id, 'tokens').tokens.map((t) => t.id);
+    expect(harness.only(run.id, 'done').continuation).toEqual({
+      text: '',
+      ended: expectedNext === eos,
+    });
     const steps: { id: number; tokens: number[] }[] = [];
     for (let step = 0; step < 3; step++) {
       const length = 2 + step;
@@ -485,6 +492,11 @@ describe('generation', () => {
       if (layer.type !== 'layer') throw new Error('expected a layer');
       expect(layer.attentions[0].probs.shape).toEqual(step === 0 ? [2, 3, 3] : [2, 1, length + 1]);
       expectedNext = harness.only(id, 'done').predictions[0].id;
+      // What the page writes: the decoded text of the generated tokens, and whether more can come.
+      expect(harness.only(id, 'done').continuation).toEqual({
+        text: chars.decode(tokens.slice(prompt.length)),
+        ended: expectedNext === eos,
+      });
       steps.push({ id, tokens });
     }
     // Each cached step predicts what a full run over the same tokens predicts.

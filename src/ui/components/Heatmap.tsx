@@ -2,6 +2,7 @@
  * A matrix drawn on a canvas from an RGBA raster, with d3 axes of token labels, a legend, a
  * tooltip with the exact value, and zoom (wheel, buttons) and pan (drag). The canvas carries the
  * request id and a checksum of the numbers it last painted, so tests can check what is on it.
+ * Focused, the arrow keys move a cell cursor, shown like a hover and announced (aria-live).
  */
 import { useEffect, useRef, useState, type PointerEvent } from 'react';
 import { axisLeft, axisTop, scaleLinear, select } from 'd3';
@@ -15,9 +16,15 @@ import {
   fitLabel,
   IDENTITY,
   labelIndices,
+  labelledRange,
+  moveCursor,
   panBy,
-  visibleRange,
+  pressAt,
+  pressMoved,
+  revealCell,
   zoomAt,
+  type Cell,
+  type Press,
   type ViewTransform,
 } from '../lib/layout';
 import { context2d, drawHeatmapCanvas, drawQueue, paintRaster } from './canvas';
@@ -44,6 +51,11 @@ export interface HeatmapProps {
   describe?(row: number, col: number, value: number, masked: boolean): string;
   onCellClick?(row: number, col: number): void;
   highlightRow?: number;
+  /**
+   * Why there is nothing to draw and nothing coming (an empty or rejected input): shown instead
+   * of the map, and the last picture is dropped rather than kept as "updating".
+   */
+  empty?: string | null;
   /** Axis margins; 0 hides the axes. */
   margin?: { top: number; left: number };
   label: string;
@@ -82,7 +94,7 @@ function rasterFor(
 }
 
 export function Heatmap(props: HeatmapProps) {
-  const { data, scale, requestId, testId, highlightRow } = props;
+  const { data, scale, requestId, testId, highlightRow, empty } = props;
   const size = props.size ?? 420;
   const margin = props.margin ?? DEFAULT_MARGIN;
   const [localZoom, setLocalZoom] = useState<ViewTransform>(IDENTITY);
@@ -91,14 +103,17 @@ export function Heatmap(props: HeatmapProps) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const topAxis = useRef<SVGGElement>(null);
   const leftAxis = useRef<SVGGElement>(null);
-  const drag = useRef<{ x: number; y: number } | null>(null);
+  const press = useRef<Press | null>(null);
   const [tip, setTip] = useState<{ x: number; y: number; text: string } | null>(null);
+  const [cursor, setCursor] = useState<Cell | null>(null);
 
   // While a run recomputes (no data for this layer yet) the last picture stays, dimmed and
-  // labelled "updating", at its own size, until this layer's chunk replaces it.
+  // labelled "updating", at its own size, until this layer's chunk replaces it; with nothing
+  // coming (`empty`) it goes.
   const [last, setLast] = useState<HeatmapData | null>(data);
   if (data && data !== last) setLast(data);
-  const shown = data ?? last;
+  if (empty && last) setLast(null);
+  const shown = empty ? null : (data ?? last);
   const rows = shown?.rows ?? 1;
   const cols = shown?.cols ?? 1;
   // Square cells for attention; a wide matrix (positions × features) gets wide-and-short ones.
@@ -107,6 +122,8 @@ export function Heatmap(props: HeatmapProps) {
   const width = Math.round(cellW * cols);
   const height = Math.round(cellH * rows);
   const view = clampTransform(zoom, width, height, width, height);
+  // A cursor outside a smaller matrix (a shorter text) is dropped, not clamped: it named a cell.
+  const shownCursor = cursor && cursor.row < rows && cursor.col < cols ? cursor : null;
 
   const raster = useRef<Raster | null>(null);
 
@@ -132,6 +149,11 @@ export function Heatmap(props: HeatmapProps) {
             ctx.lineWidth = 2 / view.k;
             ctx.strokeRect(0, highlightRow * cellH, width, cellH);
           }
+          if (shownCursor) {
+            ctx.strokeStyle = '#00b4ff';
+            ctx.lineWidth = 2 / view.k;
+            ctx.strokeRect(shownCursor.col * cellW, shownCursor.row * cellH, cellW, cellH);
+          }
           ctx.restore();
           canvas.dataset.rows = String(rows);
           canvas.dataset.cols = String(cols);
@@ -149,18 +171,27 @@ export function Heatmap(props: HeatmapProps) {
     view.y,
     view.k,
     highlightRow,
+    shownCursor,
     rows,
     cols,
+    cellW,
     cellH,
     requestId,
   ]);
 
   useEffect(() => {
-    if (!data || margin.top === 0) return;
+    if (margin.top === 0) return;
     const axes = topAxis.current!;
+    if (empty) {
+      // No map: no labels of the last one either.
+      select(axes).selectAll('*').remove();
+      select(leftAxis.current!).selectAll('*').remove();
+      return;
+    }
+    if (!data) return;
     drawQueue.schedule(axes, () => {
-      const [r0, r1] = visibleRange(view.y, view.k, height, cellH, rows);
-      const [c0, c1] = visibleRange(view.x, view.k, width, cellW, cols);
+      const [r0, r1] = labelledRange(view.y, view.k, height, cellH, rows);
+      const [c0, c1] = labelledRange(view.x, view.k, width, cellW, cols);
       const x = scaleLinear()
         .domain([0, cols])
         .range([view.x, view.x + width * view.k]);
@@ -193,6 +224,7 @@ export function Heatmap(props: HeatmapProps) {
     return () => drawQueue.cancel(axes);
   }, [
     data,
+    empty,
     view.x,
     view.y,
     view.k,
@@ -228,20 +260,68 @@ export function Heatmap(props: HeatmapProps) {
     return { px, py, cell: cellAt(view, px, py, cellW, cellH, rows, cols) };
   };
 
+  const describeCell = (c: Cell): string | null => {
+    if (!data) return null;
+    const i = c.row * data.cols + c.col;
+    const masked = data.mask !== undefined && data.mask[i] === 0;
+    return (props.describe ?? defaultDescribe(data))(c.row, c.col, data.values[i], masked);
+  };
+
   const onPointerMove = (e: PointerEvent<HTMLCanvasElement>) => {
-    if (drag.current) {
-      const next = panBy(view, e.clientX - drag.current.x, e.clientY - drag.current.y);
-      drag.current = { x: e.clientX, y: e.clientY };
+    const p = press.current;
+    if (p) {
+      // Panning only once the pointer has really moved: a click that wobbles stays a click.
+      const moved = pressMoved(p, e.clientX, e.clientY);
+      if (!moved.dragged) return;
+      press.current = { ...moved, x: e.clientX, y: e.clientY };
+      const next = panBy(view, e.clientX - p.x, e.clientY - p.y);
       setZoom(clampTransform(next, width, height, width, height));
       return;
     }
     const { px, py, cell: c } = hit(e);
-    if (!data || !c) return setTip(null);
-    const i = c.row * data.cols + c.col;
-    const masked = data.mask !== undefined && data.mask[i] === 0;
-    const text = (props.describe ?? defaultDescribe(data))(c.row, c.col, data.values[i], masked);
+    const text = c && describeCell(c);
+    if (!text) return setTip(null);
     setTip({ x: px + margin.left + 12, y: py + margin.top + 12, text });
   };
+
+  const onKeyDown = (e: React.KeyboardEvent<HTMLCanvasElement>) => {
+    if (e.key === '+' || e.key === '=') return zoomButton(1.5);
+    if (e.key === '-') return zoomButton(1 / 1.5);
+    if (e.key === '0') return setZoom(IDENTITY);
+    if (e.key === 'Escape') return setCursor(null);
+    if ((e.key === 'Enter' || e.key === ' ') && shownCursor && props.onCellClick) {
+      e.preventDefault();
+      return props.onCellClick(shownCursor.row, shownCursor.col);
+    }
+    if (e.altKey || e.ctrlKey || e.metaKey || !data) return;
+    const start = { row: Math.max(0, Math.min(rows - 1, highlightRow ?? 0)), col: 0 };
+    const next = moveCursor(shownCursor, e.key, rows, cols, start);
+    if (!next) return;
+    // The map's arrows, not the page's (the step-through's ←/→ listen on the window).
+    e.preventDefault();
+    e.stopPropagation();
+    setTip(null);
+    setCursor(next);
+    setZoom(
+      clampTransform(
+        revealCell(view, next, cellW, cellH, width, height),
+        width,
+        height,
+        width,
+        height,
+      ),
+    );
+  };
+
+  // The cursor is shown like a hover: the same text, at the cell.
+  const cursorText = shownCursor && describeCell(shownCursor);
+  const cursorTip = cursorText &&
+    shownCursor && {
+      x: margin.left + view.x + (shownCursor.col + 1) * cellW * view.k + 4,
+      y: margin.top + view.y + (shownCursor.row + 1) * cellH * view.k + 4,
+      text: cursorText,
+    };
+  const shownTip = tip ?? cursorTip;
 
   const zoomButton = (factor: number) =>
     setZoom(
@@ -250,14 +330,28 @@ export function Heatmap(props: HeatmapProps) {
 
   return (
     <figure className="heatmap" aria-label={props.label}>
+      {empty && (
+        <p className="heatmap-no-data hint" data-testid={`${testId}-empty`}>
+          {empty}
+        </p>
+      )}
       <div
         className="heatmap-frame"
+        hidden={Boolean(empty)}
         style={{ width: margin.left + width, height: margin.top + height }}
       >
         {margin.top > 0 && (
           <svg className="heatmap-axes" width={margin.left + width} height={margin.top + height}>
-            <g ref={topAxis} transform={`translate(${margin.left},${margin.top})`} />
-            <g ref={leftAxis} transform={`translate(${margin.left},${margin.top})`} />
+            <g
+              ref={topAxis}
+              data-axis="top"
+              transform={`translate(${margin.left},${margin.top})`}
+            />
+            <g
+              ref={leftAxis}
+              data-axis="left"
+              transform={`translate(${margin.left},${margin.top})`}
+            />
             {props.colTitle && (
               <text className="axis-title" x={margin.left} y={10}>
                 {props.colTitle}
@@ -277,41 +371,46 @@ export function Heatmap(props: HeatmapProps) {
           ref={canvasRef}
           data-testid={testId}
           role="img"
-          aria-label={props.label}
+          aria-label={`${props.label}: arrow keys move a cell cursor${props.onCellClick ? ', Enter selects its row' : ''}`}
+          aria-describedby={`${testId}-cursor`}
           tabIndex={0}
           style={{ left: margin.left, top: margin.top, width, height }}
           onPointerDown={(e) => {
-            drag.current = { x: e.clientX, y: e.clientY };
+            press.current = pressAt(e.clientX, e.clientY);
             e.currentTarget.setPointerCapture(e.pointerId);
           }}
           onPointerUp={(e) => {
-            const moved =
-              drag.current && (drag.current.x !== e.clientX || drag.current.y !== e.clientY);
-            drag.current = null;
+            const dragged = press.current?.dragged ?? false;
+            press.current = null;
             const c = hit(e).cell;
-            if (!moved && c && props.onCellClick) props.onCellClick(c.row, c.col);
+            if (!dragged && c && props.onCellClick) props.onCellClick(c.row, c.col);
           }}
           onPointerMove={onPointerMove}
           onPointerLeave={() => setTip(null)}
           onDoubleClick={() => setZoom(IDENTITY)}
-          onKeyDown={(e) => {
-            if (e.key === '+' || e.key === '=') zoomButton(1.5);
-            else if (e.key === '-') zoomButton(1 / 1.5);
-            else if (e.key === '0') setZoom(IDENTITY);
-          }}
+          onKeyDown={onKeyDown}
+          onBlur={() => setCursor(null)}
         />
-        {tip && (
-          <div className="heatmap-tip" role="tooltip" style={{ left: tip.x, top: tip.y }}>
-            {tip.text}
+        {shownTip && (
+          <div className="heatmap-tip" role="tooltip" style={{ left: shownTip.x, top: shownTip.y }}>
+            {shownTip.text}
           </div>
         )}
+        <p
+          className="visually-hidden"
+          id={`${testId}-cursor`}
+          data-testid={`${testId}-cursor`}
+          aria-live="polite"
+        >
+          {cursorText ?? ''}
+        </p>
         {!data && (
           <div className="heatmap-empty" data-testid={`${testId}-status`}>
             {shown ? 'updating…' : 'waiting for this layer…'}
           </div>
         )}
       </div>
-      <figcaption>
+      <figcaption hidden={Boolean(empty)}>
         <Legend scale={scale} masked={data?.mask !== undefined} />
         <span className="zoom-buttons">
           <button

@@ -92,15 +92,102 @@ export function cellAt(
   return { row, col };
 }
 
-/** First and last cell index visible along one axis. */
-export function visibleRange(
+/**
+ * First and last cell along one axis whose centre is in view: the cells that get a label. A cell
+ * only partly scrolled into view has its label's anchor outside the map, where it would be drawn
+ * over the other axis or the legend.
+ */
+export function labelledRange(
   offset: number,
   k: number,
   viewPx: number,
   cellPx: number,
   count: number,
 ): [number, number] {
-  const first = Math.max(0, Math.floor(-offset / k / cellPx));
-  const last = Math.min(count - 1, Math.ceil((viewPx - offset) / k / cellPx) - 1);
+  const size = k * cellPx;
+  const first = Math.max(0, Math.ceil(-offset / size - 0.5));
+  const last = Math.min(count - 1, Math.floor((viewPx - offset) / size - 0.5));
   return [first, last];
+}
+
+/** Pointer travel (px) below which a press is a click, not a pan: a hand is never quite still. */
+export const DRAG_SLOP_PX = 4;
+
+/** A pointer press on a heatmap: where it started, where it was last, and whether it panned. */
+export interface Press {
+  x0: number;
+  y0: number;
+  x: number;
+  y: number;
+  dragged: boolean;
+}
+
+export function pressAt(x: number, y: number): Press {
+  return { x0: x, y0: y, x, y, dragged: false };
+}
+
+/** The press once the pointer is at (x, y): a drag from when it first left the slop circle on. */
+export function pressMoved(p: Press, x: number, y: number, slop = DRAG_SLOP_PX): Press {
+  return { ...p, dragged: p.dragged || Math.hypot(x - p.x0, y - p.y0) > slop };
+}
+
+export interface Cell {
+  row: number;
+  col: number;
+}
+
+/**
+ * The keyboard cursor after `key` (arrows by one cell, Home/End to the row's ends, PageUp/PageDown
+ * to the column's), starting at `start` when there is none yet; null for other keys.
+ */
+export function moveCursor(
+  cursor: Cell | null,
+  key: string,
+  rows: number,
+  cols: number,
+  start: Cell = { row: 0, col: 0 },
+): Cell | null {
+  if (rows <= 0 || cols <= 0) return null;
+  const c = cursor ?? start;
+  const clamp = (row: number, col: number) => ({
+    row: Math.min(rows - 1, Math.max(0, row)),
+    col: Math.min(cols - 1, Math.max(0, col)),
+  });
+  const moves: Record<string, Cell> = {
+    ArrowUp: { row: c.row - 1, col: c.col },
+    ArrowDown: { row: c.row + 1, col: c.col },
+    ArrowLeft: { row: c.row, col: c.col - 1 },
+    ArrowRight: { row: c.row, col: c.col + 1 },
+    Home: { row: c.row, col: 0 },
+    End: { row: c.row, col: cols - 1 },
+    PageUp: { row: 0, col: c.col },
+    PageDown: { row: rows - 1, col: c.col },
+  };
+  const to = moves[key];
+  if (!to) return null;
+  // The first key press shows the cursor where it starts rather than moving it.
+  return cursor ? clamp(to.row, to.col) : clamp(c.row, c.col);
+}
+
+/** The view panned just enough that `cell` is inside it (a zoomed map follows the cursor). */
+export function revealCell(
+  t: ViewTransform,
+  cell: Cell,
+  cellW: number,
+  cellH: number,
+  viewW: number,
+  viewH: number,
+): ViewTransform {
+  const shift = (offset: number, index: number, size: number, view: number) => {
+    const start = offset + index * size * t.k;
+    const end = start + size * t.k;
+    if (start < 0) return offset - start;
+    if (end > view) return offset - (end - view);
+    return offset;
+  };
+  return {
+    k: t.k,
+    x: shift(t.x, cell.col, cellW, viewW),
+    y: shift(t.y, cell.row, cellH, viewH),
+  };
 }

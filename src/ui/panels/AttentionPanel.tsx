@@ -14,6 +14,7 @@ import {
   headMatrix,
   isAblated,
   selectAttention,
+  selectNoData,
   selectRunId,
   selectRunTokens,
 } from '../store/selectors';
@@ -103,6 +104,7 @@ export function AttentionPanel() {
   const setQuery = useLab((s) => s.setQuery);
   const query = useLab((s) => s.query);
   const modelName = useLab((s) => s.modelInfo?.name ?? '');
+  const noData = useLab(selectNoData);
   // Keyed on the focused attention and the tokens, not the run: chunks of other layers arriving
   // leave this picture alone.
   const att = useLab(selectAttention(focus));
@@ -244,6 +246,7 @@ export function AttentionPanel() {
         label={`attention of ${formatHead(focus, focus.kind)}`}
         requestId={runId}
         data={data}
+        empty={noData}
         scale={scale}
         zoom={zoom}
         onZoom={setZoom}

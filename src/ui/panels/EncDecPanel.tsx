@@ -5,7 +5,13 @@ import { sequentialScale } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { Heatmap, type HeatmapData } from '../components/Heatmap';
 import { Counterfactual } from '../components/Counterfactual';
-import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
+import {
+  axisTokens,
+  selectAttention,
+  selectNoData,
+  selectRunId,
+  selectRunTokens,
+} from '../store/selectors';
 import type { RunState } from '../store/types';
 import type { AttentionKind } from '../lib/urlState';
 import type { Stack } from '../../model/trace';
@@ -87,6 +93,7 @@ function Alignment({ layer }: { layer: number }) {
 /** Encoder self-attention, decoder masked self-attention and cross-attention of one head. */
 export function EncDecPanel() {
   const runId = useLab(selectRunId);
+  const noData = useLab(selectNoData);
   const tokens = useLab(selectRunTokens);
   const encDec = useLab((s) => s.modelInfo?.config.architecture === 'encoder-decoder');
   const nEnc = useLab((s) => s.modelInfo?.config.nEncoderLayers ?? 0);
@@ -151,6 +158,7 @@ export function EncDecPanel() {
               label={title}
               requestId={runId}
               data={data}
+              empty={noData}
               scale={scale}
               size={240}
               rowTitle={rowTitle}

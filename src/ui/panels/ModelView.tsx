@@ -4,13 +4,15 @@ import { CATEGORICAL, sequentialScale } from '../lib/colour';
 import { kvGroups, kvGroupSuffix, kvSharingCaption } from '../lib/kvGroups';
 import { MiniHeatmap } from '../components/MiniHeatmap';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
+import { attentionOf, selectNoData, selectRunId, selectTrace } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 /** Every head of every layer as a thumbnail: click to focus, shift-click to ablate. */
 export function ModelView() {
   const cfg = useLab((s) => s.modelInfo?.config);
-  const trace = useLab(selectTrace);
+  const noData = useLab(selectNoData);
+  // Nothing to show: no thumbnails of an earlier text that would look like this one's.
+  const trace = useLab((s) => (noData ? null : selectTrace(s)));
   const runId = useLab(selectRunId);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
@@ -39,11 +41,17 @@ export function ModelView() {
           values; each still has its own queries, so its own pattern.
         </p>
       )}
+      {noData && (
+        <p className="hint" data-testid="model-view-empty">
+          {noData}
+        </p>
+      )}
       {blocks.map((b) => (
         <div key={`${b.stack}-${b.kind}`} className="model-block">
           {blocks.length > 1 && <h3>{b.title}</h3>}
           <div
             className="head-grid"
+            data-empty={noData ? 'true' : undefined}
             style={{ gridTemplateColumns: `auto repeat(${cfg.nHeads}, ${size}px)` }}
           >
             <span />

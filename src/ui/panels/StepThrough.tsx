@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useLab } from '../context';
 import { keyTarget, ownsArrowKeys } from '../lib/keys';
+import { generateBlocked } from '../lib/generation';
 import { displayPiece } from '../lib/pieces';
 import { argmax, hasQKV, stepFormula, stepQuery } from '../lib/stepThrough';
 import { formatHead } from '../lib/urlState';
@@ -9,6 +10,7 @@ import { Counterfactual } from '../components/Counterfactual';
 import {
   axisTokens,
   selectAttention,
+  selectNoData,
   selectRunDone,
   selectRunId,
   selectRunTokens,
@@ -33,6 +35,14 @@ export function StepThrough() {
   const runNow = useLab((s) => s.runNow);
   const generateNext = useLab((s) => s.generateNext);
   const busy = useLab((s) => s.inFlight !== null);
+  const noData = useLab(selectNoData);
+  const blocked = useLab((s) =>
+    generateBlocked(
+      s.run?.tokens.decoder?.length ?? 0,
+      s.modelInfo?.config.contextLength ?? Infinity,
+      s.run?.continuation ?? null,
+    ),
+  );
   const [stage, setStage] = useState(0);
   const [playing, setPlaying] = useState(false);
   const att = useLab(selectAttention(focus));
@@ -77,6 +87,7 @@ export function StepThrough() {
     return () => clearTimeout(timer);
   });
 
+  if (noData) return <p className="hint">{noData}</p>;
   if (runId === null) return <p className="hint">Run the model to step through its attention.</p>;
   if (!att) return <p className="hint">Waiting for layer {focus.layer}…</p>;
   if (!step) {
@@ -136,12 +147,18 @@ export function StepThrough() {
         <button
           type="button"
           data-testid="generate-next"
-          disabled={!runDone || busy || runFailed}
+          disabled={!runDone || busy || runFailed || blocked !== null}
           onClick={generateNext}
           title="append the most likely next token and run again"
+          aria-describedby={blocked ? 'generate-blocked' : undefined}
         >
           generate next token
         </button>
+        {blocked && (
+          <span className="hint" id="generate-blocked" data-testid="generate-blocked">
+            {blocked}
+          </span>
+        )}
       </div>
       <ol className="stages">
         {STAGES.map((s, i) => (

@@ -20,6 +20,8 @@ export interface StoreDeps {
    * encoder–decoder model starts from an empty target prefix instead.
    */
   sampleText?: string;
+  /** The URL named no input: the first model's example (index.json) is the first screen. */
+  exampleOnLoad?: boolean;
 }
 
 export type Set = StoreApi<LabState>['setState'];

@@ -6,12 +6,13 @@
 import type { ClientMessage } from '../../client/client';
 import { sourceFromText } from '../../client/modelSource';
 import type { ModelSource } from '../../workers/protocol';
+import { exampleView, showsExample } from '../lib/examples';
 import { parseTrainingCurve } from '../lib/norms';
 import { ablationsIn } from '../lib/urlState';
 import type { Get, Set, StoreDeps } from './deps';
 import type { Engine } from './engine';
 import { attentionBlocks, clampFocus } from './shape';
-import type { ModelSlice } from './types';
+import type { LabState, ModelSlice } from './types';
 
 export type LoadMessage = Extract<ClientMessage, { type: 'progress' | 'loaded' | 'error' }>;
 
@@ -25,9 +26,26 @@ export function modelSlice(
   let shownName = deps.initialView?.model ?? '';
   const load = (name: string, source: ModelSource) => {
     const loadId = get().engine.load(source);
-    set({ modelName: name, loadId, progress: {} });
+    set({ modelName: name, requestedModel: name, loadId, progress: {} });
   };
-  const endLoad = () => set({ modelName: shownName, loadId: null, progress: {} });
+  /** The load is over; `failed`: the URL keeps asking for the model (the picker does not). */
+  const endLoad = (failed: boolean) =>
+    set({
+      modelName: shownName,
+      loadId: null,
+      progress: {},
+      ...(failed ? {} : { requestedModel: shownName }),
+    });
+  const exampleOf = (name: string) => get().models.find((m) => m.name === name)?.example;
+
+  /**
+   * The new model's example replaces an input the user has not made their own: the first screen
+   * when the URL named no input, or the example (or sample) of the model shown before.
+   */
+  const takesExample = (s: LabState) =>
+    s.modelInfo
+      ? showsExample(exampleOf(shownName), s) || s.text === deps.sampleText
+      : deps.exampleOnLoad === true;
 
   const receive = (m: LoadMessage) => {
     const s = get();
@@ -38,25 +56,32 @@ export function modelSlice(
         progress: { ...s.progress, [m.stage]: { loaded: m.loaded, total: m.total, startedAt, at } },
       });
     } else if (m.type === 'error') {
-      endLoad();
+      endLoad(true);
       s.notify('error', `Could not load the model: ${m.message}`);
     } else {
       // Not the store's own load: a model with no name in the picker or the URL.
       if (m.id !== s.loadId) set({ modelName: '' });
+      const example = takesExample(s) ? exampleOf(get().modelName) : undefined;
       shownName = get().modelName;
-      if (m.info.config.architecture === 'encoder-decoder' && s.text === deps.sampleText)
+      set({ requestedModel: shownName });
+      if (example) {
+        const { focus, ...input } = exampleView(example);
+        set({ ...input, focus: focus ?? s.focus });
+      } else if (m.info.config.architecture === 'encoder-decoder' && s.text === deps.sampleText) {
         set({ text: '' });
+      }
       set({
         modelInfo: m.info,
         loadId: null,
-        focus: clampFocus(m.info.config, s.focus),
+        focus: clampFocus(m.info.config, get().focus),
         ablated: ablationsIn(s.ablated, attentionBlocks(m.info.config), m.info.config.nHeads),
         run: null,
         inFlight: null,
         baseline: null,
         measurements: [],
-        // The first model keeps the query the URL asked for; switching models starts over.
-        query: s.modelInfo ? 0 : s.query,
+        // The first model keeps the query the URL (or its example) asked for; switching models
+        // starts over, or at the example's.
+        query: example ? example.query : s.modelInfo ? 0 : s.query,
       });
       for (const notice of m.info.notices ?? []) s.notify('info', notice);
       if (m.info.training !== undefined) {
@@ -73,6 +98,7 @@ export function modelSlice(
     models: [],
     defaultModel: '',
     modelName: deps.initialView?.model ?? '',
+    requestedModel: deps.initialView?.model ?? '',
     modelInfo: null,
     loadId: null,
     progress: {},
@@ -113,7 +139,7 @@ export function modelSlice(
     cancelLoad() {
       if (get().loadId === null) return;
       get().engine.cancelLoad();
-      endLoad();
+      endLoad(false);
       get().notify('info', 'Loading cancelled.');
     },
     restartEngine() {
@@ -121,6 +147,15 @@ export function modelSlice(
     },
     clearModelCache() {
       get().engine.modelCache(true);
+    },
+    applyExample() {
+      const s = get();
+      const example = exampleOf(s.modelName);
+      const cfg = s.modelInfo?.config;
+      if (!example || !cfg) return;
+      const { focus, ...input } = exampleView(example);
+      set({ ...input, focus: clampFocus(cfg, focus ?? s.focus) });
+      get().runNow();
     },
     async fetchTraining(name) {
       let curve = null;

@@ -16,20 +16,26 @@ export function isRunMessage(m: ClientMessage): m is RunMessage {
 }
 
 /**
- * A run that has not answered yet. `base`: the trace a generation step extends (its chunks hold
- * only the new rows); until they arrive, the panels keep showing it.
+ * A run that has not answered yet. `base`: the run a generation step extends: its chunks hold
+ * only the new rows, and its tokens message only the decoder's. Until they arrive the panels keep
+ * showing the trace and tokens of `base`; an encoder–decoder's source tokens stay for good.
  */
-export function newRun(id: number, spec: RunSpec, base: Trace = {}): RunState {
+export function newRun(
+  id: number,
+  spec: RunSpec,
+  base: Pick<RunState, 'trace' | 'tokens' | 'truncated'> = { trace: {}, tokens: {}, truncated: {} },
+): RunState {
   return {
     id,
     ...spec,
-    trace: base,
-    tokens: {},
-    truncated: {},
+    trace: base.trace,
+    tokens: base.tokens,
+    truncated: base.truncated,
     done: false,
     predictions: [],
     timings: null,
     error: null,
+    continuation: null,
   };
 }
 
@@ -90,6 +96,7 @@ export function reduceRun(run: RunState, m: RunMessage): RunState {
         predictions: m.predictions,
         timings: m.timings,
         ...(m.maskPosition === undefined ? {} : { maskPosition: m.maskPosition }),
+        continuation: m.continuation ?? null,
       };
     case 'error':
       return { ...run, done: true, error: { code: m.code, message: m.message } };

@@ -136,6 +136,16 @@ export const selectRunLength = (s: LabState): number =>
   (s.run?.tokens.decoder ?? s.run?.tokens.encoder)?.length ?? 0;
 /** Whether the run on screen captured q, k and v. */
 export const selectRunCaptureQKV = (s: LabState): boolean => s.run?.captureQKV ?? false;
+/**
+ * Why the panels have nothing to draw and nothing is coming: an empty input, or a run that failed
+ * (text the tokenizer rejects). Null while a run is in flight or on screen.
+ */
+export const selectNoData = (s: LabState): string | null => {
+  if (!s.modelInfo || s.inFlight) return null;
+  if (!s.run) return 'Nothing to show: the input is empty. Type some text.';
+  if (s.run.done && s.run.error) return `Nothing to show: ${s.run.error.message}.`;
+  return null;
+};
 /** The whole trace: for panels that draw every layer (it changes with each chunk frame). */
 export const selectTrace = (s: LabState): RunState['trace'] | null => s.run?.trace ?? null;
 

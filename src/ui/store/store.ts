@@ -53,7 +53,7 @@ export function createLabStore(deps: StoreDeps): LabStore {
 /** The part of the state the URL hash carries. */
 export function viewOf(s: LabState): ViewState {
   return {
-    model: s.modelName === s.defaultModel ? '' : s.modelName,
+    model: s.requestedModel === s.defaultModel ? '' : s.requestedModel,
     text: s.text,
     sourceText: s.sourceText,
     causalMask: s.causalMask,

@@ -5,6 +5,7 @@
  */
 import type { RunInput } from '../../workers/protocol';
 import { lengthsUpTo } from '../lib/cost';
+import { generateBlocked } from '../lib/generation';
 import type { Get, Set, StoreDeps } from './deps';
 import {
   DEFAULT_INTERVENTIONS,
@@ -60,12 +61,15 @@ function finish(set: Set, get: Get, job: Job, m: Extract<RunMessage, { type: 'do
     case 'generate': {
       const run = s.run;
       set({ inFlight: null });
+      // A failed step (a full context, a lost worker) leaves the sequence as it was: the run it
+      // extended stays on screen, and the notice says what went wrong.
+      if (m.type === 'error' && job.purpose === 'generate') set({ run: job.previous });
       if (m.type !== 'done' || !run) return;
       if (job.purpose === 'generate') {
-        // The worker appended a token to the input: show it in the text box too.
+        // The text box shows the prompt and the decoded text of every generated token (never
+        // their display pieces: `↵` or `<0xE2>` typed back would be other tokens).
         const tokens = run.tokens.decoder ?? run.tokens.encoder ?? [];
-        const appended = tokens[tokens.length - 1];
-        if (appended) set({ text: s.text + appended.piece });
+        if (m.continuation) set({ text: (run.input.text ?? '') + m.continuation.text });
         set({ query: Math.max(0, tokens.length - 1) });
       }
       // A run of the unmodified model is the baseline of its input: an intervention next needs
@@ -142,7 +146,9 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
     },
     generateNext() {
       const s = get();
-      if (!s.run?.done || s.run.error || s.inFlight) return;
+      if (!s.run?.done || s.run.error || s.inFlight || !s.modelInfo) return;
+      const tokens = s.run.tokens.decoder?.length ?? 0;
+      if (generateBlocked(tokens, s.modelInfo.config.contextLength, s.run.continuation)) return;
       const spec = {
         input: s.run.input,
         interventions: interventionsOf(s),
@@ -153,7 +159,7 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
         topK: TOP_K,
       });
       // The step's chunks hold only the new rows: they grow the trace on screen.
-      set({ run: newRun(id, spec, s.run.trace), inFlight: { purpose: 'generate', id } });
+      set({ run: newRun(id, spec, s.run), inFlight: { purpose: 'generate', id, previous: s.run } });
     },
     measureCost() {
       const s = get();

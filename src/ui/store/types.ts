@@ -3,10 +3,12 @@ import type { Stack, Trace } from '../../model/trace';
 import type {
   BackendInfo,
   CacheUsage,
+  Continuation,
   Interventions,
   ModelInfo,
   Prediction,
   RunInput,
+  ShippedModelEntry,
   Timings,
   TokenInfo,
 } from '../../workers/protocol';
@@ -14,12 +16,6 @@ import type { ViewTransform } from '../lib/layout';
 import type { TrainingCurve } from '../lib/norms';
 import type { AblatedHead, HeadFocus, Tab, Theme, ValueMode, ViewState } from '../lib/urlState';
 import type { Engine } from './engine';
-
-export interface ShippedModel {
-  name: string;
-  title: string;
-  description: string;
-}
 
 /** What a traced run is asked for, and what its state records. */
 export interface RunSpec {
@@ -40,6 +36,8 @@ export interface RunState extends RunSpec {
   maskPosition?: number;
   timings: Timings | null;
   error: { code: string; message: string } | null;
+  /** What `generate` would continue; null for a run it cannot continue (or not done). */
+  continuation: Continuation | null;
 }
 
 export interface Notice {
@@ -60,10 +58,15 @@ export interface LoadStage {
 
 export interface ModelSlice {
   engine: Engine;
-  models: ShippedModel[];
+  models: ShippedModelEntry[];
   defaultModel: string;
   /** The model asked for ('' until the index names the default). */
   modelName: string;
+  /**
+   * The shipped model the URL names: the last one asked for, kept when its load fails (the link
+   * then still asks for it) and given up only when another loads or the load is cancelled.
+   */
+  requestedModel: string;
   modelInfo: ModelInfo | null;
   /** The load in progress; the model on screen stays usable meanwhile. */
   loadId: number | null;
@@ -84,6 +87,8 @@ export interface ModelSlice {
   restartEngine(): void;
   clearModelCache(): void;
   fetchTraining(name: string): Promise<void>;
+  /** Put the shown model's example input, head and query on screen (index.json `example`). */
+  applyExample(): void;
 }
 
 export interface InputSlice {
@@ -111,7 +116,8 @@ export interface InterventionsSlice {
 export type Job =
   /** The traced run on screen; `key`: its input, for reusing its predictions as a baseline. */
   | { purpose: 'main'; id: number; key: string }
-  | { purpose: 'generate'; id: number }
+  /** A generation step; `previous`: the run it extends, shown again if the step fails. */
+  | { purpose: 'generate'; id: number; previous: RunState }
   /** Predictions of the unmodified model on input `key`; then the traced run `then`. */
   | { purpose: 'baseline'; id: number; key: string; then: RunSpec & { key: string } }
   /** Timing the forward at length `n` (a warm-up is not recorded); then the rest, then `then`. */
