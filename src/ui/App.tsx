@@ -17,6 +17,7 @@ import { NormsPanel } from './panels/NormsPanel';
 import { EncDecPanel } from './panels/EncDecPanel';
 import { MetricsTable } from './panels/MetricsTable';
 import { CostPanel } from './panels/CostPanel';
+import { RnnPanel } from './panels/RnnPanel';
 
 const TAB_TITLES: Record<Tab, string> = {
   step: 'Step-through',
@@ -26,6 +27,7 @@ const TAB_TITLES: Record<Tab, string> = {
   encdec: 'Encoder–decoder',
   metrics: 'Head metrics',
   cost: 'Cost',
+  rnn: 'RNN vs attention',
 };
 
 const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
@@ -36,6 +38,7 @@ const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
   encdec: EncDecPanel,
   metrics: MetricsTable,
   cost: CostPanel,
+  rnn: RnnPanel,
 };
 
 const DARK_QUERY = '(prefers-color-scheme: dark)';
