@@ -126,6 +126,8 @@ export class EngineClient {
   /** The run a generation extends, and the tokens since: a restart re-runs from them. */
   private lastRun: RunRequest | null = null;
   private tokens: Partial<Record<Stack, number[]>> = {};
+  /** The RNN-vs-attention measurement while it waits for its `rnn-done`. */
+  private rnnRequest: number | null = null;
   /** The latest `model-cache` request while it waits for its answer. */
   private cacheRequest: number | null = null;
   private initOpen = false;
@@ -213,6 +215,15 @@ export class EngineClient {
     this.cacheRequest = id;
     this.record('request', id, { type: 'model-cache', clear });
     this.post({ type: 'model-cache', id, clear });
+  }
+
+  /** Time one RNN layer against one attention layer for n = 8 … maxN (`rnn-row`s, `rnn-done`). */
+  measureRnnVsAttention(maxN: number, timeBoundMs: number): number {
+    const id = this.nextId++;
+    this.rnnRequest = id;
+    this.record('request', id, { type: 'rnn-vs-attention', maxN });
+    this.post({ type: 'rnn-vs-attention', id, maxN, timeBoundMs });
+    return id;
   }
 
   /** Stop the run in flight; nothing more of it is passed on. */
@@ -395,6 +406,12 @@ export class EngineClient {
         });
         return;
       }
+      case 'rnn-row':
+      case 'rnn-done':
+        if (!serving || message.id !== this.rnnRequest) return;
+        if (message.type === 'rnn-done') this.rnnRequest = null;
+        this.pass(message, message.id, message.type === 'rnn-row' ? message.row : message.stop);
+        return;
       case 'error':
         this.receiveError(worker, message);
         return;
@@ -426,6 +443,8 @@ export class EngineClient {
       this.watch();
     } else if (id === this.cacheRequest) {
       this.cacheRequest = null;
+    } else if (id === this.rnnRequest) {
+      this.rnnRequest = null;
     } else if (id !== 0) {
       return;
     }
@@ -572,6 +591,12 @@ export class EngineClient {
     }
     if (this.cacheRequest !== null) {
       this.worker.postMessage({ type: 'model-cache', id: this.cacheRequest, clear: false });
+    }
+    // A measurement is not repeated on the new worker: it ends, saying why.
+    if (this.rnnRequest !== null) {
+      const id = this.rnnRequest;
+      this.rnnRequest = null;
+      this.pass({ type: 'rnn-done', id, stop: 'the engine restarted' }, id, null);
     }
     const rerun = this.rerunRequest();
     if (rerun) {

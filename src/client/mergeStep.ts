@@ -67,6 +67,7 @@ function mergeAttention(a: AttentionTrace, b: AttentionTrace): AttentionTrace {
     // The step's keys and values already include the cached ones.
     merged.k = b.k;
     merged.v = b.v;
+    if (b.valueNorms) merged.valueNorms = b.valueNorms;
   }
   return merged;
 }

@@ -3,14 +3,15 @@ import { multiHeadAttention, type AttentionInputs, type AttentionResult } from '
 import type { ModelConfig } from './config';
 import { feedForward } from './feedForward';
 import { normalize } from './norm';
-import type { BlockParams, FeedForwardParams, LayerNormParams } from './params';
+import type { AttentionParams, BlockParams, FeedForwardParams, LayerNormParams } from './params';
 import { gatedFeedForward } from './swiglu';
 
 /** What a traced forward wants to see inside a block; training passes none. */
 export interface BlockTracer {
   norm(name: string, input: tf.Tensor, output: tf.Tensor): void;
   residual(point: string, x: tf.Tensor): void;
-  attention(kind: 'self' | 'cross', result: AttentionResult): void;
+  /** `p`: the attention's weights (the value norms read its output projection). */
+  attention(kind: 'self' | 'cross', result: AttentionResult, p: AttentionParams): void;
 }
 
 export interface BlockInputs {
@@ -68,7 +69,7 @@ export function block(
   x = subLayer(x, p.ln1, 'ln_1', (h) => {
     const self = cfg.unscaledScores ? { ...io.self, unscaled: true } : io.self;
     const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, self);
-    tracer?.attention('self', r);
+    tracer?.attention('self', r, p.attn);
     selfKeys = { k: r.k, v: r.v };
     return r.out;
   });
@@ -78,7 +79,7 @@ export function block(
     const { memory, cross } = io;
     x = subLayer(x, p.lnCross, 'ln_cross_attn', (h) => {
       const r = multiHeadAttention(h, memory, p.cross!, cfg.nHeads, cross);
-      tracer?.attention('cross', r);
+      tracer?.attention('cross', r, p.cross!);
       return r.out;
     });
     tracer?.residual('after-cross-attention', x);

@@ -31,6 +31,11 @@ export interface AttentionTrace {
   v?: Matrix;
   /** Only when `captureQKV` is set: Σ_j p_ij v_j per head, after the gate, `[heads, queries, d/h]`. */
   headOutputs?: Matrix;
+  /**
+   * Only when `captureQKV` is set: ‖v_j W_O^h‖ per head and key, the norm of each value vector
+   * after the head's slice of the output projection (analysis/valueNorms.ts), `[heads, keys]`.
+   */
+  valueNorms?: Matrix;
 }
 
 /** Mean and (biased) variance over features, per token, of what enters and leaves a LayerNorm. */

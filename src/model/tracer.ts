@@ -4,9 +4,11 @@
  * lengths. The block code only calls the `BlockTracer` hooks; everything else lives here.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { valueNorms } from './analysis/valueNorms';
 import type { AttentionResult } from './attention';
 import type { BlockTracer } from './block';
 import { featureStats } from './layerNorm';
+import type { AttentionParams } from './params';
 import type { Recorder } from './recorder';
 import type { AttentionTrace, Matrix, NormStats, ResidualNorms } from './trace';
 import { row } from './trace';
@@ -120,7 +122,7 @@ export class LayerTracer implements BlockTracer {
     this.stats.record(this.rec, this.view.queries);
   }
 
-  attention(kind: 'self' | 'cross', r: AttentionResult): void {
+  attention(kind: 'self' | 'cross', r: AttentionResult, p: AttentionParams): void {
     const h = r.q.shape[1]!;
     const tq = this.view.queries;
     const tk = this.view.keys[kind];
@@ -136,6 +138,8 @@ export class LayerTracer implements BlockTracer {
       mats.k = this.rec.record(cut(r.k, tk));
       mats.v = this.rec.record(cut(r.v, tk));
       mats.headOutputs = this.rec.record(cut(r.heads, tq));
+      const v = tf.reshape(leading(r.v, [1, h, tk, r.v.shape[3]!]), [h, tk, r.v.shape[3]!]);
+      mats.valueNorms = this.rec.record(valueNorms(v, p.o.w));
     }
     this.attentions.push({ kind, mats });
   }
@@ -150,7 +154,15 @@ export class LayerTracer implements BlockTracer {
         probs: mats.probs,
         mask: this.view.masks[kind]!,
         headGate: this.view.gates[kind],
-        ...(mats.q ? { q: mats.q, k: mats.k, v: mats.v, headOutputs: mats.headOutputs } : {}),
+        ...(mats.q
+          ? {
+              q: mats.q,
+              k: mats.k,
+              v: mats.v,
+              headOutputs: mats.headOutputs,
+              valueNorms: mats.valueNorms,
+            }
+          : {}),
       })),
       norms: this.norms.map(({ name, input, output }) => this.stats.normStats(name, input, output)),
       residual: this.residuals.map(({ point, x }) => ({

@@ -18,6 +18,7 @@ import { NormsPanel } from './panels/NormsPanel';
 import { EncDecPanel } from './panels/EncDecPanel';
 import { MetricsTable } from './panels/MetricsTable';
 import { CostPanel } from './panels/CostPanel';
+import { RnnPanel } from './panels/RnnPanel';
 
 const TAB_TITLES: Record<Tab, string> = {
   step: 'Step-through',
@@ -27,6 +28,7 @@ const TAB_TITLES: Record<Tab, string> = {
   encdec: 'Encoder–decoder',
   metrics: 'Head metrics',
   cost: 'Cost',
+  rnn: 'RNN vs attention',
 };
 
 const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
@@ -37,6 +39,7 @@ const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
   encdec: EncDecPanel,
   metrics: MetricsTable,
   cost: CostPanel,
+  rnn: RnnPanel,
 };
 
 const DARK_QUERY = '(prefers-color-scheme: dark)';

@@ -7,6 +7,7 @@
  * `loading.ts`, `inputs.ts` (special tokens), `session.ts` (generation), `forwards.ts`.
  */
 import { disposeModel } from '../model/model';
+import { measureRnnVsAttention } from '../model/rnnVsAttention';
 import type { Stack } from '../model/trace';
 import { weightBudget } from './budget';
 import { EngineError, errorCodeOf, isAbort, superseded } from './engineErrors';
@@ -56,6 +57,8 @@ export class Engine {
   /** The run or generate whose output is still wanted; 0 when none is. */
   private currentRun = 0;
   private currentLoad = 0;
+  /** The RNN-vs-attention measurement still wanted; 0 once any newer request arrived. */
+  private currentMeasure = 0;
   private loadAbort: AbortController | null = null;
   private queue: Promise<void> = Promise.resolve();
   /** Wakes the forward after pending messages had their turn (see `yieldToMessages`). */
@@ -68,6 +71,8 @@ export class Engine {
 
   /** Handle one request; resolves when its work (queued behind earlier requests) is over. */
   handle(request: Request): Promise<void> {
+    if (request.type === 'load' || request.type === 'run' || request.type === 'generate')
+      this.currentMeasure = 0;
     switch (request.type) {
       case 'load':
         this.currentLoad = request.id;
@@ -83,6 +88,9 @@ export class Engine {
       case 'generate':
         this.currentRun = request.id;
         return this.enqueue(request.id, () => this.generate(request));
+      case 'rnn-vs-attention':
+        this.currentMeasure = request.id;
+        return this.enqueue(request.id, () => this.measureRnn(request));
       case 'cancel':
         if (this.currentRun === request.id) this.currentRun = 0;
         return Promise.resolve();
@@ -315,5 +323,27 @@ export class Engine {
       disposeSession(session);
       throw e;
     }
+  }
+
+  private async measureRnn({
+    id,
+    maxN,
+    timeBoundMs,
+  }: Extract<Request, { type: 'rnn-vs-attention' }>): Promise<void> {
+    const { dModel, nHeads } = this.requireModel().model.config;
+    const stopped = () => this.currentMeasure !== id;
+    const stop = await measureRnnVsAttention({
+      width: dModel,
+      heads: nHeads,
+      maxN,
+      timeBoundMs,
+      onRow: async (row) => {
+        this.options.post({ type: 'rnn-row', id, row }, []);
+        await this.yieldToMessages();
+      },
+      shouldStop: stopped,
+    });
+    const interrupted = stopped() ? 'stopped by a newer request' : stop;
+    this.options.post({ type: 'rnn-done', id, stop: interrupted }, []);
   }
 }

@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../model/config';
 import type { HeadRef } from '../model/model';
 import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
+import type { RnnVsAttentionRow } from '../model/rnnVsAttention';
 import type { Matrix, Stack, TraceChunk } from '../model/trace';
 
 export type BackendName = 'webgl' | 'wasm' | 'cpu' | 'webgpu';
@@ -143,6 +144,13 @@ export type Request =
       topK: number;
       captureQKV: boolean;
     }
+  /**
+   * RNN against attention (model/rnnVsAttention.ts): one recurrent and one attention layer of
+   * the loaded model's width and heads, on random weights, timed on this worker's backend for
+   * n = 8, 16, … maxN: an `rnn-row` per length, then `rnn-done`. A newer run, generate or load
+   * stops it after the length in progress.
+   */
+  | { type: 'rnn-vs-attention'; id: number; maxN: number; timeBoundMs: number }
   /** Ask for a `cache` answer; `clear` empties the model cache first. */
   | { type: 'model-cache'; id: number; clear: boolean }
   /** Stop the run or generation in flight; nothing more is sent for it. */
@@ -205,6 +213,9 @@ export type Response =
       continuation?: Continuation;
     }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
+  | { type: 'rnn-row'; id: number; row: RnnVsAttentionRow }
+  /** The RNN-vs-attention measurement is over; `stop` says why before `maxN`, null when it reached it. */
+  | { type: 'rnn-done'; id: number; stop: string | null }
   /** What the model cache holds, after a `model-cache` request or a load that used it. */
   | { type: 'cache'; usage: CacheUsage }
   /** The WebGL context is gone; the worker is useless now and the client replaces it. */

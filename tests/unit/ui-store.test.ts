@@ -14,6 +14,7 @@ import type {
 } from '../../src/workers/protocol';
 import type { Engine } from '../../src/ui/store/engine';
 import { createLabStore, viewOf, type LabStore, type StoreDeps } from '../../src/ui/store/store';
+import { RNN_TIME_BOUND_MS } from '../../src/ui/store/rnnSlice';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { attentionBlocks, clampFocus, pickCompareModel } from '../../src/ui/store/shape';
 import {
@@ -33,7 +34,8 @@ type Call =
   | { kind: 'cancel' }
   | { kind: 'cancel-load' }
   | { kind: 'restart' }
-  | { kind: 'model-cache'; clear: boolean };
+  | { kind: 'model-cache'; clear: boolean }
+  | { kind: 'rnn'; id: number; maxN: number; timeBoundMs: number };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
@@ -87,6 +89,11 @@ class FakeEngine implements Engine {
   }
   cancel() {
     this.calls.push({ kind: 'cancel' });
+  }
+  measureRnnVsAttention(maxN: number, timeBoundMs: number) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'rnn', id, maxN, timeBoundMs });
+    return id;
   }
   dispose() {
     this.disposed = true;
@@ -719,5 +726,41 @@ describe('selectors', () => {
       '1 head ablated',
     ]);
     expect(counterfactuals(null, true)).toEqual([]);
+  });
+});
+
+describe('store: RNN against attention', () => {
+  const row = (n: number) => ({
+    n,
+    rnnMs: n / 8,
+    attentionMs: n / 16,
+    rnnPath: n - 1,
+    attentionPath: 1,
+    attentionMatrixBytes: 2 * n * n * 4,
+    rnnStateBytes: 32,
+  });
+
+  it('asks the main engine, grows rows as they come and keeps why it stopped', async () => {
+    await loaded();
+    store.getState().measureRnn(4096);
+    const call = main().last('rnn');
+    expect(call).toMatchObject({ maxN: 4096, timeBoundMs: RNN_TIME_BOUND_MS });
+    main().listener({ type: 'rnn-row', id: call.id, row: row(8) });
+    main().listener({ type: 'rnn-row', id: call.id + 99, row: row(16) }); // not this measurement
+    main().listener({ type: 'rnn-row', id: call.id, row: row(16) });
+    expect(store.getState().rnn).toMatchObject({ done: false, stop: null });
+    main().listener({ type: 'rnn-done', id: call.id, stop: 'stopped after n = 16' });
+    expect(store.getState().rnn).toMatchObject({ done: true, stop: 'stopped after n = 16' });
+    expect(store.getState().rnn!.rows.map((r) => r.n)).toEqual([8, 16]);
+  });
+
+  it('ends the measurement on an error of its id, and leaves the run alone', async () => {
+    await loaded();
+    const run = store.getState().run;
+    store.getState().measureRnn(64);
+    const { id } = main().last('rnn');
+    main().events.onError(id, 'no-model', 'no model is loaded yet');
+    expect(store.getState().rnn).toMatchObject({ done: true, stop: 'no model is loaded yet' });
+    expect(store.getState().run).toBe(run);
   });
 });

@@ -22,6 +22,7 @@ function setUp() {
     cancel: () => {},
     dispose: () => {},
     modelCache: (clear) => void cacheRequests.push(clear),
+    measureRnnVsAttention: () => 0,
   };
   const store = createLabStore({
     createEngine: (l) => {

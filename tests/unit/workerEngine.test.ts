@@ -462,6 +462,33 @@ describe('latest wins', () => {
   });
 });
 
+describe('RNN against attention', () => {
+  it('posts a row per length at the model width, then done; a newer run stops it', async () => {
+    harness = new Harness();
+    await harness.load();
+    const id = harness.id();
+    await harness.send({ type: 'rnn-vs-attention', id, maxN: 16, timeBoundMs: 60_000 });
+    const rows = harness.of(id).flatMap((m) => (m.type === 'rnn-row' ? [m.row] : []));
+    expect(rows.map((r) => [r.n, r.rnnPath, r.rnnStateBytes])).toEqual([
+      [8, 7, DECODER_CONFIG.n_embd * 4],
+      [16, 15, DECODER_CONFIG.n_embd * 4],
+    ]);
+    expect(harness.only(id, 'rnn-done').stop).toBeNull();
+
+    const second = harness.id();
+    const run = harness.runRequest('after');
+    let runDone: Promise<void> | null = null;
+    harness.onPost = (m) => {
+      if (m.type === 'rnn-row' && m.id === second) runDone ??= harness.send(run);
+    };
+    await harness.send({ type: 'rnn-vs-attention', id: second, maxN: 64, timeBoundMs: 60_000 });
+    await runDone;
+    expect(harness.only(run.id, 'done')).toBeDefined();
+    expect(harness.of(second).filter((m) => m.type === 'rnn-row')).toHaveLength(1);
+    expect(harness.only(second, 'rnn-done').stop).toBe('stopped by a newer request');
+  });
+});
+
 describe('generation', () => {
   it('appends the argmax and computes only the new row from the cache', async () => {
     harness = new Harness();

@@ -1,7 +1,11 @@
-/** A small SVG line chart with d3 scales and axes (loss curves, norms across depth, cost). */
-import { useEffect, useRef } from 'react';
+/**
+ * A small SVG line chart with d3 scales and axes (loss curves, norms across depth, cost). Hovering
+ * it marks the nearest point and reads out its x and y.
+ */
+import { useEffect, useRef, useState } from 'react';
 import { axisBottom, axisLeft, extent, line, scaleLinear, scaleLog, select } from 'd3';
 import { labelOverhangPx, labelStep, numberTickFormat } from '../lib/chartAxes';
+import { drawable, nearestPoint, yDomainOf, type Nearest } from '../lib/chartData';
 
 export interface Series {
   name: string;
@@ -17,6 +21,9 @@ export interface LineChartProps {
   xLabel: string;
   yLabel: string;
   logY?: boolean;
+  logX?: boolean;
+  /** The y domain, when charts side by side must share one (chartData.ts `sharedYDomain`). */
+  yDomain?: [number, number];
   width?: number;
   height?: number;
   /** Tick labels for integer x positions (e.g. depth points). */
@@ -26,8 +33,10 @@ export interface LineChartProps {
 
 const M = { top: 10, right: 12, bottom: 36, left: 52 };
 
+const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+
 export function LineChart(props: LineChartProps) {
-  const { series, logY } = props;
+  const { series, logY, logX } = props;
   const width = props.width ?? 360;
   const height = props.height ?? 200;
   const labels = props.xTickLabels;
@@ -36,19 +45,14 @@ export function LineChart(props: LineChartProps) {
   const right = Math.max(M.right, ...(labels ?? []).map(labelOverhangPx));
   const xAxis = useRef<SVGGElement>(null);
   const yAxis = useRef<SVGGElement>(null);
-  const all = series
-    .flatMap((s) => s.points)
-    .filter(([, y]) => Number.isFinite(y) && (!logY || y > 0));
+  const [hover, setHover] = useState<Nearest | null>(null);
+  const all = series.flatMap((s) => s.points).filter((p) => drawable(p, logX, logY));
   const [x0, x1] = extent(all, (p) => p[0]) as [number, number];
-  const [y0, y1] = extent(all, (p) => p[1]) as [number, number];
-  const x = scaleLinear()
-    .domain(all.length ? [x0, x1 === x0 ? x0 + 1 : x1] : [0, 1])
+  const x = (logX ? scaleLog() : scaleLinear())
+    .domain(all.length ? [x0, x1 !== x0 ? x1 : logX ? x0 * 2 : x0 + 1] : logX ? [1, 2] : [0, 1])
     .range([left, width - right]);
-  const y = (
-    logY
-      ? scaleLog().domain(all.length ? [y0, y1 === y0 ? y0 * 10 : y1] : [1, 10])
-      : scaleLinear().domain(all.length ? [Math.min(0, y0), y1 === y0 ? y0 + 1 : y1] : [0, 1])
-  )
+  const y = (logY ? scaleLog() : scaleLinear())
+    .domain(props.yDomain ?? yDomainOf(series, logY, logX))
     .nice()
     .range([height - M.bottom, M.top]);
 
@@ -60,6 +64,7 @@ export function LineChart(props: LineChartProps) {
         .tickValues(labels.map((_, i) => i).filter((i) => i % every === 0))
         .tickFormat((v) => labels[+v] ?? '');
     }
+    if (logX) bottom.ticks(6, '~s');
     select(xAxis.current!).call(bottom);
     select(yAxis.current!).call(
       axisLeft(y)
@@ -69,17 +74,26 @@ export function LineChart(props: LineChartProps) {
   });
 
   const path = line<[number, number]>()
-    .defined(([, v]) => Number.isFinite(v) && (!logY || v > 0))
+    .defined((p) => drawable(p, logX, logY))
     .x(([u]) => x(u))
     .y(([, v]) => y(v));
 
+  const onPointerMove = (e: React.PointerEvent<SVGSVGElement>) => {
+    const box = e.currentTarget.getBoundingClientRect();
+    const [px, py] = [e.clientX - box.left, e.clientY - box.top];
+    setHover(nearestPoint(series, x, y, px, py, logX, logY));
+  };
+  const xText = (v: number) => (labels ? (labels[v] ?? fmt(v)) : fmt(v));
+
   return (
-    <figure className="line-chart" data-testid={props.testId}>
+    <figure className="line-chart" data-testid={props.testId} data-y-domain={y.domain().join(',')}>
       <svg
         width={width}
         height={height}
         role="img"
         aria-label={`${props.yLabel} against ${props.xLabel}`}
+        onPointerMove={onPointerMove}
+        onPointerLeave={() => setHover(null)}
       >
         <g ref={xAxis} transform={`translate(0,${height - M.bottom})`} />
         <g ref={yAxis} transform={`translate(${left},0)`} />
@@ -119,7 +133,29 @@ export function LineChart(props: LineChartProps) {
             />
           ),
         )}
+        {hover && (
+          <circle
+            className="chart-hover-point"
+            cx={x(hover.x)}
+            cy={y(hover.y)}
+            r={5}
+            fill="none"
+            stroke="currentColor"
+          />
+        )}
       </svg>
+      <div
+        className="chart-readout small"
+        data-testid="chart-readout"
+        role="status"
+        data-series={hover?.series}
+        data-x={hover?.x}
+        data-y={hover?.y}
+      >
+        {hover
+          ? `${hover.series}: ${props.xLabel} ${xText(hover.x)} → ${props.yLabel} ${fmt(hover.y)}`
+          : '\u00a0'}
+      </div>
       <figcaption className="chart-key">
         {series.map((s) => (
           <span key={s.name}>

@@ -7,9 +7,19 @@ import type { Stack } from '../../model/trace';
 import type { HeadRef } from '../../workers/protocol';
 import { IDENTITY, type ViewTransform } from './layout';
 
-export const TABS = ['step', 'heads', 'positions', 'norms', 'encdec', 'metrics', 'cost'] as const;
+export const TABS = [
+  'step',
+  'heads',
+  'positions',
+  'norms',
+  'encdec',
+  'metrics',
+  'cost',
+  'rnn',
+] as const;
 export type Tab = (typeof TABS)[number];
-export type ValueMode = 'probs' | 'scores';
+/** `weighted`: attention × ‖value‖, α_ij ‖v_j W_O^h‖ (model/analysis/valueNorms.ts). */
+export type ValueMode = 'probs' | 'scores' | 'weighted';
 /** `system` until the user picks one: the page then follows the OS preference. */
 export type Theme = 'light' | 'dark' | 'system';
 export type AttentionKind = 'self' | 'cross';
@@ -186,7 +196,8 @@ export function parseView(hash: string): ViewState {
   }
   const head = parseHead(p.get('head') ?? '');
   if (head) v.focus = head;
-  v.mode = p.get('values') === 'scores' ? 'scores' : 'probs';
+  const values = p.get('values');
+  v.mode = values === 'scores' || values === 'weighted' ? values : 'probs';
   v.words = p.get('words') === '1';
   v.query = nonNegativeInt(p.get('q'), d.query);
   const tab = p.get('tab');

@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { useLab, useLabStore } from '../context';
 import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import { heatmapSvg, traceJson } from '../lib/exporters';
-import { formatHead } from '../lib/urlState';
+import { formatHead, type ValueMode } from '../lib/urlState';
 import { kvGroups } from '../lib/kvGroups';
 import { Heatmap } from '../components/Heatmap';
 import { Overview } from '../components/Overview';
@@ -19,6 +19,21 @@ import {
   selectRunTokens,
 } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
+
+const MODE_TITLES: Record<ValueMode, string> = {
+  probs: 'probabilities',
+  scores: 'raw scores',
+  weighted: 'attention × ‖value‖',
+};
+
+const MODE_SYMBOLS: Record<ValueMode, string> = { probs: 'p', scores: 'e', weighted: 'p·‖vW_O‖' };
+
+const MODE_CAPTIONS: Record<ValueMode, string> = {
+  probs: 'Row i: how query token i spreads its attention over the key tokens (rows sum to 1).',
+  scores: 'e_ij = q_i·k_j / √(d/h), before the mask: white is 0, red positive, blue negative.',
+  weighted:
+    'p_ij · ‖v_j W_O^h‖: each weight times the norm of key j’s value after the output projection, the size of what key j adds to query i (Kobayashi et al. 2020). A heavily attended key with a small value moves little.',
+};
 
 function FocusPicker() {
   const cfg = useLab((s) => s.modelInfo?.config);
@@ -115,11 +130,12 @@ export function AttentionPanel() {
     [att, axis, focus.head, mode, words],
   );
   const ablated = isAblated(att, focus.head);
-  const scale = useMemo(
-    () =>
-      mode === 'scores' && matrix ? divergingScale(finiteExtent(matrix.values)) : sequentialScale(),
-    [mode, matrix],
-  );
+  const scale = useMemo(() => {
+    if (mode === 'scores' && matrix) return divergingScale(finiteExtent(matrix.values));
+    // α·‖v‖ is not bounded by 1: from 0 to the largest live cell.
+    if (mode === 'weighted' && matrix) return sequentialScale(0, finiteExtent(matrix.values)[1]);
+    return sequentialScale();
+  }, [mode, matrix]);
   // A long matrix opens on a window (matrixWindow.ts); the overview strip moves it.
   const [anchor, setAnchor] = useState<WindowAnchor>(null);
   const win = windowFor(matrix?.rows ?? 0, matrix?.cols ?? 0, anchor);
@@ -153,7 +169,7 @@ export function AttentionPanel() {
       </h2>
       <div className="toolbar">
         <span role="radiogroup" aria-label="values" className="segmented">
-          {(['probs', 'scores'] as const).map((m) => (
+          {(['probs', 'scores', 'weighted'] as const).map((m) => (
             <button
               key={m}
               type="button"
@@ -162,7 +178,7 @@ export function AttentionPanel() {
               data-testid={`mode-${m}`}
               onClick={() => setMode(m)}
             >
-              {m === 'probs' ? 'probabilities' : 'raw scores'}
+              {MODE_TITLES[m]}
             </button>
           ))}
         </span>
@@ -213,9 +229,7 @@ export function AttentionPanel() {
         </button>
       </div>
       <p className="caption">
-        {mode === 'probs'
-          ? 'Row i: how query token i spreads its attention over the key tokens (rows sum to 1).'
-          : 'e_ij = q_i·k_j / √(d/h), before the mask: white is 0, red positive, blue negative.'}{' '}
+        {MODE_CAPTIONS[mode]}{' '}
         {ablated && (
           <span className="counterfactual">this head is ablated: its output is zeroed</span>
         )}
@@ -256,7 +270,7 @@ export function AttentionPanel() {
         onCellClick={(r) => !words && setQuery(row0 + r)}
         describe={(r, c, v, masked) =>
           `query ${data?.rowLabels[r]} (#${row0 + r}) → key ${data?.colLabels[c]} (#${col0 + c}): ${
-            masked ? 'masked' : `${mode === 'probs' ? 'p' : 'e'} = ${v.toPrecision(5)}`
+            masked ? 'masked' : `${MODE_SYMBOLS[mode]} = ${v.toPrecision(5)}`
           }`
         }
       />

@@ -4,12 +4,21 @@ import { CATEGORICAL } from '../lib/colour';
 import { costSeries, crossoverLength } from '../lib/cost';
 import { LineChart } from '../components/LineChart';
 
+/** How far past the context the single layer is measured (the RNN comparison's largest n). */
+const PAST_CONTEXT_N = 4096;
+
 /** Why long contexts are expensive: n² attention against n projections, and measured time. */
 export function CostPanel() {
   const cfg = useLab((s) => s.modelInfo?.config);
   const measurements = useLab((s) => s.measurements);
   const measure = useLab((s) => s.measureCost);
   const busy = useLab((s) => s.inFlight?.purpose === 'bench');
+  // Past the context: one attention layer of the model's width on random weights (the RNN
+  // comparison's measurement), which no context length limits.
+  const rnn = useLab((s) => s.rnn);
+  const measureLayer = useLab((s) => s.measureRnn);
+  const layerBusy = rnn !== null && !rnn.done;
+  const layerRows = rnn?.rows ?? [];
   // Far enough past the crossover to see n² win, even where the model's context stops short of it.
   const series = useMemo(
     () =>
@@ -62,21 +71,39 @@ export function CostPanel() {
           <button type="button" data-testid="measure-cost" onClick={measure} disabled={busy}>
             {busy ? 'measuring…' : 'measure forward time'}
           </button>
-          {measurements.length > 0 && (
+          <button
+            type="button"
+            data-testid="measure-layer"
+            onClick={() => measureLayer(PAST_CONTEXT_N)}
+            disabled={layerBusy}
+            title="one attention layer of this width on random weights, n = 8 … 4096"
+          >
+            {layerBusy ? 'measuring…' : `measure one attention layer to n = ${PAST_CONTEXT_N}`}
+          </button>
+          {(measurements.length > 0 || layerRows.length > 0) && (
             <LineChart
               testId="measured-chart"
               xLabel="tokens n"
-              yLabel="forward time (ms)"
+              yLabel="time (ms)"
+              logX={layerRows.length > 0}
+              logY={layerRows.length > 0}
               series={[
                 {
-                  name: `measured (${measurements[0].backend})`,
+                  name: `forward, this model (${measurements[0]?.backend ?? rnn?.backend})`,
                   colour: CATEGORICAL[2],
                   dots: true,
                   points: measurements.map((m) => [m.n, m.forwardMs]),
                 },
+                {
+                  name: `one attention layer, random weights (${rnn?.backend ?? ''})`,
+                  colour: CATEGORICAL[5],
+                  dots: true,
+                  points: layerRows.map((r) => [r.n, r.attentionMs]),
+                },
               ]}
             />
           )}
+          {rnn?.stop && <p className="warning small">{rnn.stop}.</p>}
           <table className="small" data-testid="measurements">
             <tbody>
               {measurements.map((m) => (
@@ -85,6 +112,14 @@ export function CostPanel() {
                   <td>{m.forwardMs.toFixed(1)} ms</td>
                 </tr>
               ))}
+              {layerRows
+                .filter((r) => r.n > cfg.contextLength)
+                .map((r) => (
+                  <tr key={`layer-${r.n}`} data-testid="past-context-row">
+                    <td>n = {r.n}</td>
+                    <td>one attention layer: {r.attentionMs.toFixed(1)} ms (past the context)</td>
+                  </tr>
+                ))}
             </tbody>
           </table>
         </div>

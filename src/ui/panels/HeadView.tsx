@@ -4,6 +4,7 @@ import { CATEGORICAL } from '../lib/colour';
 import { displayPiece } from '../lib/pieces';
 import { formatHead } from '../lib/urlState';
 import { kvGroupSuffix } from '../lib/kvGroups';
+import { lineWeights } from '../lib/valueWeighted';
 import { tokenRange } from '../lib/matrixWindow';
 import { Counterfactual } from '../components/Counterfactual';
 import { axisTokens, selectAttention, selectRunId, selectRunTokens } from '../store/selectors';
@@ -15,7 +16,9 @@ const MAX_TOKENS = 96;
 
 /**
  * BertViz-style: tokens on the left attend to tokens on the right; a line's opacity is the
- * attention weight. All heads of the focused layer, one colour each; hover a token to isolate it.
+ * attention weight (or, in the attention × ‖value‖ mode, α·‖v W_O‖ over the head's largest).
+ * All heads of the focused layer, one colour each; hover a query to isolate its lines, a key
+ * to see who attends to it, with the weights written beside the queries.
  */
 export function HeadView() {
   const runId = useLab(selectRunId);
@@ -24,12 +27,17 @@ export function HeadView() {
   const query = useLab((s) => s.query);
   const setQuery = useLab((s) => s.setQuery);
   const [hover, setHover] = useState<number | null>(null);
+  const [hoverKey, setHoverKey] = useState<number | null>(null);
+  const mode = useLab((s) => s.mode);
   const [allHeads, setAllHeads] = useState(false);
   const att = useLab(selectAttention(focus));
   const cfg = useLab((s) => s.modelInfo?.config);
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   if (!att) return <p className="hint">Run the model to see its heads.</p>;
   const [heads, allQ, allK] = att.probs.shape;
+  // Until a run with value norms arrives (switching mode starts one), the probabilities.
+  const weights = lineWeights(att, mode) ?? att.probs.data;
+  const weighted = weights !== att.probs.data;
   // Lines between hundreds of tokens are unreadable (and slow): draw a window of MAX_TOKENS
   // tokens around the selected query, the same positions on both sides; lines to keys outside
   // it are not drawn. Work: O(heads × MAX_TOKENS²) whatever the input's length.
@@ -46,11 +54,15 @@ export function HeadView() {
       if (hover !== null && hover !== i) continue;
       for (let b = 0; b < nk; b++) {
         const j = k0 + b;
-        const p = att.probs.data[(h * allQ + i) * allK + j];
+        if (hoverKey !== null && hoverKey !== j) continue;
+        const p = weights[(h * allQ + i) * allK + j];
         if (p < MIN_SHOWN || att.mask.data[i * allK + j] === 0) continue;
         lines.push(
           <line
             key={`${h}-${i}-${j}`}
+            data-testid="hv-line"
+            data-query={i}
+            data-key={j}
             x1={150}
             y1={a * ROW + ROW / 2 + 5}
             x2={WIDTH - 150}
@@ -70,7 +82,8 @@ export function HeadView() {
       <p className="caption">
         {formatHead(focus, focus.kind)}
         {cfg && focus.kind === 'self' ? kvGroupSuffix(cfg, focus.head) : ''}: left tokens attend to
-        right tokens; hover a token to isolate its lines. <Counterfactual />
+        right tokens; hover a query to isolate its lines, a key to see who attends to it
+        {weighted ? '; line strength is attention × ‖value‖' : ''}. <Counterfactual />
       </p>
       {(allQ > nq || allK > nk) && (
         <p className="warning" data-testid="head-view-window">
@@ -116,8 +129,38 @@ export function HeadView() {
             {displayPiece(queries[q0 + a]?.piece ?? String(q0 + a))}
           </text>
         ))}
+        {hoverKey !== null &&
+          Array.from({ length: nq }, (_, a) => {
+            const i = q0 + a;
+            if (att.mask.data[i * allK + hoverKey] === 0) return null;
+            // What the mode shows: p_ij, or p_ij·‖v_j W_O‖.
+            const norm = weighted ? att.valueNorms!.data[focus.head * allK + hoverKey] : 1;
+            const p = att.probs.data[(focus.head * allQ + i) * allK + hoverKey] * norm;
+            return (
+              <text
+                key={`w${i}`}
+                data-testid="hv-incoming"
+                data-query={i}
+                data-weight={p}
+                x={152}
+                y={a * ROW + ROW / 2 + 9}
+                className="hv-weight"
+              >
+                {p.toFixed(2)}
+              </text>
+            );
+          })}
         {Array.from({ length: nk }, (_, b) => (
-          <text key={`k${k0 + b}`} x={WIDTH - 140} y={b * ROW + ROW / 2 + 9} className="hv-token">
+          <text
+            key={`k${k0 + b}`}
+            data-testid="hv-key"
+            data-key={k0 + b}
+            x={WIDTH - 140}
+            y={b * ROW + ROW / 2 + 9}
+            className={`hv-token${hoverKey === k0 + b ? ' active' : ''}`}
+            onMouseEnter={() => setHoverKey(k0 + b)}
+            onMouseLeave={() => setHoverKey(null)}
+          >
             {displayPiece(keys[k0 + b]?.piece ?? String(k0 + b))}
           </text>
         ))}

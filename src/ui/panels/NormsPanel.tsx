@@ -1,9 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import type { StackTrace } from '../../model/trace';
 import { useLab } from '../context';
 import { selectRunError, selectRunId } from '../store/selectors';
 import { CATEGORICAL } from '../lib/colour';
 import { mean, residualAcrossDepth, stackNorms, type TrainingCurve } from '../lib/norms';
+import { sharedYDomain } from '../lib/chartData';
 import { LineChart, type Series } from '../components/LineChart';
 import { Counterfactual } from '../components/Counterfactual';
 import type { RunState } from '../store/types';
@@ -13,9 +14,9 @@ function mainStack(trace: RunState['trace'] | null | undefined): StackTrace | un
 }
 
 /** Mean over tokens of each LayerNorm's input and output standard deviation, in forward order. */
-function NormDepthChart({ stack, testId }: { stack: StackTrace; testId?: string }) {
+function normDepthSeries(stack: StackTrace): Series[] {
   const norms = stackNorms(stack);
-  const series: Series[] = [
+  return [
     { name: 'std in', colour: CATEGORICAL[0], points: norms.map((n, i) => [i, mean(n.inputStd)]) },
     {
       name: 'std out',
@@ -29,21 +30,11 @@ function NormDepthChart({ stack, testId }: { stack: StackTrace; testId?: string 
       points: norms.map((n, i) => [i, mean(n.inputMean.map(Math.abs))]),
     },
   ];
-  return (
-    <LineChart
-      testId={testId}
-      series={series}
-      xLabel="LayerNorm"
-      yLabel="mean over tokens"
-      xTickLabels={norms.map((n) => n.name)}
-      logY
-    />
-  );
 }
 
-function ResidualChart({ stack, testId }: { stack: StackTrace; testId?: string }) {
+function residualSeries(stack: StackTrace): Series[] {
   const points = residualAcrossDepth(stack);
-  const series: Series[] = [
+  return [
     { name: 'mean ‖x‖', colour: CATEGORICAL[0], points: points.map((p, i) => [i, mean(p.norms)]) },
     {
       name: 'max ‖x‖',
@@ -52,13 +43,37 @@ function ResidualChart({ stack, testId }: { stack: StackTrace; testId?: string }
       points: points.map((p, i) => [i, Math.max(...p.norms)]),
     },
   ];
+}
+
+/** y domains shared by the two columns: the same quantity on the same scale. */
+interface SharedDomains {
+  residual?: [number, number];
+  normDepth?: [number, number];
+}
+
+function NormDepthChart({ stack, yDomain }: { stack: StackTrace; yDomain?: [number, number] }) {
   return (
     <LineChart
-      testId={testId}
-      series={series}
+      testId="norm-depth-chart"
+      series={normDepthSeries(stack)}
+      xLabel="LayerNorm"
+      yLabel="mean over tokens"
+      xTickLabels={stackNorms(stack).map((n) => n.name)}
+      logY
+      yDomain={yDomain}
+    />
+  );
+}
+
+function ResidualChart({ stack, yDomain }: { stack: StackTrace; yDomain?: [number, number] }) {
+  return (
+    <LineChart
+      testId="residual-chart"
+      series={residualSeries(stack)}
       xLabel="depth"
       yLabel="residual-stream norm"
-      xTickLabels={points.map((p) => p.label)}
+      xTickLabels={residualAcrossDepth(stack).map((p) => p.label)}
+      yDomain={yDomain}
     />
   );
 }
@@ -136,12 +151,14 @@ function ModelColumn({
   stack,
   error,
   norm,
+  domains,
 }: {
   title: string;
   id: number | null | undefined;
   stack: StackTrace | undefined;
   error: RunState['error'] | undefined;
   norm?: string;
+  domains: SharedDomains;
 }) {
   return (
     <div className="compare-column" data-request-id={id ?? undefined}>
@@ -150,8 +167,8 @@ function ModelColumn({
       </h3>
       {stack ? (
         <>
-          <ResidualChart stack={stack} />
-          <NormDepthChart stack={stack} />
+          <ResidualChart stack={stack} yDomain={domains.residual} />
+          <NormDepthChart stack={stack} yDomain={domains.normDepth} />
         </>
       ) : (
         <p className="hint">{error ? error.message : 'running…'}</p>
@@ -185,6 +202,14 @@ function NormCompare() {
   // The second model only lives while the comparison is on screen.
   useEffect(() => closeCompare, [closeCompare]);
 
+  const other = mainStack(compare?.run?.trace);
+  const domains = useMemo((): SharedDomains => {
+    if (!stack || !other) return {};
+    return {
+      residual: sharedYDomain([residualSeries(stack), residualSeries(other)]),
+      normDepth: sharedYDomain([normDepthSeries(stack), normDepthSeries(other)], true),
+    };
+  }, [stack, other]);
   const loss = [
     ...lossSeries(modelName || 'this', training[modelName], CATEGORICAL[0]),
     ...(compare?.name ? lossSeries(compare.name, training[compare.name], CATEGORICAL[5]) : []),
@@ -217,14 +242,16 @@ function NormCompare() {
           stack={stack}
           error={error}
           norm={info?.config.norm}
+          domains={domains}
         />
         {compare?.name && (
           <ModelColumn
             title={compare.name}
             id={compare.run?.id}
-            stack={mainStack(compare.run?.trace)}
+            stack={other}
             error={compare.run?.error}
             norm={compare.info?.config.norm}
+            domains={domains}
           />
         )}
       </div>

@@ -7,6 +7,7 @@ import { argmax, hasQKV, stepFormula, stepQuery } from '../lib/stepThrough';
 import { formatHead } from '../lib/urlState';
 import { Tex } from '../components/Tex';
 import { Counterfactual } from '../components/Counterfactual';
+import { NeuronView } from './NeuronView';
 import {
   axisTokens,
   selectAttention,
@@ -45,6 +46,8 @@ export function StepThrough() {
   );
   const [stage, setStage] = useState(0);
   const [playing, setPlaying] = useState(false);
+  /** The key of the neuron view; null: the most attended one. */
+  const [chosenKey, setChosenKey] = useState<number | null>(null);
   const att = useLab(selectAttention(focus));
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   const nQueries = att?.probs.shape[1] ?? 0;
@@ -101,6 +104,7 @@ export function StepThrough() {
     );
   }
   const best = argmax(step.probs);
+  const neuronKey = chosenKey !== null && chosenKey < step.dots.length ? chosenKey : best;
   const label = (j: number) => displayPiece(keys[j]?.piece ?? String(j));
   const maxP = Math.max(...step.probs, 1e-9);
   return (
@@ -196,7 +200,15 @@ export function StepThrough() {
           </thead>
           <tbody>
             {Array.from(step.dots, (dot, j) => (
-              <tr key={j} data-testid="step-row" className={step.allowed[j] ? '' : 'masked-row'}>
+              <tr
+                key={j}
+                data-testid="step-row"
+                data-scaled={step.scaled[j]}
+                className={`${step.allowed[j] ? '' : 'masked-row'}${j === neuronKey ? ' selected' : ''}`}
+                aria-selected={j === neuronKey}
+                title="show this pair in the neuron view"
+                onClick={() => setChosenKey(j)}
+              >
                 <td>
                   #{j} {label(j)}
                 </td>
@@ -221,6 +233,14 @@ export function StepThrough() {
           {step.output.length > 8 ? ', …' : ''}]
         </p>
       )}
+      <NeuronView
+        att={att}
+        head={focus.head}
+        query={t}
+        keyIndex={neuronKey}
+        keyLabel={label(neuronKey)}
+        queryLabel={displayPiece(queries[t]?.piece ?? String(t))}
+      />
     </section>
   );
 }

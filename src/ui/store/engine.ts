@@ -6,7 +6,15 @@ import type { EngineClient, EngineListener } from '../../client/client';
 
 export type Engine = Pick<
   EngineClient,
-  'load' | 'cancelLoad' | 'run' | 'generate' | 'cancel' | 'restart' | 'modelCache' | 'dispose'
+  | 'load'
+  | 'cancelLoad'
+  | 'run'
+  | 'generate'
+  | 'cancel'
+  | 'restart'
+  | 'modelCache'
+  | 'dispose'
+  | 'measureRnnVsAttention'
 >;
 
 /** `main` runs what the panels show; `compare` is the second model of the norm comparison. */

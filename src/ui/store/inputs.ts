@@ -17,6 +17,14 @@ export function interventionsOf(
   return { causalMask: s.causalMask, usePositions: s.usePositions, ablatedHeads: s.ablated };
 }
 
+/**
+ * Whether runs capture q, k and v (and the value norms that come with them): the step-through
+ * and its neuron view recompute from them, the attention × ‖value‖ mode draws the norms.
+ */
+export function wantsQKV(s: Pick<LabState, 'tab' | 'mode'>): boolean {
+  return s.tab === 'step' || s.mode === 'weighted';
+}
+
 export function isDefaultInterventions(i: Interventions): boolean {
   return i.causalMask && i.usePositions && i.ablatedHeads.length === 0;
 }

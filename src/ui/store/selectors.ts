@@ -8,6 +8,7 @@ import { row, type AttentionTrace, type Stack } from '../../model/trace';
 import type { TokenInfo } from '../../workers/protocol';
 import { displayPiece } from '../lib/pieces';
 import type { AttentionKind, ValueMode } from '../lib/urlState';
+import { weightByValueNorms } from '../lib/valueWeighted';
 import { aggregateMask, aggregateToWords, wordGroups, wordText } from '../lib/words';
 import type { LabState, RunState } from './types';
 
@@ -54,8 +55,9 @@ function labels(tokens: TokenInfo[], n: number): string[] {
 }
 
 /**
- * One head's matrix as drawn: probabilities or raw scores, per piece or (probabilities only)
- * aggregated to words.
+ * One head's matrix as drawn: probabilities, raw scores or attention × ‖value‖, per piece or
+ * (probabilities only) aggregated to words. Null for `weighted` when the run traced no value
+ * norms (they come with q, k and v).
  */
 export function headMatrix(
   att: AttentionTrace | null,
@@ -66,7 +68,11 @@ export function headMatrix(
 ): HeadMatrix | null {
   if (!att || head >= att.probs.shape[0]) return null;
   const [, rows, cols] = att.probs.shape;
-  const values = row(mode === 'scores' ? att.scores : att.probs, head);
+  if (mode === 'weighted' && !att.valueNorms) return null;
+  const values =
+    mode === 'weighted'
+      ? weightByValueNorms(row(att.probs, head), cols, row(att.valueNorms!, head))
+      : row(mode === 'scores' ? att.scores : att.probs, head);
   const { queries, keys } = axis;
   const single = (n: number) => Array.from({ length: n }, (_, i) => [i]);
   if (words && mode === 'probs' && queries.length === rows && keys.length === cols) {

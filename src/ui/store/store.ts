@@ -11,6 +11,7 @@ import type { StoreDeps } from './deps';
 import { modelSlice } from './modelSlice';
 import { noticeSlice } from './noticeSlice';
 import { isRunMessage } from './runReducer';
+import { receiveRnn, rnnSlice } from './rnnSlice';
 import { receiveRun, traceSlice } from './traceSlice';
 import type { LabState } from './types';
 import { viewSlice } from './viewSlice';
@@ -31,6 +32,8 @@ export function createLabStore(deps: StoreDeps): LabStore {
       // `window.__attentionLab`): the model on screen is whatever the client loaded last.
       else if (m.type === 'loaded') receiveLoad(m);
       else if ((m.type === 'progress' || m.type === 'error') && m.id === s.loadId) receiveLoad(m);
+      else if (m.type === 'rnn-row' || m.type === 'rnn-done') receiveRnn(set, get, m);
+      else if (m.type === 'error' && m.id === s.rnn?.id) receiveRnn(set, get, m);
       else if (isRunMessage(m)) receiveRun(set, get, m);
     };
     const engine = deps.createEngine(listener, 'main');
@@ -46,6 +49,7 @@ export function createLabStore(deps: StoreDeps): LabStore {
       ...viewSlice(set, get, deps),
       ...noticeSlice(set, get),
       ...compareSlice(set, get, deps),
+      ...rnnSlice(set, get),
     };
   });
 }

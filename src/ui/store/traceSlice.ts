@@ -15,6 +15,7 @@ import {
   isDefaultInterventions,
   isEncoderDecoder,
   TOP_K,
+  wantsQKV,
 } from './inputs';
 import { newRun, reduceRun, type RunMessage } from './runReducer';
 import type { BenchStep, Job, LabState, RunSpec, TraceSlice } from './types';
@@ -28,7 +29,7 @@ function mainSpec(s: LabState, input: RunInput): MainSpec {
   return {
     input,
     interventions: interventionsOf(s),
-    captureQKV: s.tab === 'step',
+    captureQKV: wantsQKV(s),
     key: inputKey(s),
   };
 }
@@ -152,7 +153,7 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
       const spec = {
         input: s.run.input,
         interventions: interventionsOf(s),
-        captureQKV: s.tab === 'step',
+        captureQKV: wantsQKV(s),
       };
       const id = s.engine.generate(spec.interventions, {
         captureQKV: spec.captureQKV,

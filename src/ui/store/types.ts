@@ -1,4 +1,5 @@
 /** The store's state, one interface per slice; `LabState` is all of them together. */
+import type { RnnVsAttentionRow } from '../../model/rnnVsAttention';
 import type { Stack, Trace } from '../../model/trace';
 import type {
   BackendInfo,
@@ -195,7 +196,26 @@ export interface CompareSlice {
   closeCompare(): void;
 }
 
+/** One RNN-vs-attention measurement, its rows growing as lengths finish. */
+export interface RnnMeasurement {
+  id: number;
+  maxN: number;
+  /** The backend it ran on. */
+  backend: string;
+  rows: RnnVsAttentionRow[];
+  done: boolean;
+  /** Why it ended before `maxN` (the time bound, a newer run, an error); null if it reached it. */
+  stop: string | null;
+}
+
+export interface RnnSlice {
+  rnn: RnnMeasurement | null;
+  /** Time one RNN layer against one attention layer of the model's width, n = 8 … maxN. */
+  measureRnn(maxN: number): void;
+}
+
 export type LabState = ModelSlice &
+  RnnSlice &
   InputSlice &
   InterventionsSlice &
   TraceSlice &

@@ -19,7 +19,12 @@ export function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
       const cfg = get().modelInfo?.config;
       set({ focus: cfg ? clampFocus(cfg, focus) : focus });
     },
-    setMode: (mode) => set({ mode }),
+    setMode(mode) {
+      set({ mode });
+      const run = get().run;
+      // Attention × ‖value‖ needs the value norms, which come with q, k and v.
+      if (mode === 'weighted' && run && !run.captureQKV) get().runNow();
+    },
     setWords: (words) => set({ words }),
     setQuery: (query) => set({ query: Math.max(0, query) }),
     stepQuery(delta) {

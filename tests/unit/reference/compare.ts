@@ -36,12 +36,13 @@ export function traceToComparable(trace: Trace, cfg: ModelConfig): Record<string
       for (const a of l.attentions) {
         const name = `${prefix}h.${i}.${a.kind}`;
         scores[name] = toNested(a.scores);
-        if (a.q && a.k && a.v && a.headOutputs) {
+        if (a.q && a.k && a.v && a.headOutputs && a.valueNorms) {
           qkv[name] = {
             q: toNested(a.q),
             k: toNested(a.k),
             v: toNested(a.v),
             head_outputs: toNested(a.headOutputs),
+            value_norms: toNested(a.valueNorms),
           };
         }
       }

@@ -224,6 +224,8 @@ interface AttentionRecord {
   k: number[][][];
   v: number[][][];
   headOutputs: number[][][];
+  /** ‖v_j W_O^h‖: key j's value through head h's rows of the output projection, `[h][j]`. */
+  valueNorms: number[][];
 }
 
 interface NormRecord {
@@ -251,7 +253,15 @@ function attention(
   const v = project(xkv, p.v);
   const dh = q[0].length / heads;
   const slice = (rows: Matrix, h: number) => rows.map((r) => r.slice(h * dh, (h + 1) * dh));
-  const record: AttentionRecord = { scores: [], probs: [], q: [], k: [], v: [], headOutputs: [] };
+  const record: AttentionRecord = {
+    scores: [],
+    probs: [],
+    q: [],
+    k: [],
+    v: [],
+    headOutputs: [],
+    valueNorms: [],
+  };
   const concat: Matrix = xq.map(() => []);
   for (let h = 0; h < heads; h++) {
     const qh = slice(q, h);
@@ -274,6 +284,8 @@ function attention(
     record.k.push(kh);
     record.v.push(vh);
     record.headOutputs.push(outputs);
+    const wOh = p.o.w.slice(h * dh, (h + 1) * dh);
+    record.valueNorms.push(vh.map((vj) => Math.sqrt(sum(affine(vj, wOh).map((x) => x * x)))));
   }
   return { out: project(concat, p.o), record };
 }
@@ -506,7 +518,13 @@ export function referenceForward(
     scores: byName((a) => a.scores),
     positions: ref.positions,
     qkv: opts.captureQKV
-      ? byName((a) => ({ q: a.q, k: a.k, v: a.v, head_outputs: a.headOutputs }))
+      ? byName((a) => ({
+          q: a.q,
+          k: a.k,
+          v: a.v,
+          head_outputs: a.headOutputs,
+          value_norms: a.valueNorms,
+        }))
       : {},
   };
 }
