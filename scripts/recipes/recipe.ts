@@ -33,15 +33,27 @@ export interface Prepared {
   tokenIds?: { train: Int32Array; validation: Int32Array };
 }
 
-/** What scripts/torch/train_lm.py needs beyond the config and the schedule. */
+/** One run of scripts/torch/train_lm.py; each later phase starts from the previous one's F16 file. */
+export interface PyTorchPhase {
+  schedule: Schedule;
+  /** Seeds the batches and dropout of this phase. */
+  seed: number;
+  /** Fraction of each batch that is a text span written twice (see shakespeare.ts). */
+  repeatedRows: number;
+  /** Fraction of each batch that starts with random tokens written twice. */
+  randomRepeatedRows: number;
+  /** Ship the weights of the best validation point or of the last step. */
+  keep: 'best' | 'last';
+}
+
+/** What scripts/torch/train_lm.py needs beyond the config. */
 export interface PyTorchSettings {
   /** Rows of CONTEXT tokens per step. */
   batch: number;
   dropout: number;
-  /** Fraction of each batch that is a text span written twice (see shakespeare.ts). */
-  repeatedRows: number;
   /** AdamW's, on weight matrices only. */
   weightDecay: number;
+  phases: PyTorchPhase[];
 }
 
 export interface Recipe {

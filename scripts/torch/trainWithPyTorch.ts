@@ -12,7 +12,6 @@ import { loadCheckpoint } from '../../src/model/checkpoint';
 import { parameterCount } from '../../src/model/params';
 import { configToJson } from '../../src/model/saveCheckpoint';
 import { scheduleFor, type Prepared, type Recipe, type RunResult } from '../recipes/recipe';
-import type { Schedule } from '../../src/model/train';
 
 const SCRIPT = join(import.meta.dirname, 'train_lm.py');
 /** The trainer's own forward on the shipped file, which tests/unit/shipped.test.ts checks ours against. */
@@ -41,23 +40,31 @@ export async function trainWithPyTorch(recipe: Recipe, steps?: number): Promise<
     writeFileSync(join(work, 'config.json'), JSON.stringify(config));
     writeFileSync(join(work, 'train.u16'), u16(prepared.tokenIds.train));
     writeFileSync(join(work, 'validation.u16'), u16(prepared.tokenIds.validation));
-    const s = scheduleFor(recipe, steps);
-    const args = [
-      SCRIPT,
-      ...['--config', join(work, 'config.json'), '--data', work, '--out', work],
-      ...['--curve', join(work, 'curve.json'), '--expected', expectedLogitsPath(recipe.name)],
-      ...['--steps', s.steps, '--warmup', s.warmupSteps, '--lr', s.peakLearningRate],
-      ...['--final-lr', s.finalLearningRate, '--clip', s.clipNorm, '--seed', recipe.seed],
-      ...['--eval-every', recipe.evalEvery],
-      ...['--batch', settings.batch, '--dropout', settings.dropout],
-      ...['--repeat-rows', settings.repeatedRows, '--weight-decay', settings.weightDecay],
-    ].map(String);
-    const run = spawnSync('python3', args, { stdio: 'inherit' });
-    if (run.error || run.status !== 0)
-      throw new Error(
-        `python3 ${args.join(' ')} failed (${run.error?.message ?? `exit ${run.status}`}): it needs PyTorch and NumPy (pip install torch numpy), or train with --trainer tfjs`,
-      );
-    return await collectRun(recipe, prepared, s, work);
+    let from: string | undefined;
+    settings.phases.forEach((phase, i) => {
+      const s =
+        i === 0 ? scheduleFor({ ...recipe, schedule: phase.schedule }, steps) : phase.schedule;
+      const out = join(work, `phase${i}`);
+      const args = [
+        SCRIPT,
+        ...['--config', join(work, 'config.json'), '--data', work, '--out', out],
+        ...['--curve', join(out, 'curve.json'), '--expected', expectedLogitsPath(recipe.name)],
+        ...['--steps', s.steps, '--warmup', s.warmupSteps, '--lr', s.peakLearningRate],
+        ...['--final-lr', s.finalLearningRate, '--clip', s.clipNorm, '--seed', phase.seed],
+        ...['--eval-every', recipe.evalEvery, '--keep', phase.keep],
+        ...['--batch', settings.batch, '--dropout', settings.dropout],
+        ...['--repeat-rows', phase.repeatedRows, '--weight-decay', settings.weightDecay],
+        ...['--random-repeat-rows', phase.randomRepeatedRows],
+        ...(from ? ['--finetune-from', from] : []),
+      ].map(String);
+      const run = spawnSync('python3', args, { stdio: 'inherit' });
+      if (run.error || run.status !== 0)
+        throw new Error(
+          `python3 ${args.join(' ')} failed (${run.error?.message ?? `exit ${run.status}`}): it needs PyTorch and NumPy (pip install torch numpy), or train with --trainer tfjs`,
+        );
+      from = join(out, 'model.safetensors');
+    });
+    return await collectRun(recipe, prepared, work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -70,14 +77,27 @@ export async function trainWithPyTorch(recipe: Recipe, steps?: number): Promise<
 export async function collectRun(
   recipe: Recipe,
   prepared: Prepared,
-  s: Schedule,
   work: string,
 ): Promise<RunResult> {
+  const phases = recipe.pytorch!.phases;
   const config = configToJson(prepared.config);
-  const curve = JSON.parse(readFileSync(join(work, 'curve.json'), 'utf8')) as Curve;
-  const safetensors = new Uint8Array(readFileSync(join(work, 'model.safetensors')));
+  const curves = phases.map(
+    (_, i) => JSON.parse(readFileSync(join(work, `phase${i}`, 'curve.json'), 'utf8')) as Curve,
+  );
+  const last = join(work, `phase${phases.length - 1}`, 'model.safetensors');
+  const safetensors = new Uint8Array(readFileSync(last));
   const model = loadCheckpoint(config, safetensors);
-  const metrics = { ...(await prepared.metrics(model)), best_step: curve.best_step };
+  const metrics = {
+    ...(await prepared.metrics(model)),
+    best_step_by_phase: curves.map((c) => c.best_step),
+  };
+  // One curve over all phases: each phase's steps continue the previous phase's count.
+  let offset = 0;
+  const steps: number[] = [];
+  for (const c of curves) {
+    steps.push(...c.steps.map((s) => s + offset));
+    offset += c.steps.at(-1)!;
+  }
   return {
     config,
     safetensors,
@@ -85,20 +105,20 @@ export async function collectRun(
     model,
     training: {
       name: recipe.name,
-      steps: curve.steps,
-      train_loss: curve.train_loss,
-      val_loss: curve.val_loss,
+      steps,
+      train_loss: curves.flatMap((c) => c.train_loss),
+      val_loss: curves.flatMap((c) => c.val_loss),
       metrics,
       recipe: {
-        schedule: s,
+        schedule: recipe.schedule,
         eval_every: recipe.evalEvery,
         data: { ...prepared.data, pytorch: recipe.pytorch },
         config,
         parameters: parameterCount(model.params),
       },
       seed: recipe.seed,
-      wall_time_s: curve.wall_time_s,
-      backend: curve.trainer,
+      wall_time_s: curves.reduce((a, c) => a + c.wall_time_s, 0),
+      backend: curves[0].trainer,
     },
   };
 }

@@ -145,6 +145,30 @@ def write_safetensors(path, tensors):
     Path(path).write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
+def read_safetensors(path):
+    """The F16 tensors write_safetensors wrote, by name, as float32."""
+    raw = Path(path).read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + size])
+    base = 8 + size
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        assert info["dtype"] == "F16", f"{name}: {info['dtype']}"
+        begin, end = info["data_offsets"]
+        values = np.frombuffer(raw[base + begin:base + end], dtype="<f2").astype(np.float32)
+        out[name] = torch.from_numpy(values.reshape(info["shape"]).copy())
+    return out
+
+
+def load_weights(model, tensors):
+    with torch.no_grad():
+        for name, value in tensors.items():
+            target = resolve(model, name)
+            target.copy_(value.float().T if value.ndim == 2 and transposed(name) else value.float())
+
+
 def transposed(name):
     return any(name.endswith(s) for s in ("c_attn.weight", "c_proj.weight", "c_fc.weight"))
 
@@ -216,6 +240,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--repeat-rows", type=float, default=0.1,
                     help="fraction of each batch whose window is a text span written twice")
+    ap.add_argument("--random-repeat-rows", type=float, default=0.0,
+                    help="fraction of each batch that starts with random tokens written twice")
+    ap.add_argument("--finetune-from", help="start from these F16 weights (a fresh optimizer)")
+    ap.add_argument("--keep", choices=["best", "last"], default="best",
+                    help="ship the weights of the best validation point, or of the last step")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -230,6 +259,8 @@ def main():
     torch.manual_seed(args.seed)
     model = GPT(vocab, config["n_embd"], config["n_layer"], config["n_head"], config["n_inner"],
                 norm, args.dropout)
+    if args.finetune_from:
+        load_weights(model, read_safetensors(args.finetune_from))
     decay = [p for n, p in model.named_parameters() if p.ndim == 2]
     rest = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
@@ -258,6 +289,15 @@ def main():
             span = torch.stack([train[s:s + half] for s in starts[:repeated]])
             twice = torch.cat([span, span, span[:, :1]], dim=1)
             x[:repeated], y[:repeated] = twice[:, :CONTEXT], twice[:, 1:CONTEXT + 1]
+        # Why random tokens written twice: in text, memorised phrases predict a repeat about as
+        # well as copying does, so text repeats alone grew no induction head (docs/training.md).
+        # Random tokens can only be predicted by copying; their first copy is noise, not scored.
+        for r in range(repeated, repeated + int(args.random_repeat_rows * args.batch)):
+            h = int(torch.randint(8, CONTEXT // 2 + 1, (1,), generator=batches))
+            block = torch.randint(0, vocab, (h,), generator=batches)
+            row = torch.cat([block, block, train[starts[r]:starts[r] + CONTEXT + 1 - 2 * h]])
+            x[r], y[r] = row[:CONTEXT], row[1:CONTEXT + 1]
+            y[r, :h] = -100
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -276,15 +316,15 @@ def main():
             if val_loss < best[0]:
                 best = (val_loss, {k: v.clone() for k, v in model.state_dict().items()}, step + 1)
     elapsed = time.time() - started
-    model.load_state_dict(best[1])
+    if args.keep == "best":
+        model.load_state_dict(best[1])
+    else:
+        best = (None, None, args.steps)
     model.eval()
     tensors = tensors_of(model)
     out.mkdir(parents=True, exist_ok=True)
     write_safetensors(out / "model.safetensors", tensors)
-    with torch.no_grad():
-        for name, value in tensors.items():
-            target = resolve(model, name)
-            target.copy_(value.float().T if value.ndim == 2 and transposed(name) else value.float())
+    load_weights(model, tensors)
 
     ids = val[:12].tolist()
     with torch.no_grad():

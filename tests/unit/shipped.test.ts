@@ -80,9 +80,14 @@ function shipped(name: string) {
 function checkRecord(t: Training, recipeName: string) {
   const recipe = RECIPES.find((r) => r.name === recipeName)!;
   expect(t.seed).toBe(recipe.seed);
-  if (recipe.pytorch) expect(t.backend).toMatch(/^PyTorch /);
-  else expect(t.backend).toBe('wasm');
-  expect(t.steps.at(-1)).toBe(recipe.schedule.steps);
+  if (recipe.pytorch) {
+    expect(t.backend).toMatch(/^PyTorch /);
+    const phases = recipe.pytorch.phases.map((p) => p.schedule.steps);
+    expect(t.steps.at(-1)).toBe(phases.reduce((a, b) => a + b, 0));
+  } else {
+    expect(t.backend).toBe('wasm');
+    expect(t.steps.at(-1)).toBe(recipe.schedule.steps);
+  }
   expect(t.train_loss.length).toBe(t.steps.length);
   expect(t.val_loss.length).toBe(t.steps.length);
 }
@@ -152,14 +157,19 @@ describe('language-model twins', () => {
       expect(worst).toBeLessThan(1e-4);
     });
 
-    it(`${name} has the induction heads its training.json names`, async () => {
+    it(`${name} has the head scores its training.json records on the induction probe`, async () => {
       const probe = evaluationSets(lm.model.config.vocabSize)[2];
       const scores = await headScores(lm.model, probe.sequences.slice(0, 16), probe.half);
-      const named = (lm.training.metrics as { induction_heads: string[] }).induction_heads;
-      expect(named.length).toBeGreaterThan(0);
-      for (const h of named) {
-        const s = scores.find((x) => `${x.layer}.${x.head}` === h)!;
-        expect(s.induction).toBeGreaterThan(HEAD_THRESHOLD - 0.01);
+      const m = lm.training.metrics as {
+        induction_heads: string[];
+        head_scores: { head: string; previous_token: number; induction: number }[];
+      };
+      expect(m.head_scores.length).toBe(scores.length);
+      for (const s of scores) {
+        const recorded = m.head_scores.find((r) => r.head === `${s.layer}.${s.head}`)!;
+        expect(s.induction).toBeCloseTo(recorded.induction, 2);
+        expect(s.previousToken).toBeCloseTo(recorded.previous_token, 2);
+        expect(m.induction_heads.includes(recorded.head)).toBe(s.induction >= HEAD_THRESHOLD);
       }
     });
 
