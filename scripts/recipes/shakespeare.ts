@@ -92,14 +92,23 @@ const SCHEDULE: Schedule = {
   clipNorm: 1,
 };
 
+const INDUCTION_SCHEDULE: Schedule = {
+  steps: 800,
+  warmupSteps: 50,
+  peakLearningRate: 5e-4,
+  finalLearningRate: 5e-5,
+  clipNorm: 1,
+};
+
 /**
- * First screens, measured on the shipped weights: after the repeated "DUKE OF" the pre-norm twin
- * predicts " YORK" at 50% (layer 3 head 1 looks at the first " YORK", 0.29), the post-norm twin
- * at 23% (layer 1 head 0, 0.19). To re-tune after retraining.
+ * First screens, measured on the shipped weights: after the repeated "DUKE OF" both twins
+ * predict " YORK" (pre-norm 77%, post-norm 79%); pre-norm's layer 3 head 4 looks from the second
+ * " OF" at the " YORK" that followed the first (0.73), post-norm's layer 0 head 0 less sharply
+ * (0.21). To re-tune after retraining (tests/unit/first-screen.test.ts prints them).
  */
 const EXAMPLES: Record<NormPlacement, ModelExample> = {
-  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.1', query: 14 },
-  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd1.0', query: 14 },
+  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.4', query: 14 },
+  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd0.0', query: 14 },
 };
 
 /**
@@ -131,7 +140,29 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
     seed: 1234,
     schedule: SCHEDULE,
     evalEvery: 100,
-    pytorch: { batch: BATCH, dropout: 0.2, repeatedRows: REPEATED_ROWS, weightDecay: 0.1 },
+    pytorch: {
+      batch: BATCH,
+      dropout: 0.2,
+      weightDecay: 0.1,
+      phases: [
+        {
+          schedule: SCHEDULE,
+          seed: 1234,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0,
+          keep: 'best',
+        },
+        // Phase 1 grew no induction head (docs/training.md): random tokens written twice, which
+        // only copying predicts, grow one on top of the language model at a lower rate.
+        {
+          schedule: INDUCTION_SCHEDULE,
+          seed: 4321,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0.3,
+          keep: 'last',
+        },
+      ],
+    },
     prepare() {
       const split = readShakespeare();
       const tokenizer = trainBpe(split.train, {
