@@ -1,8 +1,9 @@
 /**
- * `npm run train -- NAME [--steps N] [--out DIR]`: trains one shipped model (or `all`) from its
- * recipe in scripts/recipes/, deterministically from the recipe's seed, and writes
+ * `npm run train -- NAME [--steps N] [--out DIR] [--trainer pytorch|tfjs]`: trains one shipped
+ * model (or `all`) from its recipe in scripts/recipes/, from the recipe's seed, and writes
  * `public/models/NAME/` (config.json, model.safetensors in F16, lab-tokenizer.json, training.json)
- * and `public/models/index.json`.
+ * and `public/models/index.json`. Recipes with PyTorch settings (the language models) train with
+ * scripts/torch/train_lm.py unless `--trainer tfjs` asks for the project's tfjs trainer.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +14,11 @@ import { useFastestNodeBackend } from './lib/node-model';
 import { DEFAULT_MODEL, RECIPES } from './recipes';
 import { LAB_TOKENIZER_FILE } from '../src/model/tokenizer/forCheckpoint';
 import { runRecipe, type Progress, type Recipe } from './recipes/recipe';
+import { trainWithPyTorch } from './torch/trainWithPyTorch';
 
 const MODELS = join(import.meta.dirname, '..', 'public', 'models');
+const TRAINERS = ['pytorch', 'tfjs'] as const;
+type Trainer = (typeof TRAINERS)[number];
 
 function duration(seconds: number): string {
   const s = Math.round(seconds);
@@ -47,15 +51,23 @@ function writeIndex(dir: string): void {
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index, null, 2) + '\n');
 }
 
-async function train(recipe: Recipe, outDir: string, steps?: number): Promise<void> {
+async function train(
+  recipe: Recipe,
+  outDir: string,
+  steps: number | undefined,
+  trainer: Trainer,
+): Promise<void> {
   const every = Math.max(1, Math.round((steps ?? recipe.schedule.steps) / 100));
-  const result = await runRecipe(recipe, {
-    ...(steps === undefined ? {} : { steps }),
-    onProgress: (p) => {
-      if (p.step % every === 0 || p.valLoss !== undefined || p.step === p.steps)
-        console.log(progressLine(recipe.name, p));
-    },
-  });
+  const result =
+    recipe.pytorch && trainer === 'pytorch'
+      ? await trainWithPyTorch(recipe, steps)
+      : await runRecipe(recipe, {
+          ...(steps === undefined ? {} : { steps }),
+          onProgress: (p) => {
+            if (p.step % every === 0 || p.valLoss !== undefined || p.step === p.steps)
+              console.log(progressLine(recipe.name, p));
+          },
+        });
   disposeModel(result.model);
   const dir = join(outDir, recipe.name);
   mkdirSync(dir, { recursive: true });
@@ -72,13 +84,17 @@ async function train(recipe: Recipe, outDir: string, steps?: number): Promise<vo
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { steps: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      steps: { type: 'string' },
+      out: { type: 'string' },
+      trainer: { type: 'string', default: 'pytorch' },
+    },
   });
   const names = RECIPES.map((r) => r.name);
   const wanted = positionals[0];
   if (!wanted || (wanted !== 'all' && !names.includes(wanted))) {
     console.error(
-      `usage: npm run train -- NAME [--steps N] [--out DIR]\n  NAME: ${names.join(', ')} or all`,
+      `usage: npm run train -- NAME [--steps N] [--out DIR] [--trainer pytorch|tfjs]\n  NAME: ${names.join(', ')} or all`,
     );
     process.exit(2);
   }
@@ -87,11 +103,16 @@ async function main(): Promise<void> {
     console.error(`--steps must be a positive integer, got ${values.steps}`);
     process.exit(2);
   }
+  const trainer = values.trainer as Trainer;
+  if (!TRAINERS.includes(trainer)) {
+    console.error(`--trainer must be ${TRAINERS.join(' or ')}, got ${values.trainer}`);
+    process.exit(2);
+  }
   const outDir = values.out ?? MODELS;
   const backend = await useFastestNodeBackend();
   console.log(`backend: ${backend}`);
   for (const recipe of RECIPES.filter((r) => wanted === 'all' || r.name === wanted)) {
-    await train(recipe, outDir, steps);
+    await train(recipe, outDir, steps, trainer);
   }
   writeIndex(outDir);
 }

@@ -19,11 +19,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseConfig } from '../../src/model/config';
 import { Rng } from '../../src/model/random';
-import { decoderLogits, runForward, type Model } from '../../src/model/model';
-import { row } from '../../src/model/trace';
+import { decoderLogits, type Model } from '../../src/model/model';
 import { CharsTokenizer } from '../../src/model/tokenizer';
 import { crossEntropy } from '../../src/model/train';
-import { headMetrics } from '../../src/model/analysis/headMetrics';
+import { evaluationSets, inductionHeads, repeatedSequences } from './inductionProbe';
 import type { Recipe } from './recipe';
 import { readShakespeare } from './shakespeare';
 
@@ -33,39 +32,6 @@ export const inductionTokenizer = (corpus: string) => CharsTokenizer.fromTexts([
 const MIN_HALF = 6;
 const MAX_HALF = 32;
 const BATCH = 32;
-/** Half lengths of the evaluation sequences, 50 sequences each. */
-export const EVALUATION_HALVES = [8, 16, 24, 32];
-const EVALUATION_PER_HALF = 50;
-/**
- * A head is named a previous-token or induction head when its score is at least this: 2.5× what
- * uniform causal attention scores on the h = 24 probe (0.08 and 0.03).
- */
-export const HEAD_THRESHOLD = 0.2;
-
-/** `count` sequences of `half` random tokens followed by the same tokens again. */
-export function repeatedSequences(
-  rng: Rng,
-  count: number,
-  half: number,
-  vocab: number,
-): number[][] {
-  return Array.from({ length: count }, () => {
-    const first = Array.from({ length: half }, () => rng.int(vocab));
-    return [...first, ...first];
-  });
-}
-
-/** The evaluation set: the same sequences for training.json and the shipped-model test. */
-export function evaluationSets(
-  vocab: number,
-  seed = 4242,
-): { half: number; sequences: number[][] }[] {
-  const rng = new Rng(seed);
-  return EVALUATION_HALVES.map((half) => ({
-    half,
-    sequences: repeatedSequences(rng, EVALUATION_PER_HALF, half, vocab),
-  }));
-}
 
 /**
  * Accuracy of the argmax prediction on the second copy, at the positions t (half ≤ t ≤ 2·half−2)
@@ -88,41 +54,6 @@ export function repeatAccuracy(model: Model, sequences: number[][], half: number
     }
   });
   return right / total;
-}
-
-export interface HeadScores {
-  layer: number;
-  head: number;
-  /** Mean attention from each token to the one before it. */
-  previousToken: number;
-  /** Mean attention, from the second copy, to the token after the current token's first occurrence. */
-  induction: number;
-}
-
-/** Scores of every head from the attention patterns of the traced forward. */
-export async function headScores(
-  model: Model,
-  sequences: number[][],
-  half: number,
-): Promise<HeadScores[]> {
-  const scores: HeadScores[] = [];
-  for (const seq of sequences) {
-    const trace = await runForward(model, { ids: seq }, { logits: 'none' });
-    const t = seq.length;
-    trace.decoder!.layers.forEach((layer, l) => {
-      const { probs, mask } = layer.attentions[0];
-      for (let h = 0; h < model.config.nHeads; h++) {
-        const p = row(probs, h);
-        let induction = 0;
-        for (let q = half; q < t; q++) induction += p[q * t + q - half + 1];
-        let s = scores.find((x) => x.layer === l && x.head === h);
-        if (!s) scores.push((s = { layer: l, head: h, previousToken: 0, induction: 0 }));
-        s.previousToken += headMetrics(p, t, t, mask.data).previousToken / sequences.length;
-        s.induction += induction / half / sequences.length;
-      }
-    });
-  }
-  return scores;
 }
 
 /**
@@ -158,27 +89,14 @@ function batchLoss(model: Model, rng: Rng, vocab: number, text: Int32Array): tf.
 
 /** Accuracy per half length and head roles; async because head scores use the traced forward. */
 export async function inductionMetrics(model: Model): Promise<Record<string, unknown>> {
-  const sets = evaluationSets(model.config.vocabSize);
-  const perHalf = sets.map((s) => ({
+  const perHalf = evaluationSets(model.config.vocabSize).map((s) => ({
     half: s.half,
     accuracy: repeatAccuracy(model, s.sequences, s.half),
   }));
-  const probe = sets[2];
-  const scores = await headScores(model, probe.sequences.slice(0, 16), probe.half);
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  const named = (key: 'previousToken' | 'induction') =>
-    scores.filter((s) => s[key] >= HEAD_THRESHOLD).map((s) => `${s.layer}.${s.head}`);
   return {
     repeat_accuracy: perHalf.reduce((a, p) => a + p.accuracy, 0) / perHalf.length,
     repeat_accuracy_by_half: perHalf,
-    previous_token_heads: named('previousToken'),
-    induction_heads: named('induction'),
-    head_scores: scores.map((s) => ({
-      head: `${s.layer}.${s.head}`,
-      previous_token: round(s.previousToken),
-      induction: round(s.induction),
-    })),
-    head_score_method: `mean attention over 16 evaluation sequences (h = ${probe.half}): previous_token = p(i → i−1) over all i ≥ 1; induction = p(i → i−h+1) over the second copy; heads are named "layer.head" and listed at ≥ ${HEAD_THRESHOLD}`,
+    ...(await inductionHeads(model)),
   };
 }
 

@@ -29,6 +29,31 @@ export interface Prepared {
   metrics(model: Model): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** What the data and batches are, for training.json. */
   data: Record<string, unknown>;
+  /** The token ids of the splits, for a trainer outside tfjs (scripts/torch/). */
+  tokenIds?: { train: Int32Array; validation: Int32Array };
+}
+
+/** One run of scripts/torch/train_lm.py; each later phase starts from the previous one's F16 file. */
+export interface PyTorchPhase {
+  schedule: Schedule;
+  /** Seeds the batches and dropout of this phase. */
+  seed: number;
+  /** Fraction of each batch that is a text span written twice (see shakespeare.ts). */
+  repeatedRows: number;
+  /** Fraction of each batch that starts with random tokens written twice. */
+  randomRepeatedRows: number;
+  /** Ship the weights of the best validation point or of the last step. */
+  keep: 'best' | 'last';
+}
+
+/** What scripts/torch/train_lm.py needs beyond the config. */
+export interface PyTorchSettings {
+  /** Rows of CONTEXT tokens per step. */
+  batch: number;
+  dropout: number;
+  /** AdamW's, on weight matrices only. */
+  weightDecay: number;
+  phases: PyTorchPhase[];
 }
 
 export interface Recipe {
@@ -44,6 +69,8 @@ export interface Recipe {
   evalEvery: number;
   /** Builds config, tokenizer and data; deterministic. */
   prepare(): Prepared;
+  /** Set when `npm run train` trains this model with PyTorch (scripts/torch/) by default. */
+  pytorch?: PyTorchSettings;
 }
 
 export interface Progress {
@@ -91,20 +118,23 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
 }
 
+/** The recipe's schedule, or a shorter one of `steps` whose warmup fits (for tests and trials). */
+export function scheduleFor(recipe: Recipe, steps?: number): Schedule {
+  if (steps === undefined) return recipe.schedule;
+  return {
+    ...recipe.schedule,
+    steps,
+    warmupSteps: Math.min(recipe.schedule.warmupSteps, Math.floor(steps / 4)),
+  };
+}
+
 /** A different stream from the initialisation's, so batches do not mirror the weights. */
 const BATCH_STREAM = 0x9e3779b9;
 
 export async function runRecipe(recipe: Recipe, options: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
-  const steps = options.steps ?? recipe.schedule.steps;
-  const schedule: Schedule =
-    options.steps === undefined
-      ? recipe.schedule
-      : {
-          ...recipe.schedule,
-          steps,
-          warmupSteps: Math.min(recipe.schedule.warmupSteps, Math.floor(steps / 4)),
-        };
+  const schedule = scheduleFor(recipe, options.steps);
+  const steps = schedule.steps;
   const evalEvery = Math.min(recipe.evalEvery, steps);
   const prepared = recipe.prepare();
   const model = initModel(prepared.config, recipe.seed);

@@ -2,6 +2,8 @@
  * The language-model twins: the same small GPT on Tiny Shakespeare, once pre-norm and once
  * post-norm. Same data, tokenizer, initial weights, batches, schedule and steps; the only
  * difference is where the LayerNorms sit (and so that post-norm has no final LayerNorm).
+ * PyTorch trains them (scripts/torch/, docs/training.md); the tfjs trainer runs the same recipe
+ * with `--trainer tfjs`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +17,10 @@ import {
   languageModelLoss,
   sampleWindows,
   type Schedule,
+  type TokenBatch,
 } from '../../src/model/train';
 import type { ModelExample } from '../../src/workers/protocol';
+import { inductionHeads } from './inductionProbe';
 import type { Recipe } from './recipe';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -24,7 +28,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 export const CORPUS_PATH = join(ROOT, '..', 'shared', 'data', 'tinyshakespeare.txt');
 
 export const CONTEXT = 128;
-const BATCH = 16;
+const BATCH = 32;
+/** Rows of each batch that are a text span written twice, so that copying pays (induction). */
+const REPEATED_ROWS = 0.1;
 const VOCAB = 2048;
 /** Fraction of the corpus (its end, cut at a line break) held out for validation. */
 const VALIDATION_FRACTION = 0.05;
@@ -76,38 +82,87 @@ function greedy(model: Model, tokenizer: Tokenizer, prompt: string, tokens: numb
 }
 
 const SCHEDULE: Schedule = {
-  steps: 500,
+  steps: 1500,
   // Post-norm is said to need warmup; pre-norm gets the same one so that norm placement is the
   // only difference. (A first run warming up over 100 steps to 1.5e-3 left post-norm at the
   // unigram loss from step 50 to 300, when it was stopped.)
-  warmupSteps: 125,
-  peakLearningRate: 1e-3,
-  finalLearningRate: 1e-4,
+  warmupSteps: 200,
+  peakLearningRate: 1.5e-3,
+  finalLearningRate: 1.5e-4,
+  clipNorm: 1,
+};
+
+const INDUCTION_SCHEDULE: Schedule = {
+  steps: 800,
+  warmupSteps: 50,
+  peakLearningRate: 5e-4,
+  finalLearningRate: 5e-5,
   clipNorm: 1,
 };
 
 /**
- * First screens, measured on the shipped weights: after the repeated "DUKE OF" the pre-norm twin
- * predicts " YORK" at 50% (layer 3 head 1 looks at the first " YORK", 0.29), the post-norm twin
- * at 23% (layer 1 head 0, 0.19). To re-tune after retraining.
+ * First screens, measured on the shipped weights: after the repeated "DUKE OF" both twins
+ * predict " YORK" (pre-norm 77%, post-norm 79%); pre-norm's layer 3 head 4 looks from the second
+ * " OF" at the " YORK" that followed the first (0.73), post-norm's layer 0 head 0 less sharply
+ * (0.21). To re-tune after retraining (tests/unit/first-screen.test.ts prints them).
  */
 const EXAMPLES: Record<NormPlacement, ModelExample> = {
-  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.1', query: 14 },
-  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd1.0', query: 14 },
+  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.4', query: 14 },
+  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd0.0', query: 14 },
 };
+
+/**
+ * Overwrites the first `fraction` of the rows with their own first half written twice: the
+ * second copy is predictable by looking back, which is what an induction head learns to do.
+ */
+export function repeatRows(batch: TokenBatch, fraction: number): TokenBatch {
+  const [rows, length] = batch.shape;
+  const half = length / 2;
+  for (let r = 0; r < Math.floor(fraction * rows); r++) {
+    const row = r * length;
+    const span = [...batch.inputs.subarray(row, row + half)];
+    const twice = [...span, ...span, span[0]];
+    batch.inputs.set(twice.slice(0, length), row);
+    batch.targets.set(twice.slice(1, length + 1), row);
+  }
+  return batch;
+}
 
 function shakespeareRecipe(norm: NormPlacement): Recipe {
   const where = norm === 'pre' ? 'before' : 'after';
   return {
     name: `lm-${norm}norm`,
     title: `Shakespeare LM (${norm}-norm)`,
-    description: `A 4-layer, 4-head GPT (d = 128, context ${CONTEXT}, byte-level BPE of ${VOCAB} tokens) trained by the project on Tiny Shakespeare, with LayerNorm ${where} each sub-layer. Its twin differs only in norm placement.`,
+    description: `A 4-layer, 6-head GPT (d = 192, context ${CONTEXT}, byte-level BPE of ${VOCAB} tokens) trained by the project on Tiny Shakespeare, with LayerNorm ${where} each sub-layer. Its twin differs only in norm placement.`,
     howTo:
       'Type text in the style of the plays, best a speaker and a line ("DUKE OF YORK:↵My lord, my lord.↵↵DUKE OF"). The model is small: it predicts the names and words it has seen often, and when a name repeats, later heads look back at what followed it the first time. Compare the pre- and post-norm twins in the LayerNorm & residuals tab.',
     example: EXAMPLES[norm],
     seed: 1234,
     schedule: SCHEDULE,
-    evalEvery: 25,
+    evalEvery: 100,
+    pytorch: {
+      batch: BATCH,
+      dropout: 0.2,
+      weightDecay: 0.1,
+      phases: [
+        {
+          schedule: SCHEDULE,
+          seed: 1234,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0,
+          keep: 'best',
+        },
+        // Phase 1 grew no induction head (docs/training.md): random tokens written twice, which
+        // only copying predicts, grow one on top of the language model at a lower rate.
+        {
+          schedule: INDUCTION_SCHEDULE,
+          seed: 4321,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0.3,
+          keep: 'last',
+        },
+      ],
+    },
     prepare() {
       const split = readShakespeare();
       const tokenizer = trainBpe(split.train, {
@@ -120,10 +175,10 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
         model_type: 'attention-lab',
         architecture: 'decoder-only',
         vocab_size: tokenizer.vocabSize,
-        n_embd: 128,
-        n_head: 4,
+        n_embd: 192,
+        n_head: 6,
         n_layer: 4,
-        n_inner: 512,
+        n_inner: 768,
         n_positions: CONTEXT,
         norm_placement: norm,
         position_embedding: 'learned',
@@ -134,10 +189,14 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
         config,
         tokenizer,
         tokensPerStep: BATCH * CONTEXT,
+        tokenIds: { train, validation },
         batchLoss: (model, rng) =>
-          languageModelLoss(model, sampleWindows(train, BATCH, CONTEXT, rng)),
+          languageModelLoss(
+            model,
+            repeatRows(sampleWindows(train, BATCH, CONTEXT, rng), REPEATED_ROWS),
+          ),
         validationLoss: (model) => validationSliceLoss(model, validation),
-        metrics: (model) => {
+        metrics: async (model) => {
           const all = consecutiveWindows(validation, CONTEXT);
           const valLoss = evaluateLoss(model, all, EVAL_ROWS);
           const valChars = tokenizer.decode(Array.from(all.targets)).length;
@@ -149,6 +208,7 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
             val_slice_windows: VALIDATION_SLICE_WINDOWS,
             train_loss: evaluateLoss(model, consecutiveWindows(train, CONTEXT, 64), EVAL_ROWS),
             greedy_sample: { prompt: 'ROMEO:\n', text: greedy(model, tokenizer, 'ROMEO:\n', 48) },
+            ...(await inductionHeads(model)),
           };
         },
         data: {
@@ -159,7 +219,7 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
           train_tokens: train.length,
           validation_tokens: validation.length,
           tokenizer: `byte-level BPE trained on the training split, ${tokenizer.vocabSize} tokens`,
-          batch: `${BATCH} random windows of ${CONTEXT} tokens`,
+          batch: `${BATCH} random windows of ${CONTEXT} tokens; the first ${REPEATED_ROWS * 100}% of them are their own first half written twice`,
           validation_curve: `first ${VALIDATION_SLICE_WINDOWS} validation windows`,
         },
       };

@@ -18,12 +18,11 @@ import {
   HELD_OUT_EVALUATION,
   HELD_OUT_TEST_SLICE,
 } from '../../scripts/recipes/dates';
-import {
-  evaluationSets,
-  HEAD_THRESHOLD,
-  headScores,
-  repeatAccuracy,
-} from '../../scripts/recipes/induction';
+import { repeatAccuracy } from '../../scripts/recipes/induction';
+import { evaluationSets, HEAD_THRESHOLD, headScores } from '../../scripts/recipes/inductionProbe';
+import { expectedLogitsPath } from '../../scripts/torch/trainWithPyTorch';
+import { decoderLogits } from '../../src/model/model';
+import * as tf from '@tensorflow/tfjs-core';
 import { consecutiveWindows, evaluateLoss } from '../../src/model/train';
 import {
   CORPUS_PATH,
@@ -81,8 +80,14 @@ function shipped(name: string) {
 function checkRecord(t: Training, recipeName: string) {
   const recipe = RECIPES.find((r) => r.name === recipeName)!;
   expect(t.seed).toBe(recipe.seed);
-  expect(t.backend).toBe('wasm');
-  expect(t.steps.at(-1)).toBe(recipe.schedule.steps);
+  if (recipe.pytorch) {
+    expect(t.backend).toMatch(/^PyTorch /);
+    const phases = recipe.pytorch.phases.map((p) => p.schedule.steps);
+    expect(t.steps.at(-1)).toBe(phases.reduce((a, b) => a + b, 0));
+  } else {
+    expect(t.backend).toBe('wasm');
+    expect(t.steps.at(-1)).toBe(recipe.schedule.steps);
+  }
   expect(t.train_loss.length).toBe(t.steps.length);
   expect(t.val_loss.length).toBe(t.steps.length);
 }
@@ -126,6 +131,46 @@ describe('language-model twins', () => {
       const loss = evaluateLoss(lm.model, consecutiveWindows(ids, ids.length - 1, 1), 1);
       console.log(`${name}: loss on the passage ${loss.toFixed(4)}`);
       expect(loss).toBeLessThan(0.75 * Math.log(lm.model.config.vocabSize));
+    });
+
+    it(`${name} computes what its PyTorch trainer computed from the shipped file`, () => {
+      const expected = readJson(expectedLogitsPath(name)) as {
+        input_ids: number[];
+        logits: number[][];
+      };
+      const ids = expected.input_ids;
+      const ours = tf.tidy(() => {
+        const logits = decoderLogits(lm.model, tf.tensor2d([ids], [1, ids.length], 'int32'));
+        const rows = expected.logits.length;
+        return tf
+          .slice(logits, [0, ids.length - rows, 0], [1, rows, -1])
+          .arraySync() as number[][][];
+      })[0];
+      let worst = 0;
+      ours.forEach((row, r) =>
+        row.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - expected.logits[r][i])))),
+      );
+      console.log(
+        `${name}: max |ours − PyTorch| over ${ours.length}×${ours[0].length} logits ${worst.toExponential(2)}`,
+      );
+      // The trainer wrote 5 decimals; float32 sums in another order differ by ~1e-5 more.
+      expect(worst).toBeLessThan(1e-4);
+    });
+
+    it(`${name} has the head scores its training.json records on the induction probe`, async () => {
+      const probe = evaluationSets(lm.model.config.vocabSize)[2];
+      const scores = await headScores(lm.model, probe.sequences.slice(0, 16), probe.half);
+      const m = lm.training.metrics as {
+        induction_heads: string[];
+        head_scores: { head: string; previous_token: number; induction: number }[];
+      };
+      expect(m.head_scores.length).toBe(scores.length);
+      for (const s of scores) {
+        const recorded = m.head_scores.find((r) => r.head === `${s.layer}.${s.head}`)!;
+        expect(s.induction).toBeCloseTo(recorded.induction, 2);
+        expect(s.previousToken).toBeCloseTo(recorded.previous_token, 2);
+        expect(m.induction_heads.includes(recorded.head)).toBe(s.induction >= HEAD_THRESHOLD);
+      }
     });
 
     // The corpus is read by path and never committed: without ../shared/data this is skipped.
