@@ -32,6 +32,8 @@ import type {
   Request,
   Response,
   RunInput,
+  Sampling,
+  TokenizerQuery,
 } from '../workers/protocol';
 
 /**
@@ -194,14 +196,22 @@ export class EngineClient {
     return request.id;
   }
 
-  /** Append the most likely next token and run again; only the new row is computed. */
-  generate(interventions: Interventions, options: Omit<RunOptions, 'logits'>): number {
+  /**
+   * Append a next token (the most likely, or drawn as `sampling` says) and run again; only the
+   * new row is computed.
+   */
+  generate(
+    interventions: Interventions,
+    options: Omit<RunOptions, 'logits'>,
+    sampling?: Sampling,
+  ): number {
     const request: GenerateRequest = {
       type: 'generate',
       id: this.nextId++,
       interventions,
       captureQKV: options.captureQKV,
       topK: options.topK,
+      ...(sampling ? { sampling } : {}),
     };
     this.beginRun(request);
     if (this.refuseStopped(request.id)) return request.id;
@@ -223,6 +233,14 @@ export class EngineClient {
     this.rnnRequest = id;
     this.record('request', id, { type: 'rnn-vs-attention', maxN });
     this.post({ type: 'rnn-vs-attention', id, maxN, timeBoundMs });
+    return id;
+  }
+
+  /** Ask the model's tokenizer; the `tokenizer` answer comes with the returned id. */
+  askTokenizer(query: TokenizerQuery): number {
+    const id = this.nextId++;
+    this.record('request', id, { type: 'tokenizer', kind: query.kind });
+    this.post({ type: 'tokenizer', id, query });
     return id;
   }
 
@@ -356,6 +374,9 @@ export class EngineClient {
         return;
       case 'context-lost':
         this.crashed(worker, 'lost its WebGL context');
+        return;
+      case 'tokenizer':
+        if (serving) this.pass(message, message.id, { kind: message.answer.kind });
         return;
       case 'cache':
         if (serving) this.cacheRequest = null;

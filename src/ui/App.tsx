@@ -19,6 +19,8 @@ import { EncDecPanel } from './panels/EncDecPanel';
 import { MetricsTable } from './panels/MetricsTable';
 import { CostPanel } from './panels/CostPanel';
 import { RnnPanel } from './panels/RnnPanel';
+import { GenerationPanel } from './panels/GenerationPanel';
+import { TokenizerPanel } from './panels/TokenizerPanel';
 
 const TAB_TITLES: Record<Tab, string> = {
   step: 'Step-through',
@@ -29,6 +31,8 @@ const TAB_TITLES: Record<Tab, string> = {
   metrics: 'Head metrics',
   cost: 'Cost',
   rnn: 'RNN vs attention',
+  generate: 'Generation & KV cache',
+  tokenizer: 'Tokenizer',
 };
 
 const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
@@ -40,6 +44,8 @@ const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
   metrics: MetricsTable,
   cost: CostPanel,
   rnn: RnnPanel,
+  generate: GenerationPanel,
+  tokenizer: TokenizerPanel,
 };
 
 const DARK_QUERY = '(prefers-color-scheme: dark)';

@@ -8,6 +8,7 @@
  */
 import { disposeModel } from '../model/model';
 import { measureRnnVsAttention } from '../model/rnnVsAttention';
+import { argmax, GREEDY } from '../model/sampling';
 import type { Stack } from '../model/trace';
 import { weightBudget } from './budget';
 import { EngineError, errorCodeOf, isAbort, superseded } from './engineErrors';
@@ -24,6 +25,7 @@ import { clearModelCache, modelCacheUsage } from './modelCache';
 import { modelFiles } from './modelFiles';
 import type { CacheUsage, LogitRows, Request, RunInput } from './protocol';
 import { disposeSession, generatedText, nextStep, type Session } from './session';
+import { answerTokenizer } from './tokenizerQueries';
 
 export type { Post } from './forwards';
 
@@ -91,6 +93,14 @@ export class Engine {
       case 'rnn-vs-attention':
         this.currentMeasure = request.id;
         return this.enqueue(request.id, () => this.measureRnn(request));
+      case 'tokenizer':
+        return this.enqueue(request.id, async () => {
+          const answer = answerTokenizer(this.loaded, request.query);
+          this.options.post(
+            { type: 'tokenizer', id: request.id, query: request.query, answer },
+            [],
+          );
+        });
       case 'cancel':
         if (this.currentRun === request.id) this.currentRun = 0;
         return Promise.resolve();
@@ -270,9 +280,9 @@ export class Engine {
       job.continuation = (next) => ({ text: '', ended: next === this.endOfText() });
     }
     const context = this.forwardContext(request.id);
-    const nextId =
+    const next =
       request.trace === false ? await bareForward(context, job) : await tracedForward(context, job);
-    this.session = { ...input, promptIds: input.ids, nextId, logits };
+    this.session = { ...input, promptIds: input.ids, next, logits };
   }
 
   /** The id that ends a text, as `prepareInput` appends it; null when the model has none. */
@@ -296,14 +306,14 @@ export class Engine {
         `the context is full: this model reads at most ${cfg.contextLength} tokens`,
       );
     }
-    if (session.nextId === this.endOfText()) {
+    if (argmax(session.next) === this.endOfText()) {
       throw new EngineError('bad-input', 'the model has ended the text: it predicts its end token');
     }
-    const step = nextStep(session, request.interventions);
+    const step = nextStep(session, request.interventions, request.sampling ?? GREEDY);
     this.postTokens(request.id, 'decoder', step.ids, false);
     this.session = null; // until the step succeeds: a half-filled cache is useless
     try {
-      const nextId = await tracedForward(this.forwardContext(request.id), {
+      const next = await tracedForward(this.forwardContext(request.id), {
         id: request.id,
         input: step.input,
         interventions: request.interventions,
@@ -318,7 +328,7 @@ export class Engine {
           ended: next === this.endOfText(),
         }),
       });
-      this.session = { ...session, ids: step.ids, nextId };
+      this.session = { ...session, ids: step.ids, next };
     } catch (e) {
       disposeSession(session);
       throw e;

@@ -1,8 +1,8 @@
 /**
  * The two forwards a run can take. Traced: the model's streaming driver, each chunk posted as
  * soon as it is read back, then `done`. Untraced: the batch driver, predictions only, read back
- * once (baselines and the bench). Both resolve to the argmax of the predicted position: the
- * last, or a masked LM's first `[MASK]`.
+ * once (baselines and the bench). Both resolve to the logits of the predicted position (the
+ * last, or a masked LM's first `[MASK]`), which the next generation step chooses its token from.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -94,7 +94,7 @@ export function topK(logits: Float32Array, k: number, piece: (id: number) => str
  * Predictions without a trace: the model's batch driver (no recording, one readback). It knows
  * no interventions, so it only runs the unmodified model.
  */
-export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise<number> {
+export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise<Float32Array> {
   const { interventions: i, input } = job;
   if (!i.causalMask || !i.usePositions || i.ablatedHeads.length > 0) {
     throw new EngineError('bad-input', 'a run without a trace cannot apply interventions');
@@ -134,7 +134,7 @@ export async function bareForward(ctx: ForwardContext, job: ForwardJob): Promise
     },
     [],
   );
-  return predictions[0].id;
+  return values;
 }
 
 /** The `done` message's flag for a masked LM's fill-in predictions. */
@@ -142,8 +142,8 @@ function maskPositionOf(input: Prepared): { maskPosition?: number } {
   return input.maskPosition === undefined ? {} : { maskPosition: input.maskPosition };
 }
 
-/** Run the forward, stream its chunks, post `done`; resolves to the argmax of the last position. */
-export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promise<number> {
+/** Run the forward, stream its chunks, post `done`; resolves to the predicted position's logits. */
+export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promise<Float32Array> {
   const { model } = ctx;
   const cfg = model.config;
   const main = mainStack(cfg);
@@ -167,6 +167,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
   let readbackMs = 0;
   options.onReadback = (ms) => (readbackMs += ms);
   let predictions: Prediction[] = [];
+  let predicted = null as Float32Array | null;
   const forwardStart = now();
   await runForward(model, job.input, options, async (chunk) => {
     if (ctx.stopped()) {
@@ -180,6 +181,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
       const row = job.input.maskPosition ?? rows - 1;
       const at = chunk.logits.data.subarray(row * vocab, (row + 1) * vocab);
       predictions = topK(at, Math.max(1, job.topK), ctx.piece);
+      predicted = at.slice(); // a copy: the chunk's buffer moves to the page
     }
     const queryStart = chunk.stack === 'encoder' ? 0 : job.queryStart;
     ctx.post(
@@ -197,7 +199,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
     inCallbackMs += now() - t;
   });
   const end = now();
-  if (predictions.length === 0) throw new EngineError('forward-failed', 'no logits came back');
+  if (!predicted) throw new EngineError('forward-failed', 'no logits came back');
   ctx.post(
     {
       type: 'done',
@@ -214,5 +216,5 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
     },
     [],
   );
-  return predictions[0].id;
+  return predicted;
 }

@@ -4,6 +4,8 @@
  */
 import type { ModelConfig } from '../model/config';
 import type { HeadRef } from '../model/model';
+import type { Sampling } from '../model/sampling';
+import type { TokenExplanation } from '../model/tokenizer/explain';
 import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
 import type { RnnVsAttentionRow } from '../model/rnnVsAttention';
 import type { Matrix, Stack, TraceChunk } from '../model/trace';
@@ -91,6 +93,23 @@ export interface Interventions {
   ablatedHeads: HeadRef[];
 }
 
+/** How `generate` chooses the token it appends (model/sampling.ts). */
+export type { Sampling } from '../model/sampling';
+export type { MergeStep, TokenExplanation } from '../model/tokenizer/explain';
+
+/** What the tokenizer explorer and the "repeat random tokens" button ask the model's tokenizer. */
+export type TokenizerQuery =
+  | { kind: 'explain-token'; id: number }
+  | { kind: 'explain-text'; text: string }
+  /** `length` distinct random tokens (seeded), then the same again: the induction test's input. */
+  | { kind: 'repeat'; length: number; seed: number };
+
+export type TokenizerAnswer =
+  | { kind: 'explain'; explanation: TokenExplanation }
+  /** `ids`: the first half's tokens; `text`: both halves, for the input box. */
+  | { kind: 'repeat'; text: string; ids: number[] }
+  | { kind: 'error'; message: string };
+
 export interface TokenInfo {
   id: number;
   /** Readable text of the piece (byte-level markers such as Ġ turned into spaces). */
@@ -136,13 +155,18 @@ export type Request =
        */
       trace?: boolean;
     }
-  /** Append the most likely next token to the last run's input and run again (cached keys/values). */
+  /**
+   * Append a next token to the last run's input and run again (cached keys/values): the most
+   * likely one, or one drawn as `sampling` says.
+   */
   | {
       type: 'generate';
       id: number;
       interventions: Interventions;
       topK: number;
       captureQKV: boolean;
+      /** Absent: greedy (the argmax). */
+      sampling?: Sampling;
     }
   /**
    * RNN against attention (model/rnnVsAttention.ts): one recurrent and one attention layer of
@@ -151,6 +175,8 @@ export type Request =
    * stops it after the length in progress.
    */
   | { type: 'rnn-vs-attention'; id: number; maxN: number; timeBoundMs: number }
+  /** Ask the loaded model's tokenizer (answered by a `tokenizer` response of the same id). */
+  | { type: 'tokenizer'; id: number; query: TokenizerQuery }
   /** Ask for a `cache` answer; `clear` empties the model cache first. */
   | { type: 'model-cache'; id: number; clear: boolean }
   /** Stop the run or generation in flight; nothing more is sent for it. */
@@ -216,6 +242,7 @@ export type Response =
   | { type: 'rnn-row'; id: number; row: RnnVsAttentionRow }
   /** The RNN-vs-attention measurement is over; `stop` says why before `maxN`, null when it reached it. */
   | { type: 'rnn-done'; id: number; stop: string | null }
+  | { type: 'tokenizer'; id: number; query: TokenizerQuery; answer: TokenizerAnswer }
   /** What the model cache holds, after a `model-cache` request or a load that used it. */
   | { type: 'cache'; usage: CacheUsage }
   /** The WebGL context is gone; the worker is useless now and the client replaces it. */

@@ -1,10 +1,12 @@
 /**
- * The generation session: the last finished sequence, which `generate` extends by its argmax,
- * and the keys/values cached for it. A step reuses the cache only while every earlier row is
+ * The generation session: the last finished sequence, which `generate` extends by a token chosen
+ * from its last logits (the argmax, or a seeded draw: model/sampling.ts), and the keys/values
+ * cached for it. A step reuses the cache only while every earlier row is
  * unchanged: the same interventions, and a causal mask so that no earlier token sees the new one.
  */
 import { createKVCache, type KVCache } from '../model/model';
 import type { Tokenizer } from '../model/tokenizer';
+import { sampleToken, stepUniform, type Sampling } from '../model/sampling';
 import type { Interventions, LogitRows } from './protocol';
 import type { Prepared } from './inputs';
 
@@ -13,8 +15,8 @@ export interface Session {
   promptIds: number[];
   ids: number[];
   sourceIds?: number[];
-  /** Argmax of the last position: the token `generate` appends. */
-  nextId: number;
+  /** Logits of the last position, which `generate` chooses the token it appends from. */
+  next: Float32Array;
   logits: LogitRows;
   /** Keys/values of `ids`, valid only for the interventions it was filled under. */
   cache?: { kv: KVCache; interventions: string };
@@ -39,11 +41,13 @@ function interventionsKey(i: Interventions): string {
 }
 
 /**
- * The next step of `session` under `interventions`; the session's cache is kept (reused), or
- * replaced by an empty one (causal mask) or none.
+ * The next step of `session` under `interventions`, appending the token `sampling` picks; the
+ * session's cache is kept (reused), or replaced by an empty one (causal mask) or none.
  */
-export function nextStep(session: Session, interventions: Interventions): Step {
-  const ids = [...session.ids, session.nextId];
+export function nextStep(session: Session, interventions: Interventions, sampling: Sampling): Step {
+  const u = stepUniform(sampling.seed, session.ids.length);
+  const nextId = sampleToken(session.next, sampling, u);
+  const ids = [...session.ids, nextId];
   const key = interventionsKey(interventions);
   const reuse = session.cache?.interventions === key && interventions.causalMask;
   if (!reuse) {
@@ -54,7 +58,7 @@ export function nextStep(session: Session, interventions: Interventions): Step {
   }
   return {
     ids,
-    input: { ids: reuse ? [session.nextId] : ids, sourceIds: session.sourceIds },
+    input: { ids: reuse ? [nextId] : ids, sourceIds: session.sourceIds },
     queryStart: reuse ? session.ids.length : 0,
     cache: session.cache?.kv,
   };

@@ -5,7 +5,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { disposeModel, type Model } from '../../src/model/model';
+import { disposeModel, runForward, type Model } from '../../src/model/model';
+import { inductionScore } from '../../src/model/analysis/headMetrics';
+import { repeatedRandomTokens } from '../../src/model/analysis/repeatedTokens';
+import { row } from '../../src/model/trace';
+import { repeatLength } from '../../src/ui/store/tokenizerSlice';
 import { CharsTokenizer, tokenizerFromJson, type Tokenizer } from '../../src/model/tokenizer';
 import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import { installWasmKernels } from '../../src/model/wasmKernels';
@@ -228,5 +232,32 @@ describe('induction', () => {
       expect(score(h).previousToken).toBeGreaterThan(HEAD_THRESHOLD - 0.01);
     for (const h of m.induction_heads)
       expect(score(h).induction).toBeGreaterThan(HEAD_THRESHOLD - 0.01);
+  });
+
+  it('scores its induction heads high on "repeat random tokens" (the head metrics’ input)', async () => {
+    const m = ind.training.metrics as { induction_heads: string[] };
+    const cfg = ind.model.config;
+    for (const seed of [1, 2, 3]) {
+      const { ids } = repeatedRandomTokens(
+        ind.tokenizer,
+        cfg.vocabSize,
+        repeatLength(cfg.contextLength),
+        seed,
+      );
+      const seq = [...ids, ...ids];
+      const trace = await runForward(ind.model, { ids: seq }, { logits: 'none' });
+      const scores = trace.decoder!.layers.flatMap((layer, l) =>
+        Array.from({ length: cfg.nHeads }, (_, h) => ({
+          head: `${l}.${h}`,
+          score: inductionScore(row(layer.attentions[0].probs, h), seq.length, seq.length, seq),
+        })),
+      );
+      const best = scores.reduce((a, b) => (b.score > a.score ? b : a));
+      console.log(
+        `induction, seed ${seed}: ${scores.map((s) => `${s.head} ${s.score.toFixed(3)}`).join(', ')}`,
+      );
+      expect(m.induction_heads).toContain(best.head);
+      expect(best.score).toBeGreaterThan(0.5);
+    }
   });
 });

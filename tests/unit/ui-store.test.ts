@@ -11,6 +11,7 @@ import type {
   RunInput,
   Timings,
   TokenInfo,
+  TokenizerQuery,
 } from '../../src/workers/protocol';
 import type { Engine } from '../../src/ui/store/engine';
 import { createLabStore, viewOf, type LabStore, type StoreDeps } from '../../src/ui/store/store';
@@ -35,7 +36,8 @@ type Call =
   | { kind: 'cancel-load' }
   | { kind: 'restart' }
   | { kind: 'model-cache'; clear: boolean }
-  | { kind: 'rnn'; id: number; maxN: number; timeBoundMs: number };
+  | { kind: 'rnn'; id: number; maxN: number; timeBoundMs: number }
+  | { kind: 'tokenizer'; id: number; query: TokenizerQuery };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
@@ -93,6 +95,11 @@ class FakeEngine implements Engine {
   measureRnnVsAttention(maxN: number, timeBoundMs: number) {
     const id = this.nextId++;
     this.calls.push({ kind: 'rnn', id, maxN, timeBoundMs });
+    return id;
+  }
+  askTokenizer(query: TokenizerQuery) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'tokenizer', id, query });
     return id;
   }
   dispose() {
@@ -673,6 +680,7 @@ describe('selectors', () => {
     },
     truncated: {},
     done: true,
+    computedFrom: 0,
     predictions: [],
     timings: null,
     error: null,

@@ -19,6 +19,7 @@ function setUp() {
     restart: () => {},
     run: () => 0,
     generate: () => 0,
+    askTokenizer: () => 0,
     cancel: () => {},
     dispose: () => {},
     modelCache: (clear) => void cacheRequests.push(clear),

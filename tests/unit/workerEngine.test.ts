@@ -13,7 +13,7 @@ import { Engine } from '../../src/workers/engine';
 import { errorCodeOf } from '../../src/workers/engineErrors';
 import { bucketLength, topK } from '../../src/workers/forwards';
 import { prepareInput } from '../../src/workers/inputs';
-import type { Interventions, Request, Response } from '../../src/workers/protocol';
+import type { Interventions, Request, Response, Sampling } from '../../src/workers/protocol';
 import {
   ALPHABET,
   DECODER_CHUNKS,
@@ -561,6 +561,70 @@ describe('generation', () => {
     expect(harness.chunks(a)[0].queryStart).toBe(0);
     const full = await generate(PLAIN);
     expect(harness.only(full, 'error')).toMatchObject({ code: 'context-full' });
+  });
+
+  it('samples with a seed: the same seed and text give the same tokens, temperature → 0 the argmax', async () => {
+    harness = new Harness();
+    await harness.load();
+    /** Five tokens generated after `text` under `sampling`, and each step's top prediction. */
+    const generate = async (sampling?: Sampling) => {
+      const run = harness.runRequest('the cat');
+      await harness.send(run);
+      const tokens: number[] = [];
+      const argmaxes: number[] = [];
+      let best = harness.only(run.id, 'done').predictions[0].id;
+      for (let step = 0; step < 5; step++) {
+        const id = harness.id();
+        await harness.send({
+          type: 'generate',
+          id,
+          interventions: PLAIN,
+          topK: 1,
+          captureQKV: false,
+          ...(sampling ? { sampling } : {}),
+        });
+        tokens.push(harness.only(id, 'tokens').tokens.at(-1)!.id);
+        argmaxes.push(best);
+        best = harness.only(id, 'done').predictions[0].id;
+      }
+      return { tokens, argmaxes };
+    };
+    const greedy = await generate();
+    expect(greedy.tokens).toEqual(greedy.argmaxes);
+    const cold = await generate({ temperature: 1e-4, topK: 0, topP: 1, seed: 5 });
+    expect(cold.tokens).toEqual(greedy.tokens);
+    const hot = { temperature: 3, topK: 0, topP: 1, seed: 11 };
+    const a = await generate(hot);
+    const b = await generate(hot);
+    expect(b.tokens).toEqual(a.tokens);
+    // A random model at temperature 3 leaves the argmax somewhere in five steps.
+    expect(a.tokens).not.toEqual(a.argmaxes);
+  });
+
+  it('answers the tokenizer: explanations, and random tokens repeated', async () => {
+    harness = new Harness();
+    const early = harness.id();
+    await harness.send({
+      type: 'tokenizer',
+      id: early,
+      query: { kind: 'explain-text', text: 'a' },
+    });
+    expect(harness.only(early, 'tokenizer').answer.kind).toBe('error');
+    await harness.load();
+    const explain = harness.id();
+    await harness.send({ type: 'tokenizer', id: explain, query: { kind: 'explain-token', id: 3 } });
+    expect(harness.only(explain, 'tokenizer').answer).toMatchObject({
+      kind: 'explain',
+      explanation: { scheme: 'pieces', ids: [3] },
+    });
+    const repeat = harness.id();
+    const query = { kind: 'repeat', length: 6, seed: 2 } as const;
+    await harness.send({ type: 'tokenizer', id: repeat, query });
+    const answer = harness.only(repeat, 'tokenizer').answer;
+    if (answer.kind !== 'repeat') throw new Error('expected random tokens');
+    expect(answer.ids).toHaveLength(6);
+    expect(answer.text).toHaveLength(12);
+    expect(answer.text.slice(6)).toBe(answer.text.slice(0, 6));
   });
 
   it('refuses to generate before a run', async () => {

@@ -16,6 +16,8 @@ export interface HeadMetrics {
   selfAttention: number;
   /** 1 − (mean fraction of visible keys needed to hold 90% of the mass); queries seeing ≥ 2 keys. */
   sparsity: number;
+  /** `inductionScore` of the run's tokens; NaN without them (cross-attention) or no repeated token. */
+  induction: number;
 }
 
 export const METRIC_LABELS: Record<keyof HeadMetrics, string> = {
@@ -25,15 +27,46 @@ export const METRIC_LABELS: Record<keyof HeadMetrics, string> = {
   firstToken: 'first token (sink)',
   selfAttention: 'self',
   sparsity: 'sparsity',
+  induction: 'induction',
 };
 
 const MASS = 0.9;
 
+/**
+ * The induction score: mean attention from each token that occurred before to the token after its
+ * previous occurrence, p(i → j+1) where j < i is the last position holding the same token. On
+ * random tokens repeated twice (each once per half: `repeatedRandomTokens`) this is the standard
+ * score (Olsson et al., 2022; TransformerLens's `induction_score`): the mean over the second half
+ * of the attention to the token after the same token in the first. NaN when no token repeats.
+ * `ids` are the tokens along both axes (self-attention).
+ */
+export function inductionScore(
+  probs: ArrayLike<number>,
+  nQueries: number,
+  nKeys: number,
+  ids: readonly number[],
+): number {
+  const last = new Map<number, number>();
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < Math.min(nQueries, ids.length); i++) {
+    const j = last.get(ids[i]);
+    if (j !== undefined && j + 1 < nKeys) {
+      sum += probs[i * nKeys + j + 1];
+      count++;
+    }
+    last.set(ids[i], i);
+  }
+  return count ? sum / count : NaN;
+}
+
+/** The head's metrics; `ids`: the tokens of a self-attention, for the induction score. */
 export function headMetrics(
   probs: ArrayLike<number>,
   nQueries: number,
   nKeys: number,
   mask?: ArrayLike<number>,
+  ids?: readonly number[],
 ): HeadMetrics {
   let entropy = 0;
   let normalised = 0;
@@ -81,6 +114,7 @@ export function headMetrics(
     firstToken: nQueries ? first / nQueries : 0,
     selfAttention: selfCount ? self / selfCount : 0,
     sparsity: normalisedCount ? sparsity / normalisedCount : 0,
+    induction: ids ? inductionScore(probs, nQueries, nKeys, ids) : NaN,
   };
 }
 

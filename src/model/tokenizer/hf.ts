@@ -6,7 +6,7 @@
  * (Llama 2, TinyLlama), WordPiece (BERT, DistilBERT) and Unigram. See docs/tokenizer.md.
  */
 
-import { BPE, Tokenizer as HfLibTokenizer } from '@huggingface/tokenizers';
+import { BPE, Tokenizer as HfLibTokenizer, Unigram } from '@huggingface/tokenizers';
 import { CHAR_TO_BYTE } from './byteLevel';
 import { HF_MODEL_TYPES, isHfTokenizerJson, type HfScheme } from './hfJson';
 import { checkTokenId, isJsonObject, type JsonObject } from './json';
@@ -69,6 +69,8 @@ export class HfTokenizer implements Tokenizer {
   readonly special: HfSpecialIds;
   /** BPE only (see `Tokenizer.explain`). */
   readonly explain?: (word: string) => string[][];
+  /** Unigram only (see `Tokenizer.scoredPieces`). */
+  readonly scoredPieces?: (text: string) => { piece: string; score: number }[];
   private readonly lib: HfLibTokenizer;
   /** Tokens stored through GPT-2's byte-to-character table ('Ġthe'). */
   private readonly byteLevel: boolean;
@@ -121,6 +123,11 @@ export class HfTokenizer implements Tokenizer {
     if (lib.model instanceof BPE) {
       const bpe = lib.model;
       this.explain = (word) => this.explainBpe(bpe, word);
+    }
+    if (lib.model instanceof Unigram) {
+      const { scores } = lib.model;
+      this.scoredPieces = (text) =>
+        this.encode(text).map((id) => ({ piece: this.tokenText(id), score: scores[id] }));
     }
   }
 

@@ -116,6 +116,12 @@ export class MarianTokenizer implements Tokenizer {
     return ids;
   }
 
+  /** The source side's pieces of `text` and their scores in `source.spm`. */
+  scoredPieces(text: string): { piece: string; score: number }[] {
+    const { pieces, ids } = this.source.encode(text);
+    return pieces.map((piece, i) => ({ piece, score: this.source.pieces[ids[i]].score }));
+  }
+
   /** Text of the ids, special tokens (`</s>`, `<pad>`, `<unk>`) left out, `▁` as spaces, trimmed. */
   decode(ids: number[]): string {
     const pieces: string[] = [];

@@ -36,6 +36,11 @@ export interface Tokenizer {
    * applies (in rank order). The last split is the one `encode` gives.
    */
   explain?(word: string): string[][];
+  /**
+   * SentencePiece only: the pieces `encode` splits text into, each with its score in the model
+   * (a unigram model's log-probability).
+   */
+  scoredPieces?(text: string): { piece: string; score: number }[];
 }
 
 /** Broken or unknown tokenizer files, ids outside the vocabulary, text a tokenizer cannot encode. */

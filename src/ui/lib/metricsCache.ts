@@ -34,11 +34,18 @@ export function cachedMetrics(att: AttentionTrace, head: number): HeadMetrics | 
   return measured.get(att)?.metrics[head];
 }
 
-/** The head's metrics, measured now unless they already were. */
-export function measureHead(att: AttentionTrace, head: number): HeadMetrics {
+/**
+ * The head's metrics, measured now unless they already were. `ids`: the run's tokens, given for a
+ * self-attention (its induction score).
+ */
+export function measureHead(
+  att: AttentionTrace,
+  head: number,
+  ids?: readonly number[],
+): HeadMetrics {
   const e = entryOf(att);
   const [, nq, nk] = att.probs.shape;
-  return (e.metrics[head] ??= headMetrics(row(att.probs, head), nq, nk, att.mask.data));
+  return (e.metrics[head] ??= headMetrics(row(att.probs, head), nq, nk, att.mask.data, ids));
 }
 
 /** A stable key for scheduling the head's measurement. */

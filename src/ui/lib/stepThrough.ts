@@ -108,11 +108,7 @@ export function stepQuery(att: AttentionTrace, head: number, query: number): Que
 }
 
 /** Index of the key with the largest probability (the first on ties). */
-export function argmax(xs: ArrayLike<number>): number {
-  let best = 0;
-  for (let j = 1; j < xs.length; j++) if (xs[j] > xs[best]) best = j;
-  return best;
-}
+export { argmax } from '../../model/sampling';
 
 /** The step's formulas in TeX, with the numbers of key `j` filled in. */
 export function stepFormula(step: QueryStep, j: number): string {

@@ -16,6 +16,8 @@ export const TABS = [
   'metrics',
   'cost',
   'rnn',
+  'generate',
+  'tokenizer',
 ] as const;
 export type Tab = (typeof TABS)[number];
 /** `weighted`: attention × ‖value‖, α_ij ‖v_j W_O^h‖ (model/analysis/valueNorms.ts). */

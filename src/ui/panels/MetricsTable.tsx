@@ -19,18 +19,22 @@ interface Row {
   ref: HeadFocus;
   att: AttentionTrace;
   ablated: boolean;
+  /** The run's tokens, for a self-attention's induction score. */
+  ids: number[] | undefined;
   /** Undefined until measured. */
   m: HeadMetrics | undefined;
   order: number;
 }
 
-/** One row per head: entropy, previous-token, sink, sparsity; sortable; click to focus. */
+/** One row per head: entropy, previous-token, sink, sparsity, induction; sortable; click to focus. */
 export function MetricsTable() {
   const trace = useLab(selectTrace);
   const runId = useLab(selectRunId);
   const cfg = useLab((s) => s.modelInfo?.config);
   const focus = useLab((s) => s.focus);
   const setFocus = useLab((s) => s.setFocus);
+  const repeatRandomTokens = useLab((s) => s.repeatRandomTokens);
+  const repeatSeed = useLab((s) => s.repeatSeed);
   const [sort, setSort] = useState<{ by: Column; desc: boolean }>({ by: 'head', desc: false });
   // Bumped as heads are measured, one per queued task (metricsCache.ts): a 1,024-token head is
   // about a million cells, and measuring all of a model's heads at once was seconds of main
@@ -44,14 +48,17 @@ export function MetricsTable() {
         const att = attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
         if (!att) continue;
         const [heads, nq, nk] = att.probs.shape;
+        // The induction score needs the tokens along both axes: self-attention only.
+        const ids = b.kind === 'self' ? trace[b.stack]?.embedding.inputIds : undefined;
         for (let head = 0; head < heads; head++) {
           out.push({
             ref: { stack: b.stack, kind: b.kind, layer, head },
             att,
             ablated: att.headGate[head] === 0,
+            ids,
             m:
               cachedMetrics(att, head) ??
-              (nq * nk <= MEASURE_AT_ONCE ? measureHead(att, head) : undefined),
+              (nq * nk <= MEASURE_AT_ONCE ? measureHead(att, head, ids) : undefined),
             order: out.length,
           });
         }
@@ -63,23 +70,39 @@ export function MetricsTable() {
   }, [cfg, trace, measured]);
   useEffect(() => {
     const keys: object[] = [];
-    for (const { att, ref, m } of rows) {
+    for (const { att, ref, m, ids } of rows) {
       if (m) continue;
       const key = measureKey(att, ref.head);
       keys.push(key);
       drawQueue.schedule(key, () => {
-        measureHead(att, ref.head);
+        measureHead(att, ref.head, ids);
         setMeasured((n) => n + 1);
       });
     }
     return () => keys.forEach((k) => drawQueue.cancel(k));
   }, [rows]);
   const sorted = useMemo(() => {
-    const key = (r: Row) =>
-      sort.by === 'head' ? r.order : (r.m?.[sort.by] ?? (sort.desc ? -Infinity : Infinity));
+    const missing = sort.desc ? -Infinity : Infinity;
+    const key = (r: Row) => {
+      if (sort.by === 'head') return r.order;
+      const v = r.m?.[sort.by];
+      return v === undefined || Number.isNaN(v) ? missing : v;
+    };
     return [...rows].sort((a, b) => (key(a) - key(b)) * (sort.desc ? -1 : 1));
   }, [rows, sort]);
-  if (runId === null) return <p className="hint">Run the model to measure its heads.</p>;
+  const repeatButton = (
+    <button
+      type="button"
+      data-testid="repeat-random-tokens"
+      onClick={repeatRandomTokens}
+      title="fill the input with random tokens, each once, then the same tokens again, and run it"
+    >
+      repeat random tokens (seed {repeatSeed})
+    </button>
+  );
+  if (runId === null) {
+    return <p className="hint">Run the model to measure its heads, or {repeatButton}</p>;
+  }
   const header = (col: Column, label: string) => (
     <th
       aria-sort={sort.by === col ? (sort.desc ? 'descending' : 'ascending') : 'none'}
@@ -95,8 +118,11 @@ export function MetricsTable() {
     <section data-testid="metrics-panel" data-request-id={runId}>
       <p className="caption">
         Averages over queries. Previous token: p(i→i−1). Sink: p(i→0). Sparsity: 1 − the share of
-        visible keys needed to hold 90% of the attention. <Counterfactual />
+        visible keys needed to hold 90% of the attention. Induction: p(i → j+1), where j is the
+        previous occurrence of token i, over the tokens that occurred before (on random tokens
+        repeated twice, the standard induction score). <Counterfactual />
       </p>
+      <div className="toolbar">{repeatButton}</div>
       <table className="metrics-table" data-testid="metrics-table">
         <thead>
           <tr>
@@ -127,7 +153,7 @@ export function MetricsTable() {
                 </td>
                 {METRICS.map((k) => (
                   <td key={k} data-metric={k}>
-                    {m ? m[k].toFixed(3) : '…'}
+                    {m ? (Number.isNaN(m[k]) ? '–' : m[k].toFixed(3)) : '…'}
                   </td>
                 ))}
               </tr>

@@ -8,6 +8,7 @@ import { formatHead } from '../lib/urlState';
 import { Tex } from '../components/Tex';
 import { Counterfactual } from '../components/Counterfactual';
 import { NeuronView } from './NeuronView';
+import { NoQKV } from '../components/NoQKV';
 import {
   axisTokens,
   selectAttention,
@@ -33,7 +34,6 @@ export function StepThrough() {
   const focus = useLab((s) => s.focus);
   const query = useLab((s) => s.query);
   const setQuery = useLab((s) => s.setQuery);
-  const runNow = useLab((s) => s.runNow);
   const generateNext = useLab((s) => s.generateNext);
   const busy = useLab((s) => s.inFlight !== null);
   const noData = useLab(selectNoData);
@@ -93,16 +93,7 @@ export function StepThrough() {
   if (noData) return <p className="hint">{noData}</p>;
   if (runId === null) return <p className="hint">Run the model to step through its attention.</p>;
   if (!att) return <p className="hint">Waiting for layer {focus.layer}…</p>;
-  if (!step) {
-    return (
-      <p className="hint">
-        This run did not capture q, k and v.{' '}
-        <button type="button" onClick={runNow}>
-          run again with them
-        </button>
-      </p>
-    );
-  }
+  if (!step) return <NoQKV />;
   const best = argmax(step.probs);
   const neuronKey = chosenKey !== null && chosenKey < step.dots.length ? chosenKey : best;
   const label = (j: number) => displayPiece(keys[j]?.piece ?? String(j));
@@ -152,7 +143,7 @@ export function StepThrough() {
           type="button"
           data-testid="generate-next"
           disabled={!runDone || busy || runFailed || blocked !== null}
-          onClick={generateNext}
+          onClick={() => generateNext()}
           title="append the most likely next token and run again"
           aria-describedby={blocked ? 'generate-blocked' : undefined}
         >

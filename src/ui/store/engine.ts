@@ -15,6 +15,8 @@ export type Engine = Pick<
   | 'modelCache'
   | 'dispose'
   | 'measureRnnVsAttention'
+  | 'askTokenizer'
+  | 'dispose'
 >;
 
 /** `main` runs what the panels show; `compare` is the second model of the norm comparison. */

@@ -19,10 +19,11 @@ export function interventionsOf(
 
 /**
  * Whether runs capture q, k and v (and the value norms that come with them): the step-through
- * and its neuron view recompute from them, the attention × ‖value‖ mode draws the norms.
+ * and its neuron view recompute from them, the KV cache view draws them, the attention × ‖value‖
+ * mode draws the norms.
  */
 export function wantsQKV(s: Pick<LabState, 'tab' | 'mode'>): boolean {
-  return s.tab === 'step' || s.mode === 'weighted';
+  return s.tab === 'step' || s.tab === 'generate' || s.mode === 'weighted';
 }
 
 export function isDefaultInterventions(i: Interventions): boolean {

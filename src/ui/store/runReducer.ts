@@ -32,6 +32,7 @@ export function newRun(
     tokens: base.tokens,
     truncated: base.truncated,
     done: false,
+    computedFrom: 0,
     predictions: [],
     timings: null,
     error: null,
@@ -81,7 +82,11 @@ export function reduceRun(run: RunState, m: RunMessage): RunState {
       };
     case 'chunk':
       try {
-        return { ...run, trace: growTrace(run.trace, m.chunk, m.queryStart) };
+        return {
+          ...run,
+          trace: growTrace(run.trace, m.chunk, m.queryStart),
+          computedFrom: m.chunk.stack === 'encoder' ? run.computedFrom : m.queryStart,
+        };
       } catch (e) {
         return {
           ...run,

@@ -12,6 +12,7 @@ import { modelSlice } from './modelSlice';
 import { noticeSlice } from './noticeSlice';
 import { isRunMessage } from './runReducer';
 import { receiveRnn, rnnSlice } from './rnnSlice';
+import { tokenizerSlice } from './tokenizerSlice';
 import { receiveRun, traceSlice } from './traceSlice';
 import type { LabState } from './types';
 import { viewSlice } from './viewSlice';
@@ -22,6 +23,7 @@ export type LabStore = StoreApi<LabState>;
 export function createLabStore(deps: StoreDeps): LabStore {
   return createStore<LabState>()((set, get) => {
     let receiveLoad: ReturnType<typeof modelSlice>['receive'] = () => {};
+    const tokenizer = tokenizerSlice(set, get);
     const listener: EngineListener = (m) => {
       const s = get();
       if (m.type === 'backend') set({ backend: m.info });
@@ -35,6 +37,7 @@ export function createLabStore(deps: StoreDeps): LabStore {
       else if (m.type === 'rnn-row' || m.type === 'rnn-done') receiveRnn(set, get, m);
       else if (m.type === 'error' && m.id === s.rnn?.id) receiveRnn(set, get, m);
       else if (isRunMessage(m)) receiveRun(set, get, m);
+      else if (m.type === 'tokenizer') tokenizer.receive(m);
     };
     const engine = deps.createEngine(listener, 'main');
     const model = modelSlice(set, get, deps, engine);
@@ -50,6 +53,7 @@ export function createLabStore(deps: StoreDeps): LabStore {
       ...noticeSlice(set, get),
       ...compareSlice(set, get, deps),
       ...rnnSlice(set, get),
+      ...tokenizer.slice,
     };
   });
 }

@@ -145,7 +145,7 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
       const id = startBare(get, input, TOP_K);
       set({ run: null, inFlight: { purpose: 'baseline', id, key: spec.key, then: spec } });
     },
-    generateNext() {
+    generateNext(sampling) {
       const s = get();
       if (!s.run?.done || s.run.error || s.inFlight || !s.modelInfo) return;
       const tokens = s.run.tokens.decoder?.length ?? 0;
@@ -155,10 +155,11 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
         interventions: interventionsOf(s),
         captureQKV: wantsQKV(s),
       };
-      const id = s.engine.generate(spec.interventions, {
-        captureQKV: spec.captureQKV,
-        topK: TOP_K,
-      });
+      const id = s.engine.generate(
+        spec.interventions,
+        { captureQKV: spec.captureQKV, topK: TOP_K },
+        sampling,
+      );
       // The step's chunks hold only the new rows: they grow the trace on screen.
       set({ run: newRun(id, spec, s.run), inFlight: { purpose: 'generate', id, previous: s.run } });
     },

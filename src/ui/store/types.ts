@@ -10,8 +10,10 @@ import type {
   Prediction,
   RunInput,
   ShippedModelEntry,
+  Sampling,
   Timings,
   TokenInfo,
+  TokenizerAnswer,
 } from '../../workers/protocol';
 import type { ViewTransform } from '../lib/layout';
 import type { TrainingCurve } from '../lib/norms';
@@ -32,6 +34,8 @@ export interface RunState extends RunSpec {
   tokens: Partial<Record<Stack, TokenInfo[]>>;
   truncated: Partial<Record<Stack, boolean>>;
   done: boolean;
+  /** Position of the first query row this run computed: > 0 for a cached generation step. */
+  computedFrom: number;
   predictions: Prediction[];
   /** Where `predictions` are a masked LM's fill-in: the first [MASK]; absent for the next token. */
   maskPosition?: number;
@@ -152,7 +156,8 @@ export interface TraceSlice {
   /** Run the current input soon (debounced: typing should not queue a run per key). */
   requestRun(): void;
   runNow(): void;
-  generateNext(): void;
+  /** Append a token (greedy unless `sampling` says otherwise) and run only its row. */
+  generateNext(sampling?: Sampling): void;
   measureCost(): void;
 }
 
@@ -214,7 +219,19 @@ export interface RnnSlice {
   measureRnn(maxN: number): void;
 }
 
+export interface TokenizerSlice {
+  /** The tokenizer explorer's latest answer, null until it asks. */
+  tokenizerAnswer: TokenizerAnswer | null;
+  /** Seed of the next "repeat random tokens" input; each use moves it on. */
+  repeatSeed: number;
+  explainToken(id: number): void;
+  explainText(text: string): void;
+  /** Fill the input with random tokens repeated twice (seeded) and run it. */
+  repeatRandomTokens(): void;
+}
+
 export type LabState = ModelSlice &
+  TokenizerSlice &
   RnnSlice &
   InputSlice &
   InterventionsSlice &

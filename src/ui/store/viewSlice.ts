@@ -1,5 +1,6 @@
 /** The view: what the URL hash carries besides the input (focus, mode, tab, theme, zoom…). */
 import { DEFAULT_VIEW } from '../lib/urlState';
+import { wantsQKV } from './inputs';
 import type { Get, Set, StoreDeps } from './deps';
 import { clampFocus } from './shape';
 import type { ViewSlice } from './types';
@@ -37,8 +38,8 @@ export function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
     setTab(tab) {
       set({ tab });
       const run = get().run;
-      // The step-through needs q, k and v, which runs only capture when asked.
-      if (tab === 'step' && run && !run.captureQKV) get().runNow();
+      // The step-through and the KV cache need q, k and v, which runs only capture when asked.
+      if (wantsQKV(get()) && run && !run.captureQKV) get().runNow();
     },
     setTheme: (theme) => set({ theme }),
     setZoom: (zoom) => set({ zoom }),
