@@ -35,6 +35,11 @@ export interface AttentionInputs {
   bias: tf.Tensor;
   /** Per-head gate [1, h, 1, 1]: 0 ablates a head. */
   gate?: tf.Tensor;
+  /**
+   * Activation patching (src/model/analysis/patching.ts): where `where` [B, h, 1, 1] is 1, the
+   * head's output is replaced by `heads` [1 or B, h, T, d/h] (another run's), after the gate.
+   */
+  patch?: { heads: tf.Tensor; where: tf.Tensor };
   /** Keys and values of earlier tokens (step-through generation), [B, h, Tpast, d/h] each. */
   past?: { k: tf.Tensor; v: tf.Tensor };
   /** RoPE tables of the new tokens' positions: queries and keys are rotated before the scores. */
@@ -85,6 +90,12 @@ export function multiHeadAttention(
   const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0
   let heads = tf.matMul(probs, v); // weighted sum of the values
   if (io.gate) heads = tf.mul(heads, io.gate);
+  // x·(1 − w) + y·w with w ∈ {0, 1} is exactly x or y: a patched head is the other run's bits.
+  if (io.patch)
+    heads = tf.add(
+      tf.mul(heads, tf.sub(1, io.patch.where)),
+      tf.mul(io.patch.heads, io.patch.where),
+    );
   const out = linear(mergeHeads(heads), p.o);
   return { out, scores, probs, q, k, v, heads };
 }

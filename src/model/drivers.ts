@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AttentionInputs } from './attention';
-import { block } from './block';
+import { block, type BlockTracer } from './block';
 import { stacksOf } from './config';
 import { causalBias, layerWindows, paddingBias, windowedCausalBias } from './masks';
 import type { Model } from './model';
@@ -12,24 +12,37 @@ import { normalize } from './norm';
 import { embed, logitsOf, ropeFor, stackParams } from './parts';
 import type { Stack } from './trace';
 
+/**
+ * What the interpretability tools (src/model/analysis/) ask of a stack's run: start at a later
+ * block (`x` is then that block's input), and look inside each block. A tracer's tensors go with
+ * the block's tidy unless it keeps them (`tf.keep`).
+ */
+export interface StackProbe {
+  from?: number;
+  tracer?: (layer: number) => BlockTracer;
+}
+
 /** `self` is one set of attention inputs for every layer, or one per layer (local attention). */
-function runStack(
+export function runStack(
   model: Model,
   stack: Stack,
   x: tf.Tensor,
   selfInputs: AttentionInputs | ((layer: number) => AttentionInputs),
   memory?: tf.Tensor,
   cross?: AttentionInputs,
+  probe: StackProbe = {},
 ): tf.Tensor {
   const p = stackParams(model, stack);
   const input = x;
   for (const [layer, b] of p.blocks.entries()) {
+    if (layer < (probe.from ?? 0)) continue;
     const self = typeof selfInputs === 'function' ? selfInputs(layer) : selfInputs;
+    const tracer = probe.tracer?.(layer);
     // A tidy per block: its attention scores and probabilities ([B, h, T, T], several of each)
     // go as soon as its output exists, so the forward holds one layer's attention at a time, not
     // every layer's (docs/performance.md, "Memory of the untraced forward"). Under a gradient
     // tape this is safe: the tape keeps its own copies of what backprop needs.
-    const next = tf.tidy(() => block(x, b, model.config, { self, memory, cross }).x);
+    const next = tf.tidy(() => block(x, b, model.config, { self, memory, cross }, tracer).x);
     if (x !== input) x.dispose();
     x = next;
   }
@@ -40,7 +53,7 @@ function runStack(
  * Decoder self-attention inputs per layer for a batch of length t: the causal mask (narrowed to
  * the window on local layers) and the RoPE tables, shared by every layer.
  */
-function decoderSelfInputs(model: Model, t: number): (layer: number) => AttentionInputs {
+export function decoderSelfInputs(model: Model, t: number): (layer: number) => AttentionInputs {
   const cfg = model.config;
   const rope = ropeFor(model, t, 0, true);
   const windows = layerWindows(cfg.attentionWindows, cfg.nLayers);

@@ -34,9 +34,18 @@ export interface ReferenceOptions {
   ablatedHeads?: HeadRef[];
   /** Also report q, k, v and head outputs per attention. */
   captureQKV?: boolean;
+  /** Activation patching (naiveInterp.ts): a value from another run, at one layer. */
+  patch?: ReferencePatch;
 }
 
-interface Config {
+/** At decoder block `layer`: one head's outputs `[T][d/h]`, or its input's row at `position`. */
+export interface ReferencePatch {
+  layer: number;
+  head?: { head: number; outputs: Matrix };
+  residual?: { position: number; row: Vector };
+}
+
+export interface Config {
   architecture: 'decoder-only' | 'encoder-only' | 'encoder-decoder';
   vocab: number;
   d: number;
@@ -247,6 +256,7 @@ function attention(
   heads: number,
   allowed: (i: number, j: number) => boolean,
   gate: number[],
+  replace?: ReferencePatch['head'],
 ): { out: Matrix; record: AttentionRecord } {
   const q = project(xq, p.q);
   const k = project(xkv, p.k);
@@ -274,9 +284,12 @@ function attention(
       const z = sum(e);
       return e.map((x) => x / z);
     });
-    const outputs = probs.map((pi) =>
-      Array.from({ length: dh }, (_, c) => gate[h] * sum(pi.map((pij, j) => pij * vh[j][c]))),
-    );
+    const outputs =
+      replace?.head === h
+        ? replace.outputs
+        : probs.map((pi) =>
+            Array.from({ length: dh }, (_, c) => gate[h] * sum(pi.map((pij, j) => pij * vh[j][c]))),
+          );
     outputs.forEach((o, i) => concat[i].push(...o));
     record.scores.push(scores);
     record.probs.push(probs);
@@ -296,6 +309,8 @@ class Reference {
   private readonly r: ParameterReader;
   readonly lnStats: Record<string, NormRecord> = {};
   readonly residualNorms: Record<string, number[]> = {};
+  /** Every residual point in full, `[T][d]`, by the same names. */
+  readonly residuals: Record<string, Matrix> = {};
   readonly attentions: Record<string, AttentionRecord> = {};
   readonly positions: Record<string, Matrix> = {};
 
@@ -374,6 +389,7 @@ class Reference {
 
   private residual(name: string, x: Matrix): void {
     this.residualNorms[name] = x.map((row) => Math.sqrt(dot(row, row)));
+    this.residuals[name] = x;
   }
 
   private block(
@@ -385,6 +401,9 @@ class Reference {
   ): Matrix {
     const { d, heads, dff, attentionBias: bias } = this.cfg;
     const h = `${this.prefix(stack)}h.${layer}`;
+    const patch = stack === 'decoder' && this.opts.patch?.layer === layer ? this.opts.patch : null;
+    const row = patch?.residual;
+    if (row) x = x.map((r, t) => (t === row.position ? row.row : r));
     this.residual(`${h}.input`, x);
     const [q, k, v] = this.r.fused(`${h}.attn.c_attn`, d, 3, bias);
     const o = this.r.projection(`${h}.attn.c_proj`, d, d, bias);
@@ -396,6 +415,7 @@ class Reference {
         heads,
         (i, j) => !causal || j <= i,
         this.gate(stack, layer, 'self'),
+        patch?.head,
       );
       this.attentions[`${h}.self`] = a.record;
       return a.out;
@@ -526,5 +546,30 @@ export function referenceForward(
           value_norms: a.valueNorms,
         }))
       : {},
+  };
+}
+
+/**
+ * A decoder-only reference run with what the interpretability references read (naiveInterp.ts):
+ * every residual point in full, every head's outputs, the logits of every position.
+ */
+export function referenceRecords(
+  configJson: Record<string, unknown>,
+  weights: Weights,
+  ids: number[],
+  opts: ReferenceOptions = {},
+): { cfg: Config; residuals: Record<string, Matrix>; headOutputs: number[][][][]; logits: Matrix } {
+  const cfg = readConfig(configJson);
+  if (cfg.architecture !== 'decoder-only') throw new Error('reference: decoder-only records');
+  const ref = new Reference(cfg, weights, { ...opts, captureQKV: true });
+  const hidden = ref.stack('decoder', ids, true);
+  return {
+    cfg,
+    residuals: ref.residuals,
+    headOutputs: Array.from(
+      { length: cfg.layers },
+      (_, l) => ref.attentions[`h.${l}.self`].headOutputs,
+    ),
+    logits: ref.logits(hidden[hidden.length - 1]),
   };
 }

@@ -1,0 +1,236 @@
+/**
+ * The interpretability tools (src/model/analysis/) against their float64 references
+ * (tests/unit/reference/naiveInterp.ts) on random checkpoints, on the cpu and wasm backends:
+ * the logit lens at the last point is the model's output; the attributions of all components
+ * plus the direct path sum to the logit; patching a run with itself changes nothing; every
+ * patched run equals a whole reference forward with that one value swapped in; no tensor leaks.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logitAttribution } from '../../src/model/analysis/attribution';
+import { logitLens } from '../../src/model/analysis/logitLens';
+import {
+  answerAndFoil,
+  disposePatchingRuns,
+  patchHeads,
+  patchingRuns,
+  patchResidual,
+  restoredFraction,
+} from '../../src/model/analysis/patching';
+import { residualPoints, unsupportedReason } from '../../src/model/analysis/stream';
+import { parseConfig } from '../../src/model/config';
+import { decoderLogits, disposeModel } from '../../src/model/model';
+import { useFastestNodeBackend } from '../../scripts/lib/node-model';
+import {
+  attributionSum,
+  referenceAttribution,
+  referenceLens,
+  referencePatching,
+} from './reference/naiveInterp';
+import { labConfig, randomModel, SeededRandom, type RandomModel } from './reference/random-model';
+
+const CONFIGS = {
+  'GPT-2-style (pre-norm, learned positions, tied, biases)': labConfig(),
+  'attention-only, no biases, untied head': labConfig({
+    attention_only: true,
+    attention_bias: false,
+    tie_word_embeddings: false,
+  }),
+  'post-norm, no final norm, sinusoidal': labConfig({
+    norm_placement: 'post',
+    final_layer_norm: false,
+    position_embedding: 'sinusoidal',
+  }),
+};
+
+const IDS = new SeededRandom(7).ids(9, 0, 29);
+/** The same prompt with one token changed (position 3): the corrupted run. */
+const CORRUPTED = IDS.map((id, t) => (t === 3 ? (id + 11) % 29 : id));
+
+const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b));
+
+async function useBackend(name: string) {
+  if (name === 'wasm') expect(await useFastestNodeBackend()).toBe('wasm');
+  else await tf.setBackend(name);
+}
+
+afterAll(async () => {
+  await useFastestNodeBackend();
+});
+
+for (const backend of ['cpu', 'wasm']) {
+  for (const [name, config] of Object.entries(CONFIGS)) {
+    describe(`${name} on ${backend}`, () => {
+      let m: RandomModel;
+      beforeAll(async () => {
+        await useBackend(backend);
+        m = randomModel(config, 3);
+        return () => disposeModel(m.model);
+      });
+      const prenorm = config.norm_placement === 'pre';
+
+      it('reads the lens at the last point as the model’s own output, and every point as the reference does', async () => {
+        const k = 5;
+        const position = IDS.length - 2;
+        const lens = logitLens(m.model, IDS, position, k);
+        const [top1, top1Prob, topIds, topProbs] = await Promise.all(
+          [lens.top1, lens.top1Prob, lens.topIds, lens.topProbs].map((t) => t.data()),
+        );
+        tf.dispose(Object.values(lens));
+        const points = residualPoints(m.model.config).length;
+        expect(lens.top1.shape).toEqual([points, IDS.length]);
+        const logits = tf.tidy(() =>
+          tf.softmax(decoderLogits(m.model, tf.tensor2d([IDS], undefined, 'int32'))).arraySync(),
+        ) as number[][][];
+        const last = (points - 1) * IDS.length;
+        IDS.forEach((_, t) => {
+          const probs = logits[0][t];
+          expect(top1[last + t]).toBe(probs.indexOf(Math.max(...probs)));
+          expect(Math.abs(top1Prob[last + t] - Math.max(...probs))).toBeLessThan(1e-6);
+        });
+        const expected = referenceLens(m.config, m.weights, IDS);
+        expected.forEach((rows, p) =>
+          rows.forEach((probs, t) => {
+            const best = Math.max(...probs);
+            expect(Math.abs(top1Prob[p * IDS.length + t] - best)).toBeLessThan(1e-5);
+            expect(Math.abs(probs[top1[p * IDS.length + t]] - best)).toBeLessThan(1e-5);
+          }),
+        );
+        expected.forEach((rows, p) => {
+          const sorted = [...rows[position]].sort((a, b) => b - a);
+          for (let i = 0; i < k; i++) {
+            expect(Math.abs(topProbs[p * k + i] - sorted[i])).toBeLessThan(1e-5);
+            expect(Math.abs(rows[position][topIds[p * k + i]] - sorted[i])).toBeLessThan(1e-5);
+          }
+        });
+      });
+
+      // Post-norm models have no direct logit attribution (unsupportedReason, tested below).
+      if (prenorm)
+        it('attributes the logit to embeddings, heads, MLPs and biases that sum to it, as the reference does', async () => {
+          for (const [position, token] of [
+            [IDS.length - 1, null],
+            [4, 17],
+          ] as const) {
+            const a = logitAttribution(m.model, IDS, position, token);
+            const [heads, mlps, scalars] = await Promise.all([
+              a.heads.array(),
+              a.mlps.array(),
+              Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
+            ]);
+            tf.dispose(Object.values(a));
+            const [id, embedding, biases, logit] = scalars.map((d) => d[0]);
+            if (token !== null) expect(id).toBe(token);
+            const got = { heads, mlps, embedding, biases };
+            expect(relative(attributionSum(got), logit)).toBeLessThan(1e-4);
+            const want = referenceAttribution(m.config, m.weights, IDS, position, id);
+            // The decomposition itself, in float64: exact up to rounding.
+            expect(relative(attributionSum(want), want.logit)).toBeLessThan(1e-9);
+            expect(relative(logit, want.logit)).toBeLessThan(1e-5);
+            const scale = Math.max(1, Math.abs(want.logit));
+            const parts = [
+              ...heads.flat().map((v, i) => [v, want.heads.flat()[i]]),
+              ...mlps.map((v, i) => [v, want.mlps[i]]),
+              [embedding, want.embedding],
+              [biases, want.biases],
+            ];
+            for (const [g, w] of parts) expect(Math.abs(g - w) / scale).toBeLessThan(1e-5);
+            expect(mlps.length).toBe(config.attention_only ? 0 : m.model.config.nLayers);
+          }
+        });
+
+      it('patches each head and each residual position as the reference does', async () => {
+        const runs = patchingRuns(m.model, IDS, CORRUPTED);
+        const { answer, foil } = answerAndFoil(
+          await runs.cleanLogits.data(),
+          await runs.corruptedLogits.data(),
+        );
+        expect(foil).not.toBe(answer);
+        const layers = m.model.config.nLayers;
+        const heads: number[][] = [];
+        const residual: number[][] = [];
+        for (let layer = 0; layer < layers; layer++) {
+          const h = patchHeads(m.model, runs, layer, answer, foil);
+          const r = patchResidual(m.model, runs, layer, [...IDS.keys()], answer, foil);
+          heads.push(Array.from(await h.data()));
+          residual.push(Array.from(await r.data()));
+          tf.dispose([h, r]);
+        }
+        disposePatchingRuns(runs);
+        const want = referencePatching(m.config, m.weights, IDS, CORRUPTED, answer, foil);
+        const scale = Math.max(1, Math.abs(want.clean), Math.abs(want.corrupted));
+        heads
+          .flat()
+          .forEach((v, i) => expect(Math.abs(v - want.heads.flat()[i]) / scale).toBeLessThan(1e-5));
+        residual
+          .flat()
+          .forEach((v, i) =>
+            expect(Math.abs(v - want.residual.flat()[i]) / scale).toBeLessThan(1e-5),
+          );
+        // The embeddings differ only at position 3: patching it there restores everything,
+        // and patching before it (identical in both runs, causal mask) restores nothing.
+        const fraction = (v: number) => restoredFraction(v, want.clean, want.corrupted);
+        expect(Math.abs(fraction(residual[0][3]) - 1)).toBeLessThan(1e-4);
+        for (let layer = 0; layer < layers; layer++) {
+          for (let t = 0; t < 3; t++)
+            expect(Math.abs(fraction(residual[layer][t]))).toBeLessThan(1e-4);
+        }
+      });
+
+      it('changes nothing when a run is patched with itself: every cell restores exactly 1', async () => {
+        const runs = patchingRuns(m.model, IDS, IDS);
+        const cleanLogits = await runs.cleanLogits.data();
+        const { answer, foil } = answerAndFoil(cleanLogits, await runs.corruptedLogits.data());
+        const clean = cleanLogits[answer] - cleanLogits[foil];
+        for (let layer = 0; layer < m.model.config.nLayers; layer++) {
+          const h = patchHeads(m.model, runs, layer, answer, foil);
+          const r = patchResidual(m.model, runs, layer, [...IDS.keys()], answer, foil);
+          for (const v of [...(await h.data()), ...(await r.data())]) {
+            expect(Math.abs(v - clean)).toBeLessThan(1e-5);
+            expect(restoredFraction(v, clean, clean)).toBe(1);
+          }
+          tf.dispose([h, r]);
+        }
+        disposePatchingRuns(runs);
+      });
+
+      it('leaks no tensors', () => {
+        const before = tf.memory().numTensors;
+        for (let i = 0; i < 2; i++) {
+          tf.dispose(Object.values(logitLens(m.model, IDS, 2, 3)));
+          if (prenorm) tf.dispose(Object.values(logitAttribution(m.model, IDS, 2, null)));
+          const runs = patchingRuns(m.model, IDS, CORRUPTED);
+          tf.dispose([
+            patchHeads(m.model, runs, 1, 0, 1),
+            patchResidual(m.model, runs, 0, [1, 2], 0, 1),
+          ]);
+          disposePatchingRuns(runs);
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    });
+  }
+}
+
+describe('which models the tools read', () => {
+  it('reads decoder-only models and names why not for the others', () => {
+    const cfg = (o: Record<string, unknown>) => parseConfig(labConfig(o));
+    for (const tool of ['logit-lens', 'logit-attribution', 'activation-patching'] as const) {
+      expect(unsupportedReason(cfg({}), tool)).toBeNull();
+      expect(unsupportedReason(cfg({ architecture: 'encoder-only' }), tool)).toMatch(
+        /encoder-only/,
+      );
+    }
+    const post = cfg({ norm_placement: 'post', final_layer_norm: false });
+    expect(unsupportedReason(post, 'logit-attribution')).toMatch(/post-norm/);
+    expect(unsupportedReason(post, 'logit-lens')).toBeNull();
+    expect(unsupportedReason(post, 'activation-patching')).toBeNull();
+  });
+
+  it('defines the restored fraction where nothing differs, and picks a foil other than the answer', () => {
+    expect(restoredFraction(2, 2, 2)).toBe(1);
+    expect(restoredFraction(1, 3, -1)).toBe(0.5);
+    expect(answerAndFoil([0, 5, 1], [0, 5, 4])).toEqual({ answer: 1, foil: 2 });
+    expect(answerAndFoil([0, 5, 1], [9, 5, 4])).toEqual({ answer: 1, foil: 0 });
+  });
+});
