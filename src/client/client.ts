@@ -23,6 +23,7 @@ import type { Stack } from '../model/trace';
 import { recordDebugEvent, registerDebugClient } from './debug';
 import { describeSource } from './page';
 import type {
+  AnalysisRequest,
   BackendInfo,
   BackendName,
   ErrorCode,
@@ -130,6 +131,8 @@ export class EngineClient {
   private tokens: Partial<Record<Stack, number[]>> = {};
   /** The RNN-vs-attention measurement while it waits for its `rnn-done`. */
   private rnnRequest: number | null = null;
+  /** The latest `analyse` request while it waits for its answer (a newer one replaces it). */
+  private analysisRequest: number | null = null;
   /** The latest `model-cache` request while it waits for its answer. */
   private cacheRequest: number | null = null;
   private initOpen = false;
@@ -217,6 +220,20 @@ export class EngineClient {
     if (this.refuseStopped(request.id)) return request.id;
     this.post(request);
     return request.id;
+  }
+
+  /**
+   * Run one interpretability tool on `input` (the unmodified model); the answer is an `analysis`
+   * message, or an `error`. Only the latest analysis is passed on; any newer request to the
+   * worker (a run, a load) stops it, and a restarted worker forgets it.
+   */
+  analyse(input: RunInput, analysis: AnalysisRequest): number {
+    const id = this.nextId++;
+    this.analysisRequest = id;
+    this.record('request', id, { type: 'analyse', tool: analysis.tool });
+    if (this.refuseStopped(id)) return id;
+    this.post({ type: 'analyse', id, input, analysis });
+    return id;
   }
 
   /** Ask the worker what the model cache holds (a `cache` message), emptying it first when `clear`. */
@@ -433,6 +450,11 @@ export class EngineClient {
         if (message.type === 'rnn-done') this.rnnRequest = null;
         this.pass(message, message.id, message.type === 'rnn-row' ? message.row : message.stop);
         return;
+      case 'analysis':
+        if (!serving || message.id !== this.analysisRequest) return;
+        this.analysisRequest = null;
+        this.pass(message, message.id, { tool: message.result.tool, ms: message.ms });
+        return;
       case 'error':
         this.receiveError(worker, message);
         return;
@@ -466,6 +488,8 @@ export class EngineClient {
       this.cacheRequest = null;
     } else if (id === this.rnnRequest) {
       this.rnnRequest = null;
+    } else if (id === this.analysisRequest) {
+      this.analysisRequest = null;
     } else if (id !== 0) {
       return;
     }
@@ -576,6 +600,7 @@ export class EngineClient {
     if (this.disposed) return;
     clearTimeout(this.silence);
     this.worker.terminate();
+    this.analysisRequest = null; // the store asks again once the re-run is done
     if (why?.reason && this.countRestart()) {
       this.stopped = true;
       const times = `${this.restarts.length} times in a minute`;

@@ -4,11 +4,13 @@
  * that decides what runs: requests run one at a time, in order, and the latest run wins (a
  * newer run, a generate or a cancel makes the run in flight stop at its next layer and send
  * nothing more; a newer load stops the load in flight). The jobs themselves live beside it:
- * `loading.ts`, `inputs.ts` (special tokens), `session.ts` (generation), `forwards.ts`.
+ * `loading.ts`, `inputs.ts` (special tokens), `session.ts` (generation), `forwards.ts`,
+ * `analysis.ts` (the interpretability tools: any newer request stops one in flight).
  */
 import { disposeModel } from '../model/model';
 import { measureRnnVsAttention } from '../model/rnnVsAttention';
 import { argmax, GREEDY } from '../model/sampling';
+import { analyse } from './analysis';
 import type { Stack } from '../model/trace';
 import { weightBudget } from './budget';
 import { EngineError, errorCodeOf, isAbort, superseded } from './engineErrors';
@@ -61,6 +63,8 @@ export class Engine {
   private currentLoad = 0;
   /** The RNN-vs-attention measurement still wanted; 0 once any newer request arrived. */
   private currentMeasure = 0;
+  /** The analysis whose answer is still wanted; 0 when none is. */
+  private currentAnalysis = 0;
   private loadAbort: AbortController | null = null;
   private queue: Promise<void> = Promise.resolve();
   /** Wakes the forward after pending messages had their turn (see `yieldToMessages`). */
@@ -75,6 +79,8 @@ export class Engine {
   handle(request: Request): Promise<void> {
     if (request.type === 'load' || request.type === 'run' || request.type === 'generate')
       this.currentMeasure = 0;
+    // An analysis is for the input on screen: a newer request that runs the model makes it stale.
+    if (request.type !== 'model-cache' && request.type !== 'tokenizer') this.currentAnalysis = 0;
     switch (request.type) {
       case 'load':
         this.currentLoad = request.id;
@@ -101,6 +107,9 @@ export class Engine {
             [],
           );
         });
+      case 'analyse':
+        this.currentAnalysis = request.id;
+        return this.enqueue(request.id, () => this.analyse(request));
       case 'cancel':
         if (this.currentRun === request.id) this.currentRun = 0;
         return Promise.resolve();
@@ -289,6 +298,22 @@ export class Engine {
   private endOfText(): number | null {
     const { model, tokenizer } = this.requireModel();
     return tokenizer?.eosId ?? model.config.eosTokenId;
+  }
+
+  private async analyse(request: Extract<Request, { type: 'analyse' }>): Promise<void> {
+    if (this.currentAnalysis !== request.id) return;
+    const { model, tokenizer } = this.requireModel();
+    await analyse(
+      {
+        model,
+        tokenizer,
+        piece: this.forwardContext(request.id).piece,
+        post: this.options.post,
+        stopped: () => this.currentAnalysis !== request.id,
+        yieldToMessages: () => this.yieldToMessages(),
+      },
+      request,
+    );
   }
 
   private async generate(request: GenerateRequest): Promise<void> {

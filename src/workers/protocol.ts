@@ -179,10 +179,84 @@ export type Request =
   | { type: 'tokenizer'; id: number; query: TokenizerQuery }
   /** Ask for a `cache` answer; `clear` empties the model cache first. */
   | { type: 'model-cache'; id: number; clear: boolean }
+  /**
+   * One interpretability tool on `input`, read from the unmodified model (no interventions);
+   * answered by an `analysis` message. A newer analysis, run, generate or load stops it.
+   */
+  | { type: 'analyse'; id: number; input: RunInput; analysis: AnalysisRequest }
   /** Stop the run or generation in flight; nothing more is sent for it. */
   | { type: 'cancel'; id: number }
   /** Tests only: lose the WebGL context on purpose (WEBGL_lose_context) to exercise recovery. */
   | { type: 'debug-lose-context' };
+
+/**
+ * What each tool is asked (docs/interpretability.md). `position` defaults to the last; the
+ * attributed `token` to the model's prediction there; patching's `answer` to the clean run's
+ * prediction and `foil` to the corrupted run's (its runner-up where both agree).
+ */
+export type AnalysisRequest =
+  | { tool: 'logit-lens'; position?: number; topK: number }
+  | { tool: 'logit-attribution'; position?: number; token?: number }
+  | { tool: 'activation-patching'; corrupted: RunInput; answer?: number; foil?: number };
+
+/** Matrices are row-major Float32Arrays (Int32Arrays for token ids), their buffers transferred. */
+export interface LogitLensResult {
+  tool: 'logit-lens';
+  tokens: TokenInfo[];
+  position: number;
+  /** The residual points read, in order: `embeddings`, then `0 attn`, `0 mlp`, `1 attn`, … */
+  points: string[];
+  /** Top-1 token and its probability per point and position, `[points, tokens]`. */
+  top1: Int32Array;
+  top1Prob: Float32Array;
+  /** The top `k` at `position` per point, `[points, k]`. */
+  k: number;
+  topIds: Int32Array;
+  topProbs: Float32Array;
+  /** The readable piece of every id above. */
+  pieces: Record<number, string>;
+}
+
+export interface LogitAttributionResult {
+  tool: 'logit-attribution';
+  tokens: TokenInfo[];
+  position: number;
+  token: TokenInfo;
+  layers: number;
+  heads: number;
+  /** Each head's direct contribution to the token's logit, `[layers, heads]`. */
+  headShares: Float32Array;
+  /** Each MLP's, `[layers]` (empty for attention-only models). */
+  mlpShares: Float32Array;
+  /** The embeddings' (tokens + positions: the direct path). */
+  embedding: number;
+  /** The attention output biases', the final norm's β and the logit bias. */
+  biases: number;
+  /** The model's own logit of the token: what all the shares sum to. */
+  logit: number;
+}
+
+export interface ActivationPatchingResult {
+  tool: 'activation-patching';
+  tokens: TokenInfo[];
+  corruptedTokens: TokenInfo[];
+  /** The logit difference is answer − foil at the last position. */
+  answer: TokenInfo;
+  foil: TokenInfo;
+  clean: number;
+  corrupted: number;
+  layers: number;
+  heads: number;
+  /** The logit difference with each head's output patched from the clean run, `[layers, heads]`. */
+  headDiffs: Float32Array;
+  /** With the residual at each block's input patched at each position, `[layers, tokens]`. */
+  residualDiffs: Float32Array;
+  /** (patched − corrupted) / (clean − corrupted), 1 where clean = corrupted; same layouts. */
+  headRestored: Float32Array;
+  residualRestored: Float32Array;
+}
+
+export type AnalysisResult = LogitLensResult | LogitAttributionResult | ActivationPatchingResult;
 
 export interface Prediction {
   id: number;
@@ -238,6 +312,8 @@ export type Response =
       /** Present when `generate` can continue this sequence (a decoder's traced run or step). */
       continuation?: Continuation;
     }
+  /** An `analyse` request's answer; `ms`: the worker's time for it. */
+  | { type: 'analysis'; id: number; result: AnalysisResult; ms: number }
   | { type: 'error'; id: number; code: ErrorCode; message: string }
   | { type: 'rnn-row'; id: number; row: RnnVsAttentionRow }
   /** The RNN-vs-attention measurement is over; `stop` says why before `maxN`, null when it reached it. */
