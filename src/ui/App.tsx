@@ -21,6 +21,7 @@ import { CostPanel } from './panels/CostPanel';
 import { RnnPanel } from './panels/RnnPanel';
 import { GenerationPanel } from './panels/GenerationPanel';
 import { TokenizerPanel } from './panels/TokenizerPanel';
+import { InterpretPanel } from './panels/InterpretPanel';
 
 const TAB_TITLES: Record<Tab, string> = {
   step: 'Step-through',
@@ -33,6 +34,7 @@ const TAB_TITLES: Record<Tab, string> = {
   rnn: 'RNN vs attention',
   generate: 'Generation & KV cache',
   tokenizer: 'Tokenizer',
+  interpret: 'Interpret',
 };
 
 const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
@@ -46,6 +48,7 @@ const TAB_PANELS: Record<Tab, () => React.ReactNode> = {
   rnn: RnnPanel,
   generate: GenerationPanel,
   tokenizer: TokenizerPanel,
+  interpret: InterpretPanel,
 };
 
 const DARK_QUERY = '(prefers-color-scheme: dark)';

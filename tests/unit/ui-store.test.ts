@@ -3,6 +3,8 @@ import { parseConfig } from '../../src/model/config';
 import type { LayerChunk, TraceChunk } from '../../src/model/trace';
 import type { EngineListener, RunOptions } from '../../src/client/client';
 import type {
+  AnalysisRequest,
+  AnalysisResult,
   ErrorCode,
   Interventions,
   ModelInfo,
@@ -37,7 +39,8 @@ type Call =
   | { kind: 'restart' }
   | { kind: 'model-cache'; clear: boolean }
   | { kind: 'rnn'; id: number; maxN: number; timeBoundMs: number }
-  | { kind: 'tokenizer'; id: number; query: TokenizerQuery };
+  | { kind: 'tokenizer'; id: number; query: TokenizerQuery }
+  | { kind: 'analyse'; id: number; input: RunInput; analysis: AnalysisRequest };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
@@ -87,6 +90,11 @@ class FakeEngine implements Engine {
   generate(interventions: Interventions, opts: RunOptions) {
     const id = this.nextId++;
     this.calls.push({ kind: 'generate', id, interventions, opts });
+    return id;
+  }
+  analyse(input: RunInput, analysis: AnalysisRequest) {
+    const id = this.nextId++;
+    this.calls.push({ kind: 'analyse', id, input, analysis });
     return id;
   }
   cancel() {
@@ -613,6 +621,47 @@ describe('store: view, URL and comparison', () => {
     expect(store.getState().run?.trace).toEqual({});
     store.getState().closeCompare();
     expect(second.disposed).toBe(true);
+  });
+});
+
+describe('store: the interpretability tools', () => {
+  const answer = (id: number, result: Partial<AnalysisResult>) =>
+    main().listener({ type: 'analysis', id, result: result as AnalysisResult, ms: 1 });
+
+  it('asks the tools one at a time while the tab is open, and again when the input changes', async () => {
+    await loaded('#text=ab&tab=interpret');
+    const analyses = () => main().calls.filter((c) => c.kind === 'analyse');
+    main().events.onDone(main().last('run').id, [], timings);
+    expect(analyses().map((c) => c.analysis.tool)).toEqual(['logit-lens']);
+    answer(main().last('analyse').id, { tool: 'logit-lens' });
+    expect(main().last('analyse').analysis).toEqual({ tool: 'logit-attribution' });
+    answer(main().last('analyse').id, { tool: 'logit-attribution' });
+    // No corrupted prompt yet: no patching.
+    expect(analyses()).toHaveLength(2);
+    expect(store.getState().interpretPending).toBeNull();
+    store.getState().setCorruptedText('ac');
+    expect(main().last('analyse').analysis).toEqual({
+      tool: 'activation-patching',
+      corrupted: { text: 'ac' },
+    });
+    main().events.onError(main().last('analyse').id, 'bad-input', 'not the same length');
+    expect(store.getState().interpret.patching.error).toBe('not the same length');
+    store.getState().setLensPosition(0);
+    expect(main().last('analyse').analysis).toEqual({ tool: 'logit-lens', topK: 5, position: 0 });
+    // A run sent after the analysis stops it in the worker: its end asks again.
+    const lens = main().last('analyse').id;
+    store.getState().setText('abc');
+    vi.advanceTimersByTime(100);
+    main().events.onDone(main().last('run').id, [], timings);
+    expect(main().last('analyse').id).toBeGreaterThan(lens);
+    expect(main().last('analyse').input).toEqual({ text: 'abc' });
+    expect(store.getState().interpret.lens.result?.tool).toBe('logit-lens');
+  });
+
+  it('asks nothing while another tab is shown', async () => {
+    await loaded('#text=ab&tab=heads');
+    main().events.onDone(main().last('run').id, [], timings);
+    expect(main().calls.some((c) => c.kind === 'analyse')).toBe(false);
   });
 });
 

@@ -20,6 +20,7 @@ function setUp() {
     run: () => 0,
     generate: () => 0,
     askTokenizer: () => 0,
+    analyse: () => 0,
     cancel: () => {},
     dispose: () => {},
     modelCache: (clear) => void cacheRequests.push(clear),

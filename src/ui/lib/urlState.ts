@@ -18,6 +18,7 @@ export const TABS = [
   'rnn',
   'generate',
   'tokenizer',
+  'interpret',
 ] as const;
 export type Tab = (typeof TABS)[number];
 /** `weighted`: attention × ‖value‖, α_ij ‖v_j W_O^h‖ (model/analysis/valueNorms.ts). */

@@ -10,6 +10,7 @@ export type Engine = Pick<
   | 'cancelLoad'
   | 'run'
   | 'generate'
+  | 'analyse'
   | 'cancel'
   | 'restart'
   | 'modelCache'

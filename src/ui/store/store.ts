@@ -7,6 +7,7 @@ import type { EngineListener } from '../../client/client';
 import type { ViewState } from '../lib/urlState';
 import { compareSlice } from './compareSlice';
 import { inputSlice, interventionsSlice } from './controlsSlice';
+import { afterRun, interpretSlice, receiveAnalysis } from './interpretSlice';
 import type { StoreDeps } from './deps';
 import { modelSlice } from './modelSlice';
 import { noticeSlice } from './noticeSlice';
@@ -36,8 +37,12 @@ export function createLabStore(deps: StoreDeps): LabStore {
       else if ((m.type === 'progress' || m.type === 'error') && m.id === s.loadId) receiveLoad(m);
       else if (m.type === 'rnn-row' || m.type === 'rnn-done') receiveRnn(set, get, m);
       else if (m.type === 'error' && m.id === s.rnn?.id) receiveRnn(set, get, m);
-      else if (isRunMessage(m)) receiveRun(set, get, m);
       else if (m.type === 'tokenizer') tokenizer.receive(m);
+      else if (receiveAnalysis(set, get, m)) return;
+      else if (isRunMessage(m)) {
+        receiveRun(set, get, m);
+        afterRun(set, get, m);
+      }
     };
     const engine = deps.createEngine(listener, 'main');
     const model = modelSlice(set, get, deps, engine);
@@ -54,6 +59,7 @@ export function createLabStore(deps: StoreDeps): LabStore {
       ...compareSlice(set, get, deps),
       ...rnnSlice(set, get),
       ...tokenizer.slice,
+      ...interpretSlice(set, get),
     };
   });
 }

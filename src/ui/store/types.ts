@@ -2,6 +2,7 @@
 import type { RnnVsAttentionRow } from '../../model/rnnVsAttention';
 import type { Stack, Trace } from '../../model/trace';
 import type {
+  AnalysisResult,
   BackendInfo,
   CacheUsage,
   Continuation,
@@ -230,6 +231,32 @@ export interface TokenizerSlice {
   repeatRandomTokens(): void;
 }
 
+export type InterpretTool = 'lens' | 'attribution' | 'patching';
+
+/** One tool's latest answer and what it was for (`key`: the input and the tool's controls). */
+export interface ToolState {
+  key: string | null;
+  result: AnalysisResult | null;
+  error: string | null;
+}
+
+export interface InterpretSlice {
+  interpret: Record<InterpretTool, ToolState>;
+  /** The analysis the worker is computing, if any (one at a time). */
+  interpretPending: { tool: InterpretTool; id: number; key: string } | null;
+  /** The position the lens and the attribution read; null: the last. */
+  lensPosition: number | null;
+  /** The token attributed; null: the model's prediction. */
+  attributionToken: number | null;
+  /** Activation patching's corrupted prompt; empty: no patching. */
+  corruptedText: string;
+  setLensPosition(position: number | null): void;
+  setAttributionToken(token: number | null): void;
+  setCorruptedText(text: string): void;
+  /** Ask for the first tool whose answer is stale (only while the interpret tab is open). */
+  refreshInterpret(): void;
+}
+
 export type LabState = ModelSlice &
   TokenizerSlice &
   RnnSlice &
@@ -238,4 +265,5 @@ export type LabState = ModelSlice &
   TraceSlice &
   ViewSlice &
   NoticeSlice &
-  CompareSlice;
+  CompareSlice &
+  InterpretSlice;
