@@ -5,6 +5,7 @@
  * plus the direct path sum to the logit; patching a run with itself changes nothing; every
  * patched run equals a whole reference forward with that one value swapped in; no tensor leaks.
  */
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logitAttribution } from '../../src/model/analysis/attribution';
@@ -20,7 +21,8 @@ import {
 import { residualPoints, unsupportedReason } from '../../src/model/analysis/stream';
 import { parseConfig } from '../../src/model/config';
 import { decoderLogits, disposeModel } from '../../src/model/model';
-import { useFastestNodeBackend } from '../../scripts/lib/node-model';
+import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
+import { FIXTURES, readExpected } from './helpers';
 import {
   attributionSum,
   referenceAttribution,
@@ -210,6 +212,72 @@ for (const backend of ['cpu', 'wasm']) {
       });
     });
   }
+}
+
+/**
+ * The other decoder families, on the Hugging Face checkpoints of tests/fixtures: RMSNorm, RoPE,
+ * grouped-query attention and SwiGLU (Llama, Qwen2), local attention and unscaled scores
+ * (GPT-Neo). The model's logits there come from transformers itself (expected.json).
+ */
+for (const name of ['llama-tiny-a', 'qwen2-tiny-a', 'gptneo-tiny-a', 'gpt2-tiny-a']) {
+  describe(`${name} (wasm)`, () => {
+    const c = readExpected(name).cases[1];
+    const ids = c.input_ids.slice(0, 11);
+    const logits = (c.logits as number[][])[ids.length - 1];
+    let model: ReturnType<typeof readModelDir>;
+    beforeAll(async () => {
+      await useBackend('wasm');
+      model = readModelDir(join(FIXTURES, name));
+      return () => disposeModel(model);
+    });
+
+    it('reads the lens’s last point as transformers’ output and the attribution sums to its logit', async () => {
+      const lens = logitLens(model, ids, ids.length - 1, 1);
+      const [top1Prob, topIds] = await Promise.all([lens.topProbs.data(), lens.topIds.data()]);
+      tf.dispose(Object.values(lens));
+      const last = top1Prob.length - 1;
+      const expected = tf.tidy(() => tf.softmax(tf.tensor1d(logits)).arraySync() as number[]);
+      expect(Math.abs(top1Prob[last] - Math.max(...expected))).toBeLessThan(1e-4);
+      expect(Math.abs(expected[topIds[last]] - Math.max(...expected))).toBeLessThan(1e-4);
+      const a = logitAttribution(model, ids, ids.length - 1, null);
+      const [heads, mlps, scalars] = await Promise.all([
+        a.heads.array(),
+        a.mlps.array(),
+        Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
+      ]);
+      tf.dispose(Object.values(a));
+      const [token, embedding, biases, logit] = scalars.map((d) => d[0]);
+      expect(token).toBe(topIds[last]);
+      expect(relative(logit, logits[token])).toBeLessThan(1e-4);
+      expect(relative(attributionSum({ heads, mlps, embedding, biases }), logit)).toBeLessThan(
+        1e-4,
+      );
+    });
+
+    it('restores 1 patching a run into itself, and at the one position where two runs differ', async () => {
+      const corrupted = ids.map((id, t) => (t === 4 ? (id + 5) % model.config.vocabSize : id));
+      for (const [other, position, want] of [
+        [ids, 2, 1],
+        [corrupted, 4, 1],
+        [corrupted, 3, 0],
+      ] as const) {
+        const runs = patchingRuns(model, ids, other);
+        const clean = await runs.cleanLogits.data();
+        const bad = await runs.corruptedLogits.data();
+        const { answer, foil } = answerAndFoil(clean, bad);
+        const r = patchResidual(model, runs, 0, [position], answer, foil);
+        const patched = (await r.data())[0];
+        tf.dispose(r);
+        disposePatchingRuns(runs);
+        const fraction = restoredFraction(
+          patched,
+          clean[answer] - clean[foil],
+          bad[answer] - bad[foil],
+        );
+        expect(Math.abs(fraction - want)).toBeLessThan(1e-4);
+      }
+    });
+  });
 }
 
 describe('which models the tools read', () => {
