@@ -102,7 +102,7 @@ export function patchingMatrices(r: ActivationPatchingResult): {
       values: r.residualRestored,
       rows: r.layers,
       cols: r.tokens.length,
-      rowLabels: layerLabels(r.layers).map((l) => `${l} input`),
+      rowLabels: layerLabels(r.layers),
       colLabels: r.tokens.map((t, i) => {
         const corrupted = r.corruptedTokens[i]?.piece ?? '';
         const both =

@@ -258,7 +258,7 @@ function ActivationPatching() {
               data={maps.positions}
               scale={scale}
               size={360}
-              rowTitle="residual at"
+              rowTitle="residual at the input of"
               colTitle="position (clean/corrupted)"
               describe={(row, col) => describePatchCell(result, 'positions', row, col)}
             />
