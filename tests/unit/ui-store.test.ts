@@ -631,6 +631,8 @@ describe('store: the interpretability tools', () => {
   it('asks the tools one at a time while the tab is open, and again when the input changes', async () => {
     await loaded('#text=ab&tab=interpret');
     const analyses = () => main().calls.filter((c) => c.kind === 'analyse');
+    const ab = [1, 2].map((i) => ({ id: i, piece: 'ab'[i - 1] }));
+    main().events.onTokens(main().last('run').id, 'decoder', ab, false);
     main().events.onDone(main().last('run').id, [], timings);
     expect(analyses().map((c) => c.analysis.tool)).toEqual(['logit-lens']);
     answer(main().last('analyse').id, { tool: 'logit-lens' });
@@ -648,6 +650,17 @@ describe('store: the interpretability tools', () => {
     expect(store.getState().interpret.patching.error).toBe('not the same length');
     store.getState().setLensPosition(0);
     expect(main().last('analyse').analysis).toEqual({ tool: 'logit-lens', topK: 5, position: 0 });
+    // A position beyond the text on screen reads the last one instead: the answer on screen is
+    // for it already, so nothing is asked (and the request for position 0 is dropped).
+    const count = analyses().length;
+    store.getState().setLensPosition(7);
+    expect(analyses()).toHaveLength(count);
+    expect(store.getState().interpretPending).toBeNull();
+    // Its late error is dropped, not shown as a notice.
+    const notices = store.getState().notices.length;
+    main().events.onError(main().last('analyse').id, 'bad-input', 'stale');
+    expect(store.getState().notices).toHaveLength(notices);
+    store.getState().setLensPosition(0);
     // A run sent after the analysis stops it in the worker: its end asks again.
     const lens = main().last('analyse').id;
     store.getState().setText('abc');
@@ -658,10 +671,18 @@ describe('store: the interpretability tools', () => {
     expect(store.getState().interpret.lens.result?.tool).toBe('logit-lens');
   });
 
-  it('asks nothing while another tab is shown', async () => {
+  it('asks nothing while another tab is shown, nor a tool that cannot read the model', async () => {
     await loaded('#text=ab&tab=heads');
     main().events.onDone(main().last('run').id, [], timings);
     expect(main().calls.some((c) => c.kind === 'analyse')).toBe(false);
+    // Post-norm: no attribution; the lens and patching still run.
+    makeStore('#text=ab&tab=interpret');
+    await store.getState().fetchModelIndex();
+    main().events.onLoaded(info('postnorm', 'post'));
+    store.getState().setCorruptedText('ac');
+    main().events.onDone(main().last('run').id, [], timings);
+    answer(main().last('analyse').id, { tool: 'logit-lens' });
+    expect(main().last('analyse').analysis.tool).toBe('activation-patching');
   });
 });
 

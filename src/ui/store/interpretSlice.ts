@@ -6,25 +6,25 @@
  * the worker (no answer comes): the run's end clears it so that it is asked again.
  */
 import type { ClientMessage } from '../../client/client';
+import { unsupportedReason } from '../../model/analysis/stream';
 import type { AnalysisRequest, AnalysisResult } from '../../workers/protocol';
 import type { Get, Set } from './deps';
 import { inputKey, inputOf } from './inputs';
 import type { RunMessage } from './runReducer';
-import type { InterpretSlice, InterpretTool, LabState, ToolState } from './types';
+import type { InterpretSlice, ToolName, LabState, ToolState } from './types';
 
 /** Top tokens the logit lens lists per point. */
 export const LENS_TOP_K = 5;
 
-const TOOLS: InterpretTool[] = ['lens', 'attribution', 'patching'];
+const TOOLS: ToolName[] = ['lens', 'attribution', 'patching'];
 
 const EMPTY: ToolState = { key: null, result: null, error: null };
 
 /** What each tool would be asked now, and the key its answer must carry to be current. */
-function wanted(
-  s: LabState,
-  tool: InterpretTool,
-): { key: string; request: AnalysisRequest } | null {
-  const at = s.lensPosition ?? undefined;
+function wanted(s: LabState, tool: ToolName): { key: string; request: AnalysisRequest } | null {
+  // A position clicked on a longer text than the one on screen falls back to the last.
+  const tokens = s.run?.tokens.decoder?.length ?? 0;
+  const at = s.lensPosition !== null && s.lensPosition < tokens ? s.lensPosition : undefined;
   const base = inputKey(s);
   switch (tool) {
     case 'lens':
@@ -56,12 +56,12 @@ function wanted(
   }
 }
 
-function toolOf(result: AnalysisResult): InterpretTool {
+function toolOf(result: AnalysisResult): ToolName {
   if (result.tool === 'logit-lens') return 'lens';
   return result.tool === 'logit-attribution' ? 'attribution' : 'patching';
 }
 
-function setTool(set: Set, get: Get, tool: InterpretTool, state: ToolState): void {
+function setTool(set: Set, get: Get, tool: ToolName, state: ToolState): void {
   set({ interpret: { ...get().interpret, [tool]: state } });
 }
 
@@ -69,6 +69,7 @@ export function interpretSlice(set: Set, get: Get): InterpretSlice {
   return {
     interpret: { lens: EMPTY, attribution: EMPTY, patching: EMPTY },
     interpretPending: null,
+    interpretAsked: 0,
     lensPosition: null,
     attributionToken: null,
     corruptedText: '',
@@ -87,15 +88,17 @@ export function interpretSlice(set: Set, get: Get): InterpretSlice {
     refreshInterpret() {
       const s = get();
       const input = inputOf(s);
-      if (s.tab !== 'interpret' || !s.modelInfo || !input) return;
+      const cfg = s.modelInfo?.config;
+      if (s.tab !== 'interpret' || !cfg || !input) return;
       const pending = s.interpretPending;
       if (pending && wanted(s, pending.tool)?.key === pending.key) return;
       for (const tool of TOOLS) {
         const want = wanted(s, tool);
         const state = s.interpret[tool];
-        if (!want || state.key === want.key) continue;
+        // A tool that cannot read this model says why on the tab; nothing to ask.
+        if (!want || state.key === want.key || unsupportedReason(cfg, want.request.tool)) continue;
         const id = s.engine.analyse(input, want.request);
-        set({ interpretPending: { tool, id, key: want.key } });
+        set({ interpretPending: { tool, id, key: want.key }, interpretAsked: id });
         return;
       }
       set({ interpretPending: null });
@@ -105,14 +108,15 @@ export function interpretSlice(set: Set, get: Get): InterpretSlice {
 
 /** An analysis answer (or error) of the pending request: into its tool, then the next tool. */
 export function receiveAnalysis(set: Set, get: Get, m: ClientMessage): boolean {
-  const pending = get().interpretPending;
-  if (!pending || !('id' in m) || m.id !== pending.id) return false;
+  const { interpretPending: pending, interpretAsked } = get();
+  if (!('id' in m) || (m.type !== 'analysis' && m.type !== 'error')) return false;
+  // The answer to an analysis no longer wanted (the controls changed back): nothing to show.
+  if (m.id !== 0 && m.id === interpretAsked && pending?.id !== m.id) return true;
+  if (!pending || m.id !== pending.id) return false;
   if (m.type === 'analysis') {
     setTool(set, get, toolOf(m.result), { key: pending.key, result: m.result, error: null });
-  } else if (m.type === 'error') {
-    setTool(set, get, pending.tool, { key: pending.key, result: null, error: m.message });
   } else {
-    return false;
+    setTool(set, get, pending.tool, { key: pending.key, result: null, error: m.message });
   }
   set({ interpretPending: null });
   get().refreshInterpret();

@@ -231,7 +231,7 @@ export interface TokenizerSlice {
   repeatRandomTokens(): void;
 }
 
-export type InterpretTool = 'lens' | 'attribution' | 'patching';
+export type ToolName = 'lens' | 'attribution' | 'patching';
 
 /** One tool's latest answer and what it was for (`key`: the input and the tool's controls). */
 export interface ToolState {
@@ -241,9 +241,11 @@ export interface ToolState {
 }
 
 export interface InterpretSlice {
-  interpret: Record<InterpretTool, ToolState>;
+  interpret: Record<ToolName, ToolState>;
   /** The analysis the worker is computing, if any (one at a time). */
-  interpretPending: { tool: InterpretTool; id: number; key: string } | null;
+  interpretPending: { tool: ToolName; id: number; key: string } | null;
+  /** The id of the latest analysis asked for, pending or not (its late answer is dropped). */
+  interpretAsked: number;
   /** The position the lens and the attribution read; null: the last. */
   lensPosition: number | null;
   /** The token attributed; null: the model's prediction. */
