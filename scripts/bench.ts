@@ -17,7 +17,7 @@
  * stays within minutes on two cores.
  *
  *   npx tsx scripts/bench.ts [--no-build] [--backends webgl,wasm,cpu] [--models default,gpt2]
- *                            [--no-long]
+ *                            [--no-long | --long-only]
  */
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -379,7 +379,9 @@ async function main(): Promise<void> {
   if (!process.argv.includes('--no-build'))
     execSync('npx vite build', { cwd: ROOT, stdio: 'ignore' });
   const backends = (option('--backends') ?? 'webgl,wasm,cpu').split(',') as BackendName[];
-  const models = (option('--models') ?? 'default,gpt2').split(',');
+  // `--long-only`: just the 1,024-token rows, so the renderer peak is theirs alone.
+  const longOnly = process.argv.includes('--long-only');
+  const models = longOnly ? ['gpt2'] : (option('--models') ?? 'default,gpt2').split(',');
   // The shipped language model when the build has it, else the e2e tests' random model. Not
   // the app's default (the 41k-parameter induction model), which is too small to measure.
   const shippedIndex = join(DIST, 'models', 'index.json');
@@ -438,14 +440,15 @@ async function main(): Promise<void> {
         const gpt2 = await app.waitForEvent('loaded', id, 600_000);
         await waitForStoreIdle(app.page);
         const config = (gpt2.detail as { config: ModelInfo['config'] }).config;
-        await benchModel(
-          app,
-          backend,
-          'gpt2-small-random',
-          { config } as ModelInfo,
-          cells,
-          latencies,
-        );
+        if (!longOnly)
+          await benchModel(
+            app,
+            backend,
+            'gpt2-small-random',
+            { config } as ModelInfo,
+            cells,
+            latencies,
+          );
         if (longBackends.has(backend) && !process.argv.includes('--no-long')) {
           long.push(await benchLong(app.page, backend, 'gpt2-small-random', config.contextLength));
         }
