@@ -17,7 +17,7 @@
  * stays within minutes on two cores.
  *
  *   npx tsx scripts/bench.ts [--no-build] [--backends webgl,wasm,cpu] [--models default,gpt2]
- *                            [--no-long | --long-only]
+ *                            [--no-long | --long-only] [--long-limit SECONDS]
  */
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -450,7 +450,16 @@ async function main(): Promise<void> {
             latencies,
           );
         if (longBackends.has(backend) && !process.argv.includes('--no-long')) {
-          long.push(await benchLong(app.page, backend, 'gpt2-small-random', config.contextLength));
+          const limitS = option('--long-limit');
+          long.push(
+            await benchLong(
+              app.page,
+              backend,
+              'gpt2-small-random',
+              config.contextLength,
+              limitS ? Number(limitS) * 1000 : undefined,
+            ),
+          );
         }
       }
     } finally {

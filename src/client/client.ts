@@ -28,6 +28,7 @@ import type {
   BackendName,
   ErrorCode,
   Interventions,
+  LayerRef,
   LogitRows,
   ModelSource,
   Request,
@@ -54,6 +55,8 @@ export interface RunOptions {
   logits?: LogitRows;
   /** `false`: predictions only, no chunks (unmodified model); see the `run` request. */
   trace?: boolean;
+  /** The layer shown in full when the input is long; see the `run` request. */
+  detail?: LayerRef;
 }
 
 export interface EngineClientOptions {
@@ -190,6 +193,7 @@ export class EngineClient {
       topK: options.topK,
       ...(options.logits ? { logits: options.logits } : {}),
       ...(options.trace === false ? { trace: false } : {}),
+      ...(options.detail ? { detail: options.detail } : {}),
     };
     this.beginRun(request);
     this.lastRun = request;
@@ -215,6 +219,7 @@ export class EngineClient {
       captureQKV: options.captureQKV,
       topK: options.topK,
       ...(sampling ? { sampling } : {}),
+      ...(options.detail ? { detail: options.detail } : {}),
     };
     this.beginRun(request);
     if (this.refuseStopped(request.id)) return request.id;
@@ -234,6 +239,17 @@ export class EngineClient {
     if (this.refuseStopped(id)) return id;
     this.post({ type: 'analyse', id, input, analysis });
     return id;
+  }
+
+  /**
+   * The exact attention of `layer` of the latest run, which came as summaries (a long input): it
+   * arrives as a `chunk` of that run. Nothing comes once a newer run has started.
+   */
+  detail(run: number, layer: LayerRef, captureQKV: boolean): void {
+    if (!this.isLatestRun(run)) return;
+    const id = this.nextId++;
+    this.record('request', id, { type: 'detail', run, layer });
+    this.post({ type: 'detail', id, run, layer, captureQKV });
   }
 
   /** Ask the worker what the model cache holds (a `cache` message), emptying it first when `clear`. */

@@ -29,6 +29,15 @@ export function disposeModel(model: Model): void {
 }
 
 export { decoderLogits, encoderDecoderLogits, type LogitPositions } from './drivers';
-export { runForward, type ForwardInput, type ForwardOptions } from './forward';
+export {
+  disposeKept,
+  keptInputs,
+  retraceLayer,
+  runForward,
+  type ForwardInput,
+  type ForwardOptions,
+  type KeptInputs,
+  type LayerRef,
+} from './forward';
 export { checkVocabulary, ForwardError } from './inputs';
 export { createKVCache, type KVCache } from './kvCache';

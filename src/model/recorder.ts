@@ -11,12 +11,16 @@ import type { Matrix } from './trace';
  * the traced forward measurably slower (docs/performance.md, trace overhead).
  */
 export class Recorder {
-  private pending: { tensor: tf.Tensor; target: Matrix }[] = [];
+  private pending: { tensor: tf.Tensor; target: Matrix; apart: boolean }[] = [];
 
-  /** Keep `t` alive past the enclosing tidy and return the Matrix its values will fill on flush. */
-  record(t: tf.Tensor): Matrix {
+  /**
+   * Keep `t` alive past the enclosing tidy and return the Matrix its values will fill on flush.
+   * `apart`: in a buffer of its own, not the shared one that moves to the page: for values only
+   * the worker reads (a long input's probabilities, summarised there and dropped).
+   */
+  record(t: tf.Tensor, apart = false): Matrix {
     const target: Matrix = { shape: t.shape.slice(), data: new Float32Array(0) };
-    this.pending.push({ tensor: tf.keep(t), target });
+    this.pending.push({ tensor: tf.keep(t), target, apart });
     return target;
   }
 
@@ -30,9 +34,15 @@ export class Recorder {
     if (pending.length === 0) return;
     try {
       const parts = await Promise.all(pending.map(({ tensor }) => tensor.data<'float32'>()));
-      const data = new Float32Array(parts.reduce((total, part) => total + part.length, 0));
+      const shared = (i: number) => !pending[i].apart;
+      const length = parts.reduce((total, part, i) => total + (shared(i) ? part.length : 0), 0);
+      const data = new Float32Array(length);
       let offset = 0;
       pending.forEach(({ target }, i) => {
+        if (!shared(i)) {
+          target.data = parts[i];
+          return;
+        }
         data.set(parts[i], offset);
         target.data = data.subarray(offset, offset + parts[i].length);
         offset += parts[i].length;

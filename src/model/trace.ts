@@ -4,6 +4,7 @@
  * UI can paint layer 0 while layer 1 is still being computed. All matrices are plain
  * `Float32Array`s with a shape: they cross the worker boundary as transferables.
  */
+import type { HeadMetrics } from './analysis/headMetrics';
 
 export interface Matrix {
   /** Row-major, outermost first, e.g. `[heads, queries, keys]`. */
@@ -72,12 +73,34 @@ export interface EmbeddingChunk {
   hidden: Matrix;
 }
 
+/**
+ * What the page keeps of one attention of a long input (docs/performance.md, long inputs): enough
+ * for the thumbnails and the head metrics. The exact matrices of a layer come on request.
+ */
+export interface AttentionSummary {
+  kind: 'self' | 'cross';
+  causal: boolean;
+  /** Probabilities max-pooled over `factor` × `factor` cells, `[heads, ⌈queries/factor⌉, ⌈keys/factor⌉]`. */
+  pooled: Matrix;
+  /** 1 where any cell of the pooled block may be attended to, `[⌈queries/factor⌉, ⌈keys/factor⌉]`. */
+  pooledMask: Matrix;
+  factor: number;
+  headGate: Float32Array;
+  /** Measured on the exact probabilities, per head. */
+  metrics: HeadMetrics[];
+}
+
 export interface LayerChunk {
   type: 'layer';
   stack: Stack;
   layer: number;
-  /** Self-attention first, then cross-attention for decoder layers of encoder–decoder models. */
+  /**
+   * Self-attention first, then cross-attention for decoder layers of encoder–decoder models.
+   * Empty in a long input's layer sent as `summaries` only.
+   */
   attentions: AttentionTrace[];
+  /** Long inputs: every layer's attentions summarised, in the same order. */
+  summaries?: AttentionSummary[];
   norms: NormStats[];
   residual: ResidualNorms[];
   /** Output of the layer, `[tokens, d]`. */

@@ -9,8 +9,9 @@ import type { AttentionResult } from './attention';
 import type { BlockTracer } from './block';
 import { featureStats } from './layerNorm';
 import type { AttentionParams } from './params';
+import { summarise } from './analysis/attentionSummary';
 import type { Recorder } from './recorder';
-import type { AttentionTrace, Matrix, NormStats, ResidualNorms } from './trace';
+import type { AttentionSummary, AttentionTrace, Matrix, NormStats, ResidualNorms } from './trace';
 import { row } from './trace';
 
 /** The leading `sizes` of `t`; `t` itself when nothing is cut (a slice is a GPU pass on WebGL). */
@@ -94,6 +95,13 @@ export interface LayerView {
   gates: Record<'self' | 'cross', Float32Array>;
   causal: boolean;
   captureQKV: boolean;
+  /**
+   * `exact`: the attention matrices; `summary`: only summaries (a long input's layer not shown in
+   * full: its probabilities are read back apart, summarised, and dropped); `both`.
+   */
+  attention: 'exact' | 'summary' | 'both';
+  /** The stack's tokens, for the summaries' induction score. */
+  ids?: readonly number[];
 }
 
 /** A block tracer that records batch item 0, cut back to the real (unpadded) lengths. */
@@ -129,6 +137,10 @@ export class LayerTracer implements BlockTracer {
     // [1, h, P, ·] → [h, rows, cols]: batch item 0, real queries (and keys) only.
     const cut = (t: tf.Tensor, rows: number, cols = t.shape[3]!) =>
       tf.reshape(leading(t, [1, h, rows, cols]), [h, rows, cols]);
+    if (this.view.attention === 'summary') {
+      this.attentions.push({ kind, mats: { probs: this.rec.record(cut(r.probs, tq, tk), true) } });
+      return;
+    }
     const mats: Record<string, Matrix> = {
       scores: this.rec.record(cut(r.scores, tq, tk)),
       probs: this.rec.record(cut(r.probs, tq, tk)),
@@ -145,25 +157,44 @@ export class LayerTracer implements BlockTracer {
   }
 
   /** After the recorder has flushed: the chunk's plain-data parts. */
-  finish(): { attentions: AttentionTrace[]; norms: NormStats[]; residual: ResidualNorms[] } {
+  finish(): {
+    attentions: AttentionTrace[];
+    summaries?: AttentionSummary[];
+    norms: NormStats[];
+    residual: ResidualNorms[];
+  } {
+    const common = (kind: 'self' | 'cross') => ({
+      kind,
+      causal: kind === 'self' && this.view.causal,
+      mask: this.view.masks[kind]!,
+      headGate: this.view.gates[kind],
+    });
+    const { attention } = this.view;
     return {
-      attentions: this.attentions.map(({ kind, mats }) => ({
-        kind,
-        causal: kind === 'self' && this.view.causal,
-        scores: mats.scores,
-        probs: mats.probs,
-        mask: this.view.masks[kind]!,
-        headGate: this.view.gates[kind],
-        ...(mats.q
-          ? {
-              q: mats.q,
-              k: mats.k,
-              v: mats.v,
-              headOutputs: mats.headOutputs,
-              valueNorms: mats.valueNorms,
-            }
-          : {}),
-      })),
+      attentions:
+        attention === 'summary'
+          ? []
+          : this.attentions.map(({ kind, mats }) => ({
+              ...common(kind),
+              scores: mats.scores,
+              probs: mats.probs,
+              ...(mats.q
+                ? {
+                    q: mats.q,
+                    k: mats.k,
+                    v: mats.v,
+                    headOutputs: mats.headOutputs,
+                    valueNorms: mats.valueNorms,
+                  }
+                : {}),
+            })),
+      ...(attention === 'exact'
+        ? {}
+        : {
+            summaries: this.attentions.map(({ kind, mats }) =>
+              summarise({ ...common(kind), probs: mats.probs }, this.view.ids),
+            ),
+          }),
       norms: this.norms.map(({ name, input, output }) => this.stats.normStats(name, input, output)),
       residual: this.residuals.map(({ point, x }) => ({
         point,

@@ -7,7 +7,14 @@
  * `loading.ts`, `inputs.ts` (special tokens), `session.ts` (generation), `forwards.ts`,
  * `analysis.ts` (the interpretability tools: any newer request stops one in flight).
  */
-import { disposeModel } from '../model/model';
+import {
+  disposeKept,
+  disposeModel,
+  keptInputs,
+  retraceLayer,
+  type KeptInputs,
+  type LayerRef,
+} from '../model/model';
 import { measureRnnVsAttention } from '../model/rnnVsAttention';
 import { argmax, GREEDY } from '../model/sampling';
 import { analyse } from './analysis';
@@ -15,8 +22,10 @@ import type { Stack } from '../model/trace';
 import { weightBudget } from './budget';
 import { EngineError, errorCodeOf, isAbort, superseded } from './engineErrors';
 import {
+  attentionBytes,
   bareForward,
   tracedForward,
+  transferablesOf,
   type ForwardContext,
   type ForwardJob,
   type Post,
@@ -45,7 +54,19 @@ export interface EngineOptions {
   weightBudget?: number;
   /** Where Hub and URL model files are kept; default `caches` where there is one, else none. */
   cache?: CacheStorage | null;
+  /**
+   * A run whose full trace would hold more bytes of attention than this is a long input: its
+   * layers come as summaries but for the one the page shows (default SUMMARY_ABOVE_BYTES).
+   */
+  summaryAbove?: number;
 }
+
+/**
+ * GPT-2 small past about 200 tokens (12 layers × 12 heads × T² × 8 bytes), or the e2e test's
+ * 1,024-token model; the shipped models' full context stays exact and whole. docs/performance.md,
+ * long inputs.
+ */
+export const SUMMARY_ABOVE_BYTES = 32 * 2 ** 20;
 
 /** Above this many logits (rows × vocabulary) a run reads back only the last row by default. */
 const ALL_LOGITS_LIMIT = 4_000_000;
@@ -54,10 +75,13 @@ const PROGRESS_INTERVAL_MS = 50;
 
 type RunRequest = Extract<Request, { type: 'run' }>;
 type GenerateRequest = Extract<Request, { type: 'generate' }>;
+type DetailRequest = Extract<Request, { type: 'detail' }>;
 
 export class Engine {
   private loaded: LoadedModel | null = null;
   private session: Session | null = null;
+  /** The block inputs of the last run, when it was a long input's: what `detail` traces again. */
+  private kept: { run: number; inputs: KeptInputs } | null = null;
   /** The run or generate whose output is still wanted; 0 when none is. */
   private currentRun = 0;
   private currentLoad = 0;
@@ -110,6 +134,8 @@ export class Engine {
       case 'analyse':
         this.currentAnalysis = request.id;
         return this.enqueue(request.id, () => this.analyse(request));
+      case 'detail':
+        return this.enqueue(request.id, () => this.detail(request));
       case 'cancel':
         if (this.currentRun === request.id) this.currentRun = 0;
         return Promise.resolve();
@@ -134,6 +160,38 @@ export class Engine {
   private dropSession(): void {
     disposeSession(this.session);
     this.session = null;
+    this.dropKept();
+  }
+
+  private dropKept(): void {
+    if (this.kept) disposeKept(this.kept.inputs);
+    this.kept = null;
+  }
+
+  /** Whether a full trace of `input` would be too big for the page: see `summaryAbove`. */
+  private isLong(input: Prepared): boolean {
+    const limit = this.options.summaryAbove ?? SUMMARY_ABOVE_BYTES;
+    return attentionBytes(this.requireModel().model, input) > limit;
+  }
+
+  /**
+   * A long input's forward: summaries but for `detail`, and its block inputs kept (as the run
+   * `id`'s once it succeeds) for later `detail` requests.
+   */
+  private async longForward(
+    id: number,
+    detail: LayerRef | undefined,
+    forward: (long: NonNullable<ForwardJob['long']>) => Promise<Float32Array>,
+  ): Promise<Float32Array> {
+    const keep = keptInputs();
+    try {
+      const next = await forward({ detail, keep });
+      this.kept = { run: id, inputs: keep };
+      return next;
+    } catch (e) {
+      disposeKept(keep);
+      throw e;
+    }
   }
 
   /**
@@ -290,7 +348,13 @@ export class Engine {
     }
     const context = this.forwardContext(request.id);
     const next =
-      request.trace === false ? await bareForward(context, job) : await tracedForward(context, job);
+      request.trace === false
+        ? await bareForward(context, job)
+        : this.isLong(input)
+          ? await this.longForward(request.id, request.detail, (long) =>
+              tracedForward(context, { ...job, long }),
+            )
+          : await tracedForward(context, job);
     this.session = { ...input, promptIds: input.ids, next, logits };
   }
 
@@ -316,6 +380,24 @@ export class Engine {
     );
   }
 
+  /** A long input's layer again, exactly: only while its run is the latest and still kept. */
+  private async detail(request: DetailRequest): Promise<void> {
+    const kept = this.kept;
+    if (kept?.run !== request.run || this.currentRun !== request.run) return;
+    const { model } = this.requireModel();
+    const chunk = await retraceLayer(model, kept.inputs, request.layer, request.captureQKV);
+    this.options.post(
+      {
+        type: 'chunk',
+        id: request.run,
+        chunk,
+        queryStart: 0,
+        sentAt: performance.timeOrigin + performance.now(),
+      },
+      transferablesOf(chunk),
+    );
+  }
+
   private async generate(request: GenerateRequest): Promise<void> {
     if (this.currentRun !== request.id) return;
     const startedAt = performance.now();
@@ -334,11 +416,15 @@ export class Engine {
     if (argmax(session.next) === this.endOfText()) {
       throw new EngineError('bad-input', 'the model has ended the text: it predicts its end token');
     }
-    const step = nextStep(session, request.interventions, request.sampling ?? GREEDY);
+    // A long input's trace is summarised, and summaries are not grown row by row: its steps run
+    // the whole sequence (one token longer), without the KV cache.
+    const long = this.isLong({ ...session, ids: [...session.ids, 0] });
+    const step = nextStep(session, request.interventions, request.sampling ?? GREEDY, !long);
     this.postTokens(request.id, 'decoder', step.ids, false);
     this.session = null; // until the step succeeds: a half-filled cache is useless
+    this.dropKept();
     try {
-      const next = await tracedForward(this.forwardContext(request.id), {
+      const job: ForwardJob = {
         id: request.id,
         input: step.input,
         interventions: request.interventions,
@@ -352,7 +438,13 @@ export class Engine {
           text: generatedText(this.requireModel().tokenizer, session.promptIds, step.ids),
           ended: next === this.endOfText(),
         }),
-      });
+      };
+      const context = this.forwardContext(request.id);
+      const next = long
+        ? await this.longForward(request.id, request.detail, (l) =>
+            tracedForward(context, { ...job, long: l }),
+          )
+        : await tracedForward(context, job);
       this.session = { ...session, ids: step.ids, next };
     } catch (e) {
       disposeSession(session);

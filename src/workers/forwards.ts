@@ -5,15 +5,19 @@
  * last, or a masked LM's first `[MASK]`), which the next generation step chooses its token from.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { stacksOf } from '../model/config';
 import {
   decoderLogits,
   encoderDecoderLogits,
   ForwardError,
   runForward,
   type ForwardOptions,
+  type KeptInputs,
   type KVCache,
+  type LayerRef,
   type Model,
 } from '../model/model';
+import { stackParams } from '../model/parts';
 import type { TraceChunk } from '../model/trace';
 import { EngineError } from './engineErrors';
 import { mainStack, type Prepared } from './inputs';
@@ -48,6 +52,8 @@ export interface ForwardJob {
   startedAt: number;
   /** What `done` says of the sequence `generate` would continue, given the token it appends. */
   continuation?: (nextId: number) => Continuation;
+  /** A long input: summaries for every layer but `detail`, block inputs kept in `keep`. */
+  long?: { detail?: LayerRef; keep: KeptInputs };
 }
 
 function now(): number {
@@ -59,6 +65,22 @@ export function bucketLength(length: number, contextLength: number): number {
   let bucket = 16;
   while (bucket < length) bucket *= 2;
   return Math.min(bucket, contextLength);
+}
+
+/**
+ * Bytes of every layer's scores and probabilities in a full trace of `input`: what decides that
+ * an input is long (the engine's `summaryAbove`).
+ */
+export function attentionBytes(model: Model, input: Prepared): number {
+  const cfg = model.config;
+  const source = input.sourceIds?.length ?? 0;
+  let cells = 0;
+  for (const stack of stacksOf(cfg)) {
+    const t = stack === 'encoder' && source > 0 ? source : input.ids.length;
+    const keys = stack === 'decoder' ? t + source : t;
+    cells += stackParams(model, stack).blocks.length * cfg.nHeads * t * keys;
+  }
+  return cells * 2 * Float32Array.BYTES_PER_ELEMENT;
 }
 
 /**
@@ -161,6 +183,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
     shouldStop: ctx.stopped,
     ...(job.cache ? { cache: job.cache } : {}),
     ...(ctx.padToBuckets && !job.cache ? { padTo: bucketLength(longest, cfg.contextLength) } : {}),
+    ...(job.long ? { summarise: { detail: job.long.detail }, keep: job.long.keep } : {}),
   };
   let postMs = 0;
   let inCallbackMs = 0;

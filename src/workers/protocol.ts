@@ -3,7 +3,7 @@
  * transferable Float32Arrays inside trace chunks, never as JSON arrays.
  */
 import type { ModelConfig } from '../model/config';
-import type { HeadRef } from '../model/model';
+import type { HeadRef, LayerRef } from '../model/model';
 import type { Sampling } from '../model/sampling';
 import type { TokenExplanation } from '../model/tokenizer/explain';
 import type { TokenizerKind as TextTokenizerKind } from '../model/tokenizer';
@@ -80,7 +80,7 @@ export interface CacheUsage {
 }
 
 /** A head addressed in the model (`attention: 'cross'` for a decoder's cross-attention). */
-export type { HeadRef } from '../model/model';
+export type { HeadRef, LayerRef } from '../model/model';
 
 export interface Interventions {
   /**
@@ -154,7 +154,18 @@ export type Request =
        * required) through its batch driver, read back once. For baselines and the bench.
        */
       trace?: boolean;
+      /**
+       * The layer the page shows in full. A long input's run (docs/performance.md, long inputs)
+       * sends every other layer's attention as `summaries` only; `detail` asks for them later.
+       */
+      detail?: LayerRef;
     }
+  /**
+   * The exact attention of a layer of run `run` that came as summaries: answered with a `chunk`
+   * of that run (the layer traced again from its kept input), or nothing once a newer run has
+   * replaced it.
+   */
+  | { type: 'detail'; id: number; run: number; layer: LayerRef; captureQKV: boolean }
   /**
    * Append a next token to the last run's input and run again (cached keys/values): the most
    * likely one, or one drawn as `sampling` says.
@@ -167,6 +178,8 @@ export type Request =
       captureQKV: boolean;
       /** Absent: greedy (the argmax). */
       sampling?: Sampling;
+      /** As for `run`. */
+      detail?: LayerRef;
     }
   /**
    * RNN against attention (model/rnnVsAttention.ts): one recurrent and one attention layer of

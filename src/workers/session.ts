@@ -42,19 +42,25 @@ function interventionsKey(i: Interventions): string {
 
 /**
  * The next step of `session` under `interventions`, appending the token `sampling` picks; the
- * session's cache is kept (reused), or replaced by an empty one (causal mask) or none.
+ * session's cache is kept (reused), or replaced by an empty one (causal mask, `cacheable`) or none.
  */
-export function nextStep(session: Session, interventions: Interventions, sampling: Sampling): Step {
+export function nextStep(
+  session: Session,
+  interventions: Interventions,
+  sampling: Sampling,
+  cacheable = true,
+): Step {
   const u = stepUniform(sampling.seed, session.ids.length);
   const nextId = sampleToken(session.next, sampling, u);
   const ids = [...session.ids, nextId];
   const key = interventionsKey(interventions);
-  const reuse = session.cache?.interventions === key && interventions.causalMask;
+  const reuse = cacheable && session.cache?.interventions === key && interventions.causalMask;
   if (!reuse) {
     session.cache?.kv.dispose();
-    session.cache = interventions.causalMask
-      ? { kv: createKVCache(), interventions: key }
-      : undefined;
+    session.cache =
+      cacheable && interventions.causalMask
+        ? { kv: createKVCache(), interventions: key }
+        : undefined;
   }
   return {
     ids,

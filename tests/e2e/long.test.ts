@@ -114,6 +114,28 @@ async function settled(after = 0): Promise<number> {
   return (await handle.jsonValue()) as number;
 }
 
+/** One head's pooled probabilities in the summary the store keeps of a layer (a long input). */
+async function pooled(layer: number, head: number) {
+  return page.evaluate(
+    ([layer, head]) => {
+      const run = window.__attentionLab!.store!.getState().run!;
+      const summary = run.trace.decoder!.layers[layer].summaries![0];
+      const [, rows, cols] = summary.pooled.shape;
+      return Array.from(summary.pooled.data.subarray(head * rows * cols, (head + 1) * rows * cols));
+    },
+    [layer, head] as const,
+  );
+}
+
+/** Which layers the store holds in full (the others only as summaries). */
+async function layersInFull() {
+  return page.evaluate(() =>
+    window
+      .__attentionLab!.store!.getState()
+      .run!.trace.decoder!.layers.flatMap((l, i) => (l.attentions.length > 0 ? [i] : [])),
+  );
+}
+
 /** Rows [row0, row0 + rows) of one head's probabilities in the store's run. */
 async function probsRows(layer: number, head: number, row0: number, rows: number) {
   return page.evaluate(
@@ -164,6 +186,8 @@ describe('1,024 tokens at the full context', () => {
     expect((await dataset('[data-testid="attention-overview"]')).requestId).toBe(String(id));
     expect((await dataset('[data-testid="attention-overview-window"]')).row0).toBe(String(last));
     const unablated = heatmap.checksum;
+    // The page holds the focused layer in full and the other as a summary (docs/performance.md).
+    expect(await layersInFull()).toEqual([0]);
 
     // Ablate head 1 of layer 0: layer 1 changes, layer 0's pattern (the gate acts on its output)
     // does not; every thumbnail shows the new run.
@@ -182,7 +206,7 @@ describe('1,024 tokens at the full context', () => {
     const layer1After = await dataset(thumb(1, 0));
     expect(layer1After.requestId).toBe(String(id));
     expect(layer1After.checksum).not.toBe(layer1Before);
-    expect(layer1After.checksum).toBe(checksum(await probsRows(1, 0, 0, T)));
+    expect(layer1After.checksum).toBe(checksum(await pooled(1, 0)));
     heatmap = await dataset('[data-testid="attention-heatmap"]');
     expect(heatmap.requestId).toBe(String(id));
     expect(heatmap.checksum).toBe(checksum(await probsRows(0, 0, last, WINDOW_ROWS)));
@@ -219,6 +243,27 @@ describe('1,024 tokens at the full context', () => {
     expect((await dataset('[data-testid="attention-heatmap"]')).checksum).toBe(
       checksum(await probsRows(0, 0, 0, WINDOW_ROWS)),
     );
+
+    // Focus layer 1: the worker traces it again, exactly, and the page now holds it in full
+    // instead of layer 0; the big heatmap shows it, and its hover values are the exact ones.
+    await page.locator(thumb(1, 2)).click();
+    await page.waitForFunction(
+      () =>
+        window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1].attentions.length >
+        0,
+      undefined,
+      { timeout: 300_000, polling: 250 },
+    );
+    expect(await layersInFull()).toEqual([1]);
+    const row0 = Number((await dataset('[data-testid="attention-overview-window"]')).row0);
+    await page.waitForFunction(
+      (rows) =>
+        document.querySelector<HTMLCanvasElement>('[data-testid="attention-heatmap"]')?.dataset
+          .checksum === rows,
+      checksum(await probsRows(1, 2, row0, WINDOW_ROWS)),
+    );
+    expect((await dataset(thumb(1, 2))).checksum).toBe(checksum(await pooled(1, 2)));
+    await noFailures();
     await screenshot(page, 'long-1024');
   }, 900_000);
 });

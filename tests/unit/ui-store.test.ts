@@ -7,6 +7,7 @@ import type {
   AnalysisResult,
   ErrorCode,
   Interventions,
+  LayerRef,
   ModelInfo,
   ModelSource,
   Prediction,
@@ -34,6 +35,7 @@ type Call =
   | { kind: 'load'; id: number; source: ModelSource }
   | { kind: 'run'; id: number; input: RunInput; interventions: Interventions; opts: RunOptions }
   | { kind: 'generate'; id: number; interventions: Interventions; opts: RunOptions }
+  | { kind: 'detail'; run: number; layer: LayerRef; captureQKV: boolean }
   | { kind: 'cancel' }
   | { kind: 'cancel-load' }
   | { kind: 'restart' }
@@ -96,6 +98,9 @@ class FakeEngine implements Engine {
     const id = this.nextId++;
     this.calls.push({ kind: 'analyse', id, input, analysis });
     return id;
+  }
+  detail(run: number, layer: LayerRef, captureQKV: boolean) {
+    this.calls.push({ kind: 'detail', run, layer, captureQKV });
   }
   cancel() {
     this.calls.push({ kind: 'cancel' });
@@ -356,6 +361,44 @@ describe('store: loading and running', () => {
     expect(after.layers[0].attentions[0].probs.shape).toEqual([2, 3, 3]);
     expect(after.layers[1]).toBe(before.layers[1]);
     expect(after.embedding).toBe(before.embedding);
+  });
+
+  it("asks once for a long input's focused layer in full, and keeps one layer in full", async () => {
+    await loaded();
+    const run = main().last('run');
+    // The run names the layer it wants in full: the focused one.
+    expect(run.opts.detail).toEqual({ stack: 'decoder', layer: 0 });
+    const summarised = (layer: number, full: boolean): LayerChunk => {
+      const c = layerChunk(layer, 0.5);
+      const summary = {
+        kind: 'self' as const,
+        causal: true,
+        pooled: c.attentions[0].probs,
+        pooledMask: c.attentions[0].mask,
+        factor: 1,
+        headGate: c.attentions[0].headGate,
+        metrics: [],
+      };
+      return { ...c, attentions: full ? c.attentions : [], summaries: [summary] };
+    };
+    main().events.onChunk(run.id, embedding);
+    main().events.onChunk(run.id, summarised(0, true));
+    main().events.onChunk(run.id, summarised(1, false));
+    const details = () => main().calls.filter((c) => c.kind === 'detail');
+    expect(details()).toEqual([]);
+    store.getState().setFocus({ stack: 'decoder', kind: 'self', layer: 1, head: 0 });
+    store.getState().setFocus({ stack: 'decoder', kind: 'self', layer: 1, head: 1 });
+    expect(details()).toEqual([
+      { kind: 'detail', run: run.id, layer: { stack: 'decoder', layer: 1 }, captureQKV: true },
+    ]);
+    const summaryOfLayer0 = store.getState().run!.trace.decoder!.layers[0].summaries;
+    main().events.onChunk(run.id, summarised(1, true));
+    const layers = store.getState().run!.trace.decoder!.layers;
+    expect(layers.map((l) => l.attentions.length)).toEqual([0, 1]);
+    expect(layers[0].summaries).toBe(summaryOfLayer0);
+    // Back to layer 0: asked for again, since the page no longer holds it.
+    store.getState().setFocus({ stack: 'decoder', kind: 'self', layer: 0, head: 0 });
+    expect(details().map((c) => c.kind === 'detail' && c.layer.layer)).toEqual([1, 0]);
   });
 
   it('keeps the model on screen usable while another loads; a cancelled load changes nothing', async () => {

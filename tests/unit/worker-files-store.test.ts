@@ -21,6 +21,7 @@ function setUp() {
     generate: () => 0,
     askTokenizer: () => 0,
     analyse: () => 0,
+    detail: () => {},
     cancel: () => {},
     dispose: () => {},
     modelCache: (clear) => void cacheRequests.push(clear),

@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ForwardError } from '../../src/model/model';
 import { parseConfig } from '../../src/model/config';
 import { CharsTokenizer, type Tokenizer } from '../../src/model/tokenizer';
-import type { TraceChunk } from '../../src/model/trace';
+import { headMetrics } from '../../src/model/analysis/headMetrics';
+import { row, type LayerChunk, type TraceChunk } from '../../src/model/trace';
 import { Engine } from '../../src/workers/engine';
 import { errorCodeOf } from '../../src/workers/engineErrors';
 import { bucketLength, topK } from '../../src/workers/forwards';
@@ -40,11 +41,12 @@ class Harness {
   readonly engine: Engine;
   private nextId = 1;
 
-  constructor(padToBuckets = false) {
+  constructor(padToBuckets = false, summaryAbove?: number) {
     this.engine = new Engine({
       pageUrl: PAGE,
       fetch: fakeFetch,
       padToBuckets,
+      ...(summaryAbove === undefined ? {} : { summaryAbove }),
       post: (message, transfer) => {
         // What the page receives: a structured clone that moves `transfer` (as postMessage does).
         const received = structuredClone(message, { transfer });
@@ -689,6 +691,123 @@ describe('generation', () => {
     };
     await harness.send(empty);
     expect(harness.only(empty.id, 'error').code).toBe('empty-input');
+  });
+});
+
+describe('long inputs', () => {
+  /** The layer chunks of a request, by layer. */
+  const layersOf = (h: Harness, id: number): LayerChunk[] =>
+    h.chunks(id).flatMap((c) => (c.chunk.type === 'layer' ? [c.chunk] : []));
+  const exact = (l: LayerChunk) => {
+    const { scores, probs, q, k, v, headOutputs } = l.attentions[0];
+    return { scores, probs, q, k, v, headOutputs, hidden: l.hidden };
+  };
+
+  it('sends summaries but for the layer shown, and traces any layer again to the same numbers', async () => {
+    // Every input is long here; the reference engine sends every layer in full.
+    harness = new Harness(false, 0);
+    const reference = new Harness();
+    try {
+      await harness.load();
+      await reference.load();
+      const run = {
+        ...harness.runRequest('the cat sat', PLAIN, true),
+        detail: { stack: 'decoder' as const, layer: 1 },
+      };
+      const full = reference.runRequest('the cat sat', PLAIN, true);
+      await harness.send(run);
+      await reference.send(full);
+      const long = layersOf(harness, run.id);
+      const whole = layersOf(reference, full.id);
+      expect(long.map((l) => l.attentions.length)).toEqual([0, 1, 0]);
+      expect(exact(long[1])).toEqual(exact(whole[1]));
+      long.forEach((l, layer) => {
+        const [summary] = l.summaries!;
+        const att = whole[layer].attentions[0];
+        // 11 tokens pool to themselves: the summary is the probabilities, masked cells 0.
+        expect(summary.factor).toBe(1);
+        expect(summary.pooled.data).toEqual(att.probs.data);
+        expect(summary.pooledMask).toEqual(att.mask);
+        expect(summary.metrics).toEqual(
+          [0, 1].map((h) => headMetrics(row(att.probs, h), 11, 11, att.mask.data)),
+        );
+      });
+      // A summarised layer's chunk moves only its own small buffer: no probabilities ride along.
+      const sent = harness.sent.filter(
+        (s) => s.message.type === 'chunk' && s.message.chunk.type === 'layer',
+      );
+      const bytes = (l: LayerChunk) => l.hidden.data.buffer.byteLength;
+      const attentionBytes = (l: LayerChunk) =>
+        Object.values(exact(l)).reduce((n, m) => n + (m === l.hidden ? 0 : m!.data.byteLength), 0);
+      expect(bytes(long[0])).toBe(bytes(whole[0]) - attentionBytes(whole[0]));
+      expect(sent[0].transfer).toEqual([long[0].hidden.data.buffer]);
+
+      // Layers 0 and 2 on request: the same numbers as the full run's, as chunks of the run.
+      for (const layer of [0, 2]) {
+        const before = harness.sent.length;
+        await harness.send({
+          type: 'detail',
+          id: harness.id(),
+          run: run.id,
+          layer: { stack: 'decoder', layer },
+          captureQKV: true,
+        });
+        const [answer] = harness.sent.slice(before).map((s) => s.message);
+        if (answer.type !== 'chunk' || answer.chunk.type !== 'layer') throw new Error('no chunk');
+        expect(answer.id).toBe(run.id);
+        expect(exact(answer.chunk)).toEqual(exact(whole[layer]));
+        expect(answer.chunk.summaries).toEqual(long[layer].summaries);
+      }
+
+      // Once a newer run has started, a request for the old run's layer gets no answer.
+      const newer = harness.runRequest('the dog');
+      await harness.send(newer);
+      const before = harness.sent.length;
+      await harness.send({
+        type: 'detail',
+        id: harness.id(),
+        run: run.id,
+        layer: { stack: 'decoder', layer: 0 },
+        captureQKV: false,
+      });
+      expect(harness.sent.length).toBe(before);
+    } finally {
+      reference.engine.dispose();
+    }
+  });
+
+  it('generates over the whole sequence, summarised, and keeps no tensors but the last inputs', async () => {
+    harness = new Harness(false, 0);
+    await harness.load();
+    const weights = tf.memory().numTensors;
+    const run = harness.runRequest('ab');
+    await harness.send(run);
+    for (let step = 0; step < 3; step++) {
+      const id = harness.id();
+      await harness.send({
+        type: 'generate',
+        id,
+        interventions: PLAIN,
+        topK: 3,
+        captureQKV: false,
+      });
+      const chunks = harness.chunks(id);
+      expect(chunks.map((c) => c.queryStart)).toEqual(chunks.map(() => 0));
+      const layers = layersOf(harness, id);
+      expect(layers.map((l) => l.summaries?.[0].pooled.shape)).toEqual(
+        layers.map(() => [2, 3 + step, 3 + step]),
+      );
+      await harness.send({
+        type: 'detail',
+        id: harness.id(),
+        run: id,
+        layer: { stack: 'decoder', layer: 1 },
+        captureQKV: false,
+      });
+      // One kept input per layer, of the latest run only.
+      expect(tf.memory().numTensors).toBe(weights + DECODER_CONFIG.n_layer);
+    }
+    expect(harness.sent.filter((s) => s.message.type === 'error')).toEqual([]);
   });
 });
 

@@ -33,7 +33,13 @@ export function HeadView() {
   const att = useLab(selectAttention(focus));
   const cfg = useLab((s) => s.modelInfo?.config);
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
-  if (!att) return <p className="hint">Run the model to see its heads.</p>;
+  if (!att) {
+    return (
+      <p className="hint">
+        {runId === null ? 'Run the model to see its heads.' : `Waiting for layer ${focus.layer}…`}
+      </p>
+    );
+  }
   const [heads, allQ, allK] = att.probs.shape;
   // Until a run with value norms arrives (switching mode starts one), the probabilities.
   const weights = lineWeights(att, mode) ?? att.probs.data;

@@ -6,7 +6,7 @@ import { cachedMetrics, measureHead, measureKey } from '../lib/metricsCache';
 import { formatHead, type HeadFocus } from '../lib/urlState';
 import { Counterfactual } from '../components/Counterfactual';
 import { drawQueue } from '../components/canvas';
-import { attentionOf, selectRunId, selectTrace } from '../store/selectors';
+import { attentionOf, selectRunId, selectTrace, summaryOf } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 type Column = keyof HeadMetrics | 'head';
@@ -17,7 +17,8 @@ const MEASURE_AT_ONCE = 128 * 128;
 
 interface Row {
   ref: HeadFocus;
-  att: AttentionTrace;
+  /** The attention to measure; absent when the worker measured it (a long input's summary). */
+  att?: AttentionTrace;
   ablated: boolean;
   /** The run's tokens, for a self-attention's induction score. */
   ids: number[] | undefined;
@@ -45,7 +46,21 @@ export function MetricsTable() {
     const out: Row[] = [];
     for (const b of attentionBlocks(cfg)) {
       for (let layer = 0; layer < b.layers; layer++) {
-        const att = attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
+        const at = { stack: b.stack, layer, kind: b.kind };
+        const summary = summaryOf({ trace }, at);
+        if (summary) {
+          summary.metrics.forEach((m, head) =>
+            out.push({
+              ref: { ...at, head },
+              ablated: summary.headGate[head] === 0,
+              ids: undefined,
+              m,
+              order: out.length,
+            }),
+          );
+          continue;
+        }
+        const att = attentionOf({ trace }, at);
         if (!att) continue;
         const [heads, nq, nk] = att.probs.shape;
         // The induction score needs the tokens along both axes: self-attention only.
@@ -71,7 +86,7 @@ export function MetricsTable() {
   useEffect(() => {
     const keys: object[] = [];
     for (const { att, ref, m, ids } of rows) {
-      if (m) continue;
+      if (m || !att) continue;
       const key = measureKey(att, ref.head);
       keys.push(key);
       drawQueue.schedule(key, () => {

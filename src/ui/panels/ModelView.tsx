@@ -4,7 +4,7 @@ import { CATEGORICAL, sequentialScale } from '../lib/colour';
 import { kvGroups, kvGroupSuffix, kvSharingCaption } from '../lib/kvGroups';
 import { MiniHeatmap } from '../components/MiniHeatmap';
 import { Counterfactual } from '../components/Counterfactual';
-import { attentionOf, selectNoData, selectRunId, selectTrace } from '../store/selectors';
+import { selectNoData, selectRunId, selectTrace, thumbnailsOf } from '../store/selectors';
 import { attentionBlocks } from '../store/shape';
 
 /** Every head of every layer as a thumbnail: click to focus, shift-click to ablate. */
@@ -72,16 +72,17 @@ export function ModelView() {
               </span>
             ))}
             {Array.from({ length: b.layers }, (_, layer) => {
-              const att = trace && attentionOf({ trace }, { stack: b.stack, layer, kind: b.kind });
+              const at = { stack: b.stack, layer, kind: b.kind };
+              const shown = trace && thumbnailsOf({ trace }, at);
               return [
                 // A layer the running request has not reached: last pictures, dimmed (styles.css).
                 <span
                   key={`l${layer}`}
                   className="small grid-label"
-                  title={att ? undefined : 'updating: the previous pictures are shown'}
+                  title={shown ? undefined : 'updating: the previous pictures are shown'}
                 >
                   L{layer}
-                  {att ? '' : ' …'}
+                  {shown ? '' : ' …'}
                 </span>,
                 ...Array.from({ length: cfg.nHeads }, (_, head) => {
                   const focused =
@@ -89,7 +90,7 @@ export function ModelView() {
                     focus.kind === b.kind &&
                     focus.layer === layer &&
                     focus.head === head;
-                  const ablated = att ? att.headGate[head] === 0 : false;
+                  const ablated = shown ? shown.headGate[head] === 0 : false;
                   return (
                     <button
                       key={`${layer}-${head}`}
@@ -116,9 +117,9 @@ export function ModelView() {
                       }}
                     >
                       <MiniHeatmap
-                        matrix={att?.probs ?? null}
+                        matrix={shown?.matrix ?? null}
                         index={head}
-                        mask={att?.mask}
+                        mask={shown?.mask}
                         scale={scale}
                         hatchAll={ablated}
                         requestId={runId}

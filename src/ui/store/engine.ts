@@ -11,6 +11,7 @@ export type Engine = Pick<
   | 'run'
   | 'generate'
   | 'analyse'
+  | 'detail'
   | 'cancel'
   | 'restart'
   | 'modelCache'

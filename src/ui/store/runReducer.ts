@@ -4,7 +4,7 @@
  * it, so a panel that selects one layer is not re-rendered when another layer arrives.
  */
 import type { ClientMessage } from '../../client/client';
-import type { StackTrace, Trace, TraceChunk } from '../../model/trace';
+import type { LayerChunk, StackTrace, Trace, TraceChunk } from '../../model/trace';
 import { mergeStep } from '../../client/mergeStep';
 import type { RunSpec, RunState } from './types';
 
@@ -66,9 +66,32 @@ export function growTrace(trace: Trace, chunk: TraceChunk, queryStart: number): 
   }
   if (!stack) throw new Error(`a ${chunk.stack} ${chunk.type} chunk came before its embedding`);
   if (chunk.type === 'output') return { ...trace, [chunk.stack]: { ...stack, output: chunk } };
-  const layers = [...stack.layers];
+  const grown = { ...trace };
+  // A long input's layer in full (its summaries beside): the one shown before goes back to its
+  // summaries, so the page holds one layer's exact matrices (detail.ts).
+  if (chunk.summaries && chunk.attentions.length > 0) {
+    for (const st of ['encoder', 'decoder'] as const) {
+      const other = grown[st];
+      if (other?.layers.some(isDetailed)) {
+        grown[st] = {
+          ...other,
+          layers: other.layers.map((l) => (isDetailed(l) ? summaryOnly(l) : l)),
+        };
+      }
+    }
+  }
+  const layers = [...grown[chunk.stack]!.layers];
   layers[chunk.layer] = chunk;
-  return { ...trace, [chunk.stack]: { ...stack, layers } };
+  return { ...grown, [chunk.stack]: { ...grown[chunk.stack]!, layers } };
+}
+
+/** A summarised layer that also holds its exact attention. */
+function isDetailed(l: LayerChunk | undefined): boolean {
+  return l !== undefined && l.summaries !== undefined && l.attentions.length > 0;
+}
+
+function summaryOnly(l: LayerChunk): LayerChunk {
+  return { ...l, attentions: [] };
 }
 
 export function reduceRun(run: RunState, m: RunMessage): RunState {

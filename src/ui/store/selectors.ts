@@ -4,7 +4,13 @@
  * selector below returns a reference that changes only when what it names changes (the trace is
  * grown with the untouched parts kept, runReducer.ts), so a panel re-renders only for its data.
  */
-import { row, type AttentionTrace, type Stack } from '../../model/trace';
+import {
+  row,
+  type AttentionSummary,
+  type AttentionTrace,
+  type Matrix,
+  type Stack,
+} from '../../model/trace';
 import type { TokenInfo } from '../../workers/protocol';
 import { displayPiece } from '../lib/pieces';
 import type { AttentionKind, ValueMode } from '../lib/urlState';
@@ -18,6 +24,31 @@ export function attentionOf(
 ): AttentionTrace | null {
   const layer = run?.trace[at.stack]?.layers[at.layer];
   return layer?.attentions.find((a) => a.kind === at.kind) ?? null;
+}
+
+/** A long input's summary of an attention (its layer came summarised), else null. */
+export function summaryOf(
+  run: Pick<RunState, 'trace'> | null,
+  at: { stack: Stack; layer: number; kind: AttentionKind },
+): AttentionSummary | null {
+  const layer = run?.trace[at.stack]?.layers[at.layer];
+  return layer?.summaries?.find((a) => a.kind === at.kind) ?? null;
+}
+
+/**
+ * What a layer's thumbnails draw: a long input's summaries (pooled probabilities), even for the
+ * layer held in full, so that its pictures do not change when the focus moves; else the
+ * probabilities.
+ */
+export function thumbnailsOf(
+  run: Pick<RunState, 'trace'>,
+  at: { stack: Stack; layer: number; kind: AttentionKind },
+): { matrix: Matrix; mask: Matrix; headGate: Float32Array } | null {
+  const summary = summaryOf(run, at);
+  if (summary)
+    return { matrix: summary.pooled, mask: summary.pooledMask, headGate: summary.headGate };
+  const att = attentionOf(run, at);
+  return att && { matrix: att.probs, mask: att.mask, headGate: att.headGate };
 }
 
 export interface AxisTokens {

@@ -3,10 +3,11 @@
  * the cost panel's timings. One job at a time (types.ts `Job`): starting one supersedes the one
  * in flight (the worker stops it, the client drops its messages), so no cancel is needed.
  */
-import type { RunInput } from '../../workers/protocol';
+import type { LayerRef, RunInput } from '../../workers/protocol';
 import { lengthsUpTo } from '../lib/cost';
 import { generateBlocked } from '../lib/generation';
 import type { Get, Set, StoreDeps } from './deps';
+import { fetchDetail } from './detail';
 import {
   DEFAULT_INTERVENTIONS,
   inputKey,
@@ -34,10 +35,16 @@ function mainSpec(s: LabState, input: RunInput): MainSpec {
   };
 }
 
+/** The layer a long input's run sends in full: the focused one (detail.ts). */
+function detailOf(s: LabState): LayerRef {
+  return { stack: s.focus.stack, layer: s.focus.layer };
+}
+
 function startMain(set: Set, get: Get, { key, ...spec }: MainSpec): void {
   const id = get().engine.run(spec.input, spec.interventions, {
     captureQKV: spec.captureQKV,
     topK: TOP_K,
+    detail: detailOf(get()),
   });
   set({ run: newRun(id, spec), inFlight: { purpose: 'main', id, key } });
 }
@@ -105,6 +112,7 @@ function finish(set: Set, get: Get, job: Job, m: Extract<RunMessage, { type: 'do
 export function receiveRun(set: Set, get: Get, m: RunMessage): void {
   const s = get();
   if (s.run) set({ run: reduceRun(s.run, m) });
+  if (m.type === 'chunk') fetchDetail(set, get);
   const job = s.inFlight;
   if (m.type === 'error' && job?.id !== m.id && s.run?.id !== m.id) {
     // Not tied to a request of ours (a stopped engine, the model cache): still worth telling.
@@ -157,7 +165,7 @@ export function traceSlice(set: Set, get: Get, deps: StoreDeps): TraceSlice {
       };
       const id = s.engine.generate(
         spec.interventions,
-        { captureQKV: spec.captureQKV, topK: TOP_K },
+        { captureQKV: spec.captureQKV, topK: TOP_K, detail: detailOf(s) },
         sampling,
       );
       // The step's chunks hold only the new rows: they grow the trace on screen.

@@ -44,6 +44,8 @@ export interface RunState extends RunSpec {
   error: { code: string; message: string } | null;
   /** What `generate` would continue; null for a run it cannot continue (or not done). */
   continuation: Continuation | null;
+  /** The summarised layer (`stack.layer`) whose exact attention was last asked for (detail.ts). */
+  detailAsked?: string;
 }
 
 export interface Notice {

@@ -2,6 +2,7 @@
 import { DEFAULT_VIEW } from '../lib/urlState';
 import { wantsQKV } from './inputs';
 import type { Get, Set, StoreDeps } from './deps';
+import { fetchDetail } from './detail';
 import { clampFocus } from './shape';
 import type { ViewSlice } from './types';
 
@@ -19,6 +20,7 @@ export function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
     setFocus(focus) {
       const cfg = get().modelInfo?.config;
       set({ focus: cfg ? clampFocus(cfg, focus) : focus });
+      fetchDetail(set, get);
     },
     setMode(mode) {
       set({ mode });
