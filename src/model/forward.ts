@@ -2,31 +2,23 @@
  * The traced driver: one sequence through embeddings → blocks → final norm → logits, streamed
  * to the caller chunk by chunk (an `embedding` chunk, one `layer` chunk per block, an `output`
  * chunk, per stack) for the worker and the UI. What it records lives in `tracer.ts`, how chunks
- * are read back in `chunkStream.ts`.
+ * are read back in `chunkStream.ts`, one block in `tracedBlock.ts`, and what a long input keeps
+ * to trace a layer again in `retrace.ts`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { block } from './block';
 import { ChunkStream } from './chunkStream';
 import { stacksOf } from './config';
 import { checkIds, checkTokenTypes, ForwardError } from './inputs';
 import type { KeysValues, KVCache } from './kvCache';
-import {
-  disposeMasks,
-  gateTensor,
-  headGates,
-  layerWindows,
-  selfMaskOf,
-  stackMasks,
-  type StackMasks,
-} from './masks';
 import type { HeadRef, Model } from './model';
 import { normalize } from './norm';
-import { embed, logitsOf, ropeFor, stackParams } from './parts';
+import { embed, logitsOf, stackParams } from './parts';
 import { Recorder } from './recorder';
-import type { RopeTables } from './rope';
-import type { LayerChunk, Matrix, Stack, Trace, TraceChunk } from './trace';
+import { keepStack, type KeptInputs } from './retrace';
+import type { Matrix, Stack, Trace, TraceChunk } from './trace';
 import { assembleTrace } from './trace';
-import { LayerTracer, leading, realTokens, TokenStats, type LayerView } from './tracer';
+import { disposeStackContext, stackContext, traceBlock, type LayerRef } from './tracedBlock';
+import { leading, realTokens, TokenStats } from './tracer';
 
 export interface ForwardInput {
   /** Token ids of the decoder (or of the only stack). */
@@ -73,154 +65,11 @@ export interface ForwardOptions {
   keep?: KeptInputs;
 }
 
-/** A layer of a stack. */
-export interface LayerRef {
-  stack: Stack;
-  layer: number;
-}
-
-/**
- * What a traced forward kept to trace one of its layers again (the page asks for the exact
- * matrices of a long input's layer): per stack, each block's input `[1, P, d]` and the encoder
- * output it read, and the run's options. The caller disposes it (`disposeKept`).
- */
-export interface KeptInputs {
-  options: Pick<ForwardOptions, 'causalMask' | 'causalEncoder' | 'usePositions' | 'ablatedHeads'>;
-  stacks: Partial<Record<Stack, KeptStack>>;
-}
-
-interface KeptStack {
-  inputs: tf.Tensor[];
-  real: number;
-  padded: number;
-  memory?: { x: tf.Tensor; length: number };
-}
-
-export function keptInputs(): KeptInputs {
-  return { options: {}, stacks: {} };
-}
-
-export function disposeKept(kept: KeptInputs): void {
-  for (const s of Object.values(kept.stacks))
-    tf.dispose([...s.inputs, ...(s.memory ? [s.memory.x] : [])]);
-  kept.stacks = {};
-}
-
 interface TracedStackResult {
   /** Output of the last block (before any final norm), `[1, P, d]`, owned by the caller. */
   x: tf.Tensor;
   /** Real (unpadded) length. */
   real: number;
-}
-
-/** What the blocks of one traced stack share: lengths, masks, RoPE tables, the encoder output. */
-interface StackContext {
-  stack: Stack;
-  prefix: string;
-  real: number;
-  past: number;
-  causal: boolean;
-  windows: (number | null)[];
-  masks: StackMasks;
-  rope: RopeTables | undefined;
-  cache?: KVCache;
-  memory?: { x: tf.Tensor; length: number };
-}
-
-function stackContext(
-  model: Model,
-  stack: Stack,
-  lengths: { real: number; padded: number },
-  opts: ForwardOptions,
-  memory?: { x: tf.Tensor; length: number },
-): StackContext {
-  const cfg = model.config;
-  const cache = stack === 'decoder' ? opts.cache : undefined;
-  const past = cache?.length ?? 0;
-  const { real, padded } = lengths;
-  const causal =
-    stack === 'decoder'
-      ? (opts.causalMask ?? true)
-      : cfg.architecture === 'encoder-only' && (opts.causalEncoder ?? false);
-  const windows = layerWindows(cfg.attentionWindows, stackParams(model, stack).blocks.length);
-  const masks = stackMasks(
-    padded,
-    real,
-    past,
-    causal,
-    memory && { keys: memory.x.shape[1]!, real: memory.length },
-    windows,
-  );
-  return {
-    stack,
-    prefix: cfg.architecture === 'encoder-decoder' ? `${stack}.` : '',
-    real,
-    past,
-    causal,
-    windows,
-    masks,
-    rope: ropeFor(model, padded, past, opts.usePositions ?? true),
-    ...(cache ? { cache } : {}),
-    ...(memory ? { memory } : {}),
-  };
-}
-
-function disposeStackContext(c: StackContext): void {
-  disposeMasks(c.masks);
-  if (c.rope) tf.dispose([c.rope.cos, c.rope.sin]);
-}
-
-/** How a layer's attention is traced: in full unless a long input's summaries are asked for. */
-function attentionOutput(
-  opts: ForwardOptions,
-  stack: Stack,
-  layer: number,
-): LayerView['attention'] {
-  const s = opts.summarise;
-  if (!s) return 'exact';
-  return s.detail?.stack === stack && s.detail.layer === layer ? 'both' : 'summary';
-}
-
-/**
- * One traced block: its output `[1, P, d]` and self-attention keys/values (the caller owns
- * them), and the chunk, to build once `rec` has been flushed.
- */
-function traceBlock(
-  model: Model,
-  c: StackContext,
-  layer: number,
-  x: tf.Tensor,
-  opts: ForwardOptions,
-  rec: Recorder,
-): { x: tf.Tensor; k: tf.Tensor; v: tf.Tensor; chunk: () => LayerChunk } {
-  const cfg = model.config;
-  const { stack, real, past, masks } = c;
-  const gates = headGates(opts.ablatedHeads ?? [], stack, layer, cfg.nHeads);
-  const selfMask = selfMaskOf(masks, c.windows[layer]);
-  const tracer = new LayerTracer(rec, {
-    prefix: `${c.prefix}h.${layer}.`,
-    queries: real,
-    keys: { self: past + real, cross: c.memory?.length ?? 0 },
-    masks: { self: selfMask.shown, cross: masks.cross?.shown },
-    gates,
-    causal: c.causal,
-    captureQKV: opts.captureQKV ?? false,
-    attention: attentionOutput(opts, stack, layer),
-  });
-  let hidden!: Matrix;
-  const out = tf.tidy(() => {
-    const self = { bias: selfMask.bias, gate: gateTensor(gates.self), rope: c.rope };
-    const cross = masks.cross && { bias: masks.cross.bias, gate: gateTensor(gates.cross) };
-    const io = {
-      self: { ...self, past: c.cache?.layers[layer] },
-      ...(c.memory && cross ? { memory: c.memory.x, cross } : {}),
-    };
-    const r = block(x, stackParams(model, stack).blocks[layer], cfg, io, tracer);
-    tracer.recordStats();
-    hidden = rec.record(realTokens(r.x, real));
-    return { x: r.x, k: r.selfKeys.k, v: r.selfKeys.v };
-  });
-  return { ...out, chunk: () => ({ type: 'layer', stack, layer, ...tracer.finish(), hidden }) };
 }
 
 /**
@@ -292,53 +141,6 @@ async function traceStack(
     disposeStackContext(c);
   }
   return { x, real };
-}
-
-/** Start keeping a stack's block inputs (and a copy of the encoder output it reads). */
-function keepStack(
-  keep: KeptInputs,
-  stack: Stack,
-  lengths: { real: number; padded: number },
-  memory?: { x: tf.Tensor; length: number },
-): KeptStack {
-  const kept: KeptStack = {
-    inputs: [],
-    ...lengths,
-    ...(memory ? { memory: { x: memory.x.clone(), length: memory.length } } : {}),
-  };
-  keep.stacks[stack] = kept;
-  return kept;
-}
-
-/**
- * Trace one layer of a kept forward again, from its block's kept input, with the same options
- * (`captureQKV` as asked now): the same kernels on the same tensors give the same numbers. Its
- * chunk has the exact matrices and the summaries.
- */
-export async function retraceLayer(
-  model: Model,
-  kept: KeptInputs,
-  { stack, layer }: LayerRef,
-  captureQKV: boolean,
-): Promise<LayerChunk> {
-  const s = kept.stacks[stack];
-  const x = s?.inputs[layer];
-  if (!s || !x) throw new Error(`the forward kept no input for ${stack} layer ${layer}`);
-  const opts: ForwardOptions = {
-    ...kept.options,
-    captureQKV,
-    summarise: { detail: { stack, layer } },
-  };
-  const c = stackContext(model, stack, s, opts, s.memory);
-  const rec = new Recorder();
-  try {
-    const out = traceBlock(model, c, layer, x, opts, rec);
-    tf.dispose([out.x, out.k, out.v]);
-    await rec.flush();
-    return out.chunk();
-  } finally {
-    disposeStackContext(c);
-  }
 }
 
 /** Final norm and logits; resolves to the stack's final hidden state `[1, P, d]` (the caller owns it). */

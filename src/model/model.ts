@@ -29,15 +29,8 @@ export function disposeModel(model: Model): void {
 }
 
 export { decoderLogits, encoderDecoderLogits, type LogitPositions } from './drivers';
-export {
-  disposeKept,
-  keptInputs,
-  retraceLayer,
-  runForward,
-  type ForwardInput,
-  type ForwardOptions,
-  type KeptInputs,
-  type LayerRef,
-} from './forward';
+export { runForward, type ForwardInput, type ForwardOptions } from './forward';
+export { disposeKept, keptInputs, retraceLayer, type KeptInputs } from './retrace';
+export type { LayerRef } from './tracedBlock';
 export { checkVocabulary, ForwardError } from './inputs';
 export { createKVCache, type KVCache } from './kvCache';
