@@ -55,7 +55,7 @@ export function keepStack(
 /**
  * Trace one layer of a kept forward again, from its block's kept input, with the same options
  * (`captureQKV` as asked now): the same kernels on the same tensors give the same numbers. Its
- * chunk has the exact matrices and the summaries.
+ * chunk has the exact matrices only: the page has the layer's summaries from the run.
  */
 export async function retraceLayer(
   model: Model,
@@ -66,11 +66,7 @@ export async function retraceLayer(
   const s = kept.stacks[stack];
   const x = s?.inputs[layer];
   if (!s || !x) throw new Error(`the forward kept no input for ${stack} layer ${layer}`);
-  const opts: ForwardOptions = {
-    ...kept.options,
-    captureQKV,
-    summarise: { detail: { stack, layer } },
-  };
+  const opts: ForwardOptions = { ...kept.options, captureQKV };
   const c = stackContext(model, stack, s, opts, s.memory);
   const rec = new Recorder();
   try {

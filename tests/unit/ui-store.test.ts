@@ -391,11 +391,15 @@ describe('store: loading and running', () => {
     expect(details()).toEqual([
       { kind: 'detail', run: run.id, layer: { stack: 'decoder', layer: 1 }, captureQKV: true },
     ]);
-    const summaryOfLayer0 = store.getState().run!.trace.decoder!.layers[0].summaries;
-    main().events.onChunk(run.id, summarised(1, true));
+    const [summaryOf0, summaryOf1] = store
+      .getState()
+      .run!.trace.decoder!.layers.map((l) => l.summaries);
+    // The worker answers with the exact matrices only; the summaries the run sent stay.
+    main().events.onChunk(run.id, { ...summarised(1, true), summaries: undefined });
     const layers = store.getState().run!.trace.decoder!.layers;
     expect(layers.map((l) => l.attentions.length)).toEqual([0, 1]);
-    expect(layers[0].summaries).toBe(summaryOfLayer0);
+    expect(layers.map((l) => l.summaries)).toEqual([summaryOf0, summaryOf1]);
+    expect(layers[0].summaries).toBe(summaryOf0);
     // Back to layer 0: asked for again, since the page no longer holds it.
     store.getState().setFocus({ stack: 'decoder', kind: 'self', layer: 0, head: 0 });
     expect(details().map((c) => c.kind === 'detail' && c.layer.layer)).toEqual([1, 0]);

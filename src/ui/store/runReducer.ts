@@ -66,6 +66,10 @@ export function growTrace(trace: Trace, chunk: TraceChunk, queryStart: number): 
   }
   if (!stack) throw new Error(`a ${chunk.stack} ${chunk.type} chunk came before its embedding`);
   if (chunk.type === 'output') return { ...trace, [chunk.stack]: { ...stack, output: chunk } };
+  // A long input's layer in full, asked for after the run (detail.ts): the worker sends only
+  // the exact matrices; the summaries the run sent stay.
+  const summaries = stack.layers[chunk.layer]?.summaries;
+  if (summaries && !chunk.summaries) chunk = { ...chunk, summaries };
   const grown = { ...trace };
   // A long input's layer in full (its summaries beside): the one shown before goes back to its
   // summaries, so the page holds one layer's exact matrices (detail.ts).
