@@ -699,8 +699,8 @@ describe('long inputs', () => {
   const layersOf = (h: Harness, id: number): LayerChunk[] =>
     h.chunks(id).flatMap((c) => (c.chunk.type === 'layer' ? [c.chunk] : []));
   const exact = (l: LayerChunk) => {
-    const { scores, probs, q, k, v, headOutputs } = l.attentions[0];
-    return { scores, probs, q, k, v, headOutputs, hidden: l.hidden };
+    const { scores, probs, q, k, v, headOutputs, valueNorms } = l.attentions[0];
+    return { scores, probs, q, k, v, headOutputs, valueNorms, hidden: l.hidden };
   };
 
   it('sends summaries but for the layer shown, and traces any layer again to the same numbers', async () => {
