@@ -110,7 +110,7 @@ async function traceStack(
     return e;
   });
 
-  const c = stackContext(model, stack, { real, padded }, opts, memory);
+  const c = { ...stackContext(model, stack, { real, padded }, opts, memory), ids };
   const kept = opts.keep && keepStack(opts.keep, stack, { real, padded }, memory);
   try {
     await stream.push(rec, () => ({

@@ -41,6 +41,8 @@ export interface StackContext {
   rope: RopeTables | undefined;
   cache?: KVCache;
   memory?: { x: tf.Tensor; length: number };
+  /** The stack's tokens (the summaries' induction score). */
+  ids?: readonly number[];
 }
 
 export function stackContext(
@@ -122,6 +124,7 @@ export function traceBlock(
     causal: c.causal,
     captureQKV: opts.captureQKV ?? false,
     attention: attentionOutput(opts, stack, layer),
+    ...(c.ids ? { ids: c.ids } : {}),
   });
   let hidden!: Matrix;
   const out = tf.tidy(() => {

@@ -718,6 +718,7 @@ describe('long inputs', () => {
       await harness.send(run);
       await reference.send(full);
       const long = layersOf(harness, run.id);
+      const ids = harness.only(run.id, 'tokens').tokens.map((t) => t.id);
       const whole = layersOf(reference, full.id);
       expect(long.map((l) => l.attentions.length)).toEqual([0, 1, 0]);
       expect(exact(long[1])).toEqual(exact(whole[1]));
@@ -729,7 +730,7 @@ describe('long inputs', () => {
         expect(summary.pooled.data).toEqual(att.probs.data);
         expect(summary.pooledMask).toEqual(att.mask);
         expect(summary.metrics).toEqual(
-          [0, 1].map((h) => headMetrics(row(att.probs, h), 11, 11, att.mask.data)),
+          [0, 1].map((h) => headMetrics(row(att.probs, h), 11, 11, att.mask.data, ids)),
         );
       });
       // A summarised layer's chunk moves only its own small buffer: no probabilities ride along.
