@@ -169,7 +169,8 @@ it('samples reproducibly with a seed, and temperature → 0 generates what greed
 });
 
 it('shows the BPE merges that built a token, as the tokenizer makes them', async () => {
-  await open('tab=tokenizer');
+  // The language model: its byte-level BPE builds tokens by merges (the default's are characters).
+  await open('model=lm-prenorm&tab=tokenizer');
   const chips = await page
     .getByTestId('tokenizer-chip')
     .evaluateAll((els) => els.map((e) => ({ id: Number(e.getAttribute('data-token-id')) })));
@@ -181,7 +182,7 @@ it('shows the BPE merges that built a token, as the tokenizer makes them', async
   };
   const best = chips.reduce((a, b) => (merges(b.id) > merges(a.id) ? b : a));
   const expected = explainToken(bpe, best.id);
-  if (expected.scheme !== 'bpe') throw new Error('the default model’s tokenizer is BPE');
+  if (expected.scheme !== 'bpe') throw new Error('lm-prenorm’s tokenizer is BPE');
   expect(expected.steps.length - 1).toBeGreaterThanOrEqual(2);
   await page.locator(`[data-testid="tokenizer-chip"][data-token-id="${best.id}"]`).first().click();
   const answer = page.getByTestId('tokenizer-answer');
