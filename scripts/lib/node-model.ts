@@ -8,19 +8,22 @@ import { loadCheckpoint } from '../../src/model/checkpoint';
 import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { Model } from '../../src/model/model';
 
+/** Switch to `backend` (with the project's wasm kernels on wasm); throws where it cannot start. */
+export async function useNodeBackend(backend: 'wasm' | 'cpu'): Promise<void> {
+  if (!(await tf.setBackend(backend))) throw new Error(`the ${backend} backend did not start`);
+  await tf.ready();
+  if (backend === 'wasm') installWasmKernels();
+}
+
 /** wasm is about 13× faster than the plain cpu backend here; fall back to cpu where it fails. */
 export async function useFastestNodeBackend(): Promise<string> {
   try {
-    if (await tf.setBackend('wasm')) {
-      await tf.ready();
-      installWasmKernels();
-      return 'wasm';
-    }
+    await useNodeBackend('wasm');
+    return 'wasm';
   } catch {
     // wasm unavailable: the cpu backend below always works
   }
-  await tf.setBackend('cpu');
-  await tf.ready();
+  await useNodeBackend('cpu');
   return 'cpu';
 }
 

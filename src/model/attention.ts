@@ -40,7 +40,10 @@ export interface AttentionInputs {
    * head's output is replaced by `heads` [1 or B, h, T, d/h] (another run's), after the gate.
    */
   patch?: { heads: tf.Tensor; where: tf.Tensor };
-  /** Keys and values of earlier tokens (step-through generation), [B, h, Tpast, d/h] each. */
+  /**
+   * Keys and values of earlier tokens (step-through generation), [B, n_kv, Tpast, d/h] each: one
+   * per key/value head, repeated for the query heads only when used (see `kv` below).
+   */
   past?: { k: tf.Tensor; v: tf.Tensor };
   /** RoPE tables of the new tokens' positions: queries and keys are rotated before the scores. */
   rope?: RopeTables;
@@ -56,6 +59,11 @@ export interface AttentionResult {
   k: tf.Tensor; // [B, h, Tk, d/h] (past keys included; shared KV heads repeated per query head)
   v: tf.Tensor; // [B, h, Tk, d/h]
   heads: tf.Tensor; // [B, h, Tq, d/h]  Σ_j p_ij v_j, after the gate
+  /**
+   * Keys and values past included, [B, n_kv, Tk, d/h] each, before repeat_kv: what a KV cache
+   * keeps, n_kv/h of the repeated `k` and `v` (the same tensors where n_kv = h).
+   */
+  kv: { k: tf.Tensor; v: tf.Tensor };
 }
 
 /**
@@ -78,13 +86,14 @@ export function multiHeadAttention(
     q = applyRope(q, io.rope);
     k = applyRope(k, io.rope);
   }
-  const rep = nHeads / k.shape[1]!;
-  k = repeatKv(k, rep);
-  v = repeatKv(v, rep);
   if (io.past) {
     k = tf.concat([io.past.k, k], 2);
     v = tf.concat([io.past.v, v], 2);
   }
+  const kv = { k, v };
+  const rep = nHeads / k.shape[1]!;
+  k = repeatKv(k, rep);
+  v = repeatKv(v, rep);
   const qk = tf.matMul(q, k, false, true);
   const scores = io.unscaled ? qk : tf.div(qk, Math.sqrt(headDim)); // q·k / √(d/h)
   const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0
@@ -97,5 +106,5 @@ export function multiHeadAttention(
       tf.mul(io.patch.heads, io.patch.where),
     );
   const out = linear(mergeHeads(heads), p.o);
-  return { out, scores, probs, q, k, v, heads };
+  return { out, scores, probs, q, k, v, heads, kv };
 }

@@ -24,7 +24,7 @@ export interface BlockInputs {
 
 export interface BlockOutput {
   x: tf.Tensor;
-  /** Keys and values of self-attention including the past: the next step's cache. */
+  /** Self-attention's keys and values, past included, per key/value head: the next step's cache. */
   selfKeys: { k: tf.Tensor; v: tf.Tensor };
 }
 
@@ -70,7 +70,7 @@ export function block(
     const self = cfg.unscaledScores ? { ...io.self, unscaled: true } : io.self;
     const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, self);
     tracer?.attention('self', r, p.attn);
-    selfKeys = { k: r.k, v: r.v };
+    selfKeys = r.kv;
     return r.out;
   });
   tracer?.residual('after-attention', x);
