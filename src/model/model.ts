@@ -32,5 +32,5 @@ export { decoderLogits, encoderDecoderLogits, type LogitPositions } from './driv
 export { runForward, type ForwardInput, type ForwardOptions } from './forward';
 export { disposeKept, keptInputs, retraceLayer, type KeptInputs } from './retrace';
 export type { LayerRef } from './tracedBlock';
-export { checkVocabulary, ForwardError } from './inputs';
+export { checkTokenTypes, checkVocabulary, ForwardError } from './inputs';
 export { createKVCache, type KVCache } from './kvCache';

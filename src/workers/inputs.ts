@@ -1,15 +1,15 @@
 /**
  * A request's input as the model reads it: text through the checkpoint's tokenizer (or typed as
  * ids where it has none), with the special tokens the model expects around it, cut to the
- * context. Ids given as ids are used as they are. Whether ids lie in the vocabulary is the
- * model's own check (`checkVocabulary`), made here before anything is cut or sent, so that the
- * untraced forward (whose batch driver does not check) is covered too.
+ * context. Ids given as ids are used as they are, with their token types if given. Whether ids
+ * lie in the vocabulary is the model's own check (`checkVocabulary`), made here before anything
+ * is cut or sent, so that the untraced forward (whose batch driver does not check) is covered too.
  */
 import { buildEncoderInput, type Tokenizer } from '../model/tokenizer';
 import { HfTokenizer } from '../model/tokenizer/hf';
 import type { Stack } from '../model/trace';
 import { stacksOf, type ModelConfig } from '../model/config';
-import { checkVocabulary } from '../model/model';
+import { checkTokenTypes, checkVocabulary } from '../model/model';
 import { EngineError } from './engineErrors';
 import type { RunInput } from './protocol';
 
@@ -49,6 +49,9 @@ export function prepareInput(
     const truncated = ids.length > config.contextLength;
     return { ids: truncated ? ids.slice(0, config.contextLength) : ids, truncated };
   };
+  if (input.tokenTypeIds && (!input.ids || config.architecture === 'encoder-decoder')) {
+    throw new EngineError('bad-input', 'token type ids go only with the ids of a one-stack model');
+  }
   if (config.mlmHead && tokenizer instanceof HfTokenizer && !input.ids) {
     return encoderInput(config, tokenizer, input.text, cut);
   }
@@ -57,7 +60,15 @@ export function prepareInput(
       input.ids ?? textIds(tokenizer, input.text, 'the input', 'source'),
       'the input',
     );
-    return { prepared: { ids: main.ids }, stacks: [{ stack: mainStack(config), ...main }] };
+    const types = input.tokenTypeIds;
+    if (types) checkTokenTypes(types, input.ids!.length, config);
+    return {
+      prepared: {
+        ids: main.ids,
+        ...(types ? { tokenTypeIds: types.slice(0, main.ids.length) } : {}),
+      },
+      stacks: [{ stack: mainStack(config), ...main }],
+    };
   }
   // Marian-style: the source ends with </s>; the decoder reads the start token, then the target
   // so far (Hugging Face's labels shifted right: without their final </s>).

@@ -127,6 +127,8 @@ export interface RunInput {
    * decoder start token before the target, end-of-sequence after the source); ids do not.
    */
   ids?: number[];
+  /** Token types of `ids`, one per id (BERT-style models; default all 0). Only with `ids`. */
+  tokenTypeIds?: number[];
   /** Source text/ids of an encoder–decoder model. */
   sourceText?: string;
   sourceIds?: number[];

@@ -8,7 +8,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/workers/engine';
 import { topK } from '../../src/workers/forwards';
 import { parseSafetensors, readFloat32 } from '../../src/model/safetensors';
-import type { Interventions, ModelInfo, Request, Response } from '../../src/workers/protocol';
+import type {
+  Interventions,
+  ModelInfo,
+  Request,
+  Response,
+  RunInput,
+} from '../../src/workers/protocol';
+import { maxAbsDiff, readExpected } from './helpers';
 import { fakeFetch, PAGE, PLAIN } from './workerFixtures';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
@@ -46,11 +53,11 @@ class Harness {
     return this.only(id, 'loaded').info;
   }
 
-  async run(text: string, interventions: Interventions = PLAIN, trace = true) {
+  async run(input: string | RunInput, interventions: Interventions = PLAIN, trace = true) {
     const request: Request = {
       type: 'run',
       id: this.nextId++,
-      input: { text },
+      input: typeof input === 'string' ? { text: input } : input,
       interventions,
       captureQKV: false,
       topK: 5,
@@ -176,6 +183,31 @@ describe('every family answers the same interventions', () => {
     'bert-tiny-a',
     'distilbert-tiny-a',
   ];
+
+  it('bert-tiny-a: token types given with the ids reach the forward (the fixture within 1e-4)', async () => {
+    harness = new Harness();
+    await harness.load(folder('bert-tiny-a'));
+    for (const c of readExpected('bert-tiny-a').cases) {
+      const types = c.token_type_ids as number[];
+      expect(types).toContain(1);
+      const { chunks } = await harness.run({ ids: c.input_ids, tokenTypeIds: types });
+      const embedding = chunks.find((k) => k.type === 'embedding');
+      expect(embedding?.tokenTypeIds).toEqual(types);
+      const output = chunks.find((k) => k.type === 'output');
+      const logits = output?.type === 'output' ? output.logits! : undefined;
+      const vocab = logits!.shape[1];
+      const rows = c.input_ids.map((_, i) => [
+        ...logits!.data.subarray(i * vocab, (i + 1) * vocab),
+      ]);
+      expect(maxAbsDiff(rows, c.logits)).toBeLessThanOrEqual(1e-4);
+    }
+    const refused = async (input: RunInput, message: RegExp) => {
+      await expect(harness.run(input)).rejects.toThrow(message);
+    };
+    await refused({ ids: [2, 5, 3], tokenTypeIds: [0, 1] }, /2 token type ids for 3 tokens/);
+    await refused({ ids: [2, 5, 3], tokenTypeIds: [0, 2, 0] }, /token type id 2 is outside 0–1/);
+    await refused({ text: '2 5 3', tokenTypeIds: [0, 0, 1] }, /only with the ids/);
+  });
 
   it.each(families)(
     '%s: head ablation, the mask toggle and positions off each change the answer',
