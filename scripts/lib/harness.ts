@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPath } from './chromium';
 import type { DebugEvent } from '../../src/client/debug';
+import type { Trace } from '../../src/model/trace';
 import { LAB_TOKENIZER_FILE } from '../../src/model/tokenizer/forCheckpoint';
 import type { ModelIndex } from '../../src/workers/protocol';
 
@@ -188,6 +189,23 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 /** The query that makes the app use WebGL even though this Chromium's is a software renderer. */
 export const WEBGL_QUERY = '?backend=webgl';
+
+/** WebGPU without a GPU: Dawn on SwiftShader's Vulkan (Chromium 156 needs both flags). */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+
+/** The trace of the store's current run, which must be run `runId` (its arrays cross as JSON). */
+export async function storeRunTrace(page: Page, runId: number): Promise<Trace> {
+  const json = await page.evaluate((id) => {
+    const current = window.__attentionLab!.store!.getState().run;
+    if (current?.id !== id) throw new Error(`run ${id} is not the store's current run`);
+    return JSON.stringify(current.trace, (_, v: unknown) =>
+      v instanceof Float32Array ? Array.from(v) : v,
+    );
+  }, runId);
+  return JSON.parse(json, (key, v: unknown) =>
+    key === 'data' && Array.isArray(v) ? Float32Array.from(v as number[]) : v,
+  ) as Trace;
+}
 
 /** The headers `npm start` and `npm run preview` send (vite.config.ts): wasm threads. */
 export const CROSS_ORIGIN_ISOLATION = {

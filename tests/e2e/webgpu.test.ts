@@ -4,16 +4,12 @@
  * transformers computed for the gpt2-tiny-a fixture within 1e-4, every traced key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Trace } from '../../src/model/trace';
 import { traceToReferenceJson } from '../../src/model/traceJson';
 import type { ModelInfo } from '../../src/workers/protocol';
 import { FIXTURES, maxAbsDiff, readExpected } from '../unit/helpers';
-import { openApp, type App } from '../../scripts/lib/harness';
+import { openApp, storeRunTrace, WEBGPU_ARGS, type App } from '../../scripts/lib/harness';
 
 const TOLERANCE = 1e-4;
-
-/** WebGPU without a GPU: Dawn on SwiftShader's Vulkan (Chromium 156 needs both flags). */
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
 
 describe('WebGPU (SwiftShader Vulkan)', () => {
   let app: App;
@@ -58,16 +54,7 @@ describe('WebGPU (SwiftShader Vulkan)', () => {
         (e) => e.event === 'request' && (e.detail as { type: string }).type === 'run',
       )!;
       await app.waitForEvent('done', run.id);
-      const json = await app.page.evaluate((runId) => {
-        const current = window.__attentionLab!.store!.getState().run;
-        if (current?.id !== runId) throw new Error(`run ${runId} is not the store's current run`);
-        return JSON.stringify(current.trace, (_, v: unknown) =>
-          v instanceof Float32Array ? Array.from(v) : v,
-        );
-      }, run.id);
-      const trace = JSON.parse(json, (key, v: unknown) =>
-        key === 'data' && Array.isArray(v) ? Float32Array.from(v as number[]) : v,
-      ) as Trace;
+      const trace = await storeRunTrace(app.page, run.id);
       const ours = traceToReferenceJson(trace, config);
       errors.push(Object.fromEntries(Object.keys(c).map((k) => [k, maxAbsDiff(ours[k], c[k], k)])));
     }
