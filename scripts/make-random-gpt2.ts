@@ -7,14 +7,12 @@
  *
  * The tests import `randomCheckpoint` to make tiny models of any architecture.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { saveCheckpoint } from '../src/model/saveCheckpoint';
 import { parseConfig } from '../src/model/config';
 import { initModel } from '../src/model/init';
 import { disposeModel } from '../src/model/model';
 import { useFastestNodeBackend } from './lib/node-model';
+import { isEntryPoint, writeRandomCheckpoint } from './lib/randomCheckpointCli';
 
 export const GPT2_SMALL_CONFIG = {
   model_type: 'gpt2',
@@ -48,25 +46,10 @@ export function randomCheckpoint(
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: string) => {
-    const at = args.indexOf(name);
-    return at >= 0 && args[at + 1] ? args[at + 1] : fallback;
-  };
-  const out = resolve(option('--out', 'tmp/gpt2-small-random'));
-  const dtype = option('--dtype', 'f16').toUpperCase();
-  if (dtype !== 'F32' && dtype !== 'F16') throw new Error('--dtype must be f32 or f16');
-  await useFastestNodeBackend();
-  const started = Date.now();
-  const { config, safetensors } = randomCheckpoint(GPT2_SMALL_CONFIG, dtype);
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  writeFileSync(join(out, 'model.safetensors'), safetensors);
-  const mb = (safetensors.byteLength / 2 ** 20).toFixed(0);
-  console.log(
-    `wrote ${out} (${mb} MiB, ${dtype}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-  );
+  await writeRandomCheckpoint('tmp/gpt2-small-random', async (dtype) => {
+    await useFastestNodeBackend();
+    return randomCheckpoint(GPT2_SMALL_CONFIG, dtype);
+  });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href)
-  void main();
+if (isEntryPoint(import.meta.url)) void main();
