@@ -8,7 +8,7 @@ import { found } from './jsonValue';
 import { parseBert, parseDistilBert } from './configs/bert';
 import { parseGptNeo } from './configs/gptNeo';
 import { parseLlama } from './configs/llama';
-import { supportedList } from './configs/architectures';
+import { requireArchitecture, supportedList } from './configs/architectures';
 
 export type Architecture = 'decoder-only' | 'encoder-only' | 'encoder-decoder';
 export type NormPlacement = 'pre' | 'post';
@@ -220,6 +220,7 @@ export function checkHeads(cfg: ModelConfig): ModelConfig {
 }
 
 function parseGpt2(c: Json): ModelConfig {
+  requireArchitecture(c, 'gpt2');
   const d = positiveInt(c, 'n_embd');
   // Variants of GPT-2's attention that would change the arithmetic (scaled by 1/layer, unscaled).
   if (bool(c, 'scale_attn_by_inverse_layer_idx', false) || !bool(c, 'scale_attn_weights', true)) {
@@ -255,6 +256,7 @@ function parseGpt2(c: Json): ModelConfig {
 }
 
 function parseMarian(c: Json): ModelConfig {
+  requireArchitecture(c, 'marian');
   const enc = positiveInt(c, 'encoder_layers');
   const dec = positiveInt(c, 'decoder_layers');
   const heads = positiveInt(c, 'decoder_attention_heads');

@@ -204,17 +204,34 @@ describe('BERT and DistilBERT', () => {
   });
 });
 
+const SUPPORTED = [
+  'GPT2LMHeadModel',
+  'MarianMTModel',
+  'LlamaForCausalLM',
+  'Qwen2ForCausalLM',
+  'GPTNeoForCausalLM',
+  'BertForMaskedLM',
+  'DistilBertForMaskedLM',
+];
+
+it.each([
+  ['gpt2-tiny-a', 'GPT2ForSequenceClassification'],
+  ['gpt2-tiny-a', 'GPT2DoubleHeadsModel'],
+  ['marian-tiny-a', 'MarianForCausalLM'],
+  ['llama-tiny-a', 'LlamaForQuestionAnswering'],
+  ['qwen2-tiny-a', 'Qwen2ForTokenClassification'],
+  ['gptneo-tiny-a', 'GPTNeoForSequenceClassification'],
+  ['bert-tiny-a', 'BertModel'],
+  ['distilbert-tiny-a', 'DistilBertForQuestionAnswering'],
+])('%s as %s is refused, naming the class and every supported one', (name, cls) => {
+  const e = refusal({ ...config(name), architectures: [cls] });
+  expect(e.code).toBe('unsupported-model');
+  expect(e.message).toContain(`unsupported architecture "${cls}"`);
+  for (const supported of SUPPORTED) expect(e.message).toContain(supported);
+});
+
 it('an unknown model_type names every supported architecture', () => {
   const e = refusal({ model_type: 'mistral' });
   expect(e.code).toBe('unsupported-model');
-  for (const name of [
-    'GPT2LMHeadModel',
-    'MarianMTModel',
-    'LlamaForCausalLM',
-    'Qwen2ForCausalLM',
-    'GPTNeoForCausalLM',
-    'BertForMaskedLM',
-    'DistilBertForMaskedLM',
-  ])
-    expect(e.message).toContain(name);
+  for (const name of SUPPORTED) expect(e.message).toContain(name);
 });

@@ -3,7 +3,8 @@ import { ConfigError, type Json } from '../config';
 
 /** `model_type` → the classes of that type whose weights the lab reads (with their heads). */
 export const SUPPORTED_CLASSES: Record<string, readonly string[]> = {
-  gpt2: ['GPT2LMHeadModel'],
+  // GPT2Model's file is the same without a head: GPT-2's head is the token embedding.
+  gpt2: ['GPT2LMHeadModel', 'GPT2Model'],
   marian: ['MarianMTModel'],
   llama: ['LlamaForCausalLM'],
   qwen2: ['Qwen2ForCausalLM'],
