@@ -14,12 +14,12 @@
  *    it repainted, and the renderer's peak resident memory (VmHWM of Chromium's renderer
  *    processes, the worker's wasm memory included).
  * Prints a table and writes bench-results.json (git-ignored). A cell whose warm-up forward
- * takes longer than WARM_UP_LIMIT_MS is skipped (and later lengths with it), so the whole bench
- * stays within minutes on two cores.
+ * takes longer than the warm-up limit (15 s, or `--warm-up-limit-s`) is skipped (and later
+ * lengths with it), so the whole bench stays within minutes on two cores.
  *
  *   npx tsx scripts/bench.ts [--no-build] [--backends webgl,wasm,cpu,webgpu]
  *                            [--models default,gpt2,smollm2] [--no-long | --long-only]
- *                            [--long-limit SECONDS]
+ *                            [--long-limit SECONDS] [--warm-up-limit-s 15]
  */
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -70,7 +70,7 @@ const RANDOM_MODELS: Record<
 const REPS = 7;
 /** A cell stops repeating after this long (at least 2 samples are always taken). */
 const CELL_BUDGET_MS = 8_000;
-const WARM_UP_LIMIT_MS = 15_000;
+const WARM_UP_LIMIT_MS = 1000 * Number(option('--warm-up-limit-s') ?? 15);
 
 interface Cell {
   model: string;
