@@ -53,6 +53,7 @@ function runThroughStore(input: RunInput): number {
       predictions: [],
       timings: null,
       error: null,
+      continuation: null,
     },
   });
   return id;
