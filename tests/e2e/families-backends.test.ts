@@ -50,6 +50,7 @@ function runThroughStore(input: RunInput): number {
       tokens: {},
       truncated: {},
       done: false,
+      computedFrom: 0,
       predictions: [],
       timings: null,
       error: null,
