@@ -126,7 +126,11 @@ export function logitAttribution(
       mlps: at(mlpStart, mlpRows.length) as tf.Tensor1D,
       embedding: tf.reshape(at(0, 1), []) as tf.Scalar,
       biases: tf.reshape(
-        tf.add(tf.add(tf.sum(at(biasStart, biasRows.length)), tf.sum(beta)), tf.sum(logitBias)),
+        // No attention biases (e.g. the induction model): WebGL's sum of an empty tensor fails.
+        tf.add(
+          tf.add(biasRows.length ? tf.sum(at(biasStart, biasRows.length)) : 0, tf.sum(beta)),
+          tf.sum(logitBias),
+        ),
         [],
       ) as tf.Scalar,
       logit: tf.reshape(column(modelLogits, target), []) as tf.Scalar,
