@@ -12,9 +12,10 @@ import { DIST, openApp, type App } from '../../scripts/lib/harness';
 let app: App;
 
 beforeAll(async () => {
-  // The shipped models (the app's own `models/`), not the harness's random test model.
+  // The shipped LM (the app's own `models/`), not the harness's random test model, nor the
+  // default model (attention-only, so it has no MLP rows to check).
   app = await openApp({
-    query: '?backend=webgl#tab=interpret',
+    query: '?backend=webgl#model=lm-prenorm&tab=interpret',
     mounts: { '/models/': join(DIST, 'models') },
   });
   await app.page.waitForFunction(
@@ -63,7 +64,13 @@ it('attributes the predicted token’s logit to parts that sum to it', async () 
   const logit = Number(await section.getAttribute('data-logit'));
   expect(Math.abs(sum - logit) / Math.max(1, Math.abs(logit))).toBeLessThan(1e-4);
   await app.page.locator('[data-testid="logit-attribution-map"][data-checksum]').waitFor();
-  expect(await app.page.getByTestId('logit-attribution-map').getAttribute('data-cols')).toBe('5');
+  // One column per head and one for the layer's MLP.
+  const heads = await app.page.evaluate(
+    () => window.__attentionLab!.store!.getState().modelInfo!.config.nHeads,
+  );
+  expect(await app.page.getByTestId('logit-attribution-map').getAttribute('data-cols')).toBe(
+    String(heads + 1),
+  );
 });
 
 it('restores exactly 1 when the clean prompt is patched into itself', async () => {
