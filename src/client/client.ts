@@ -14,10 +14,13 @@
  * Chunks are passed on as the worker sent them: the store merges a generation step's rows into
  * the trace it already holds (the trace is kept once, there).
  *
- * Why one file past ~400 lines: every method reads the same few facts (which worker answers,
+ * Why one file of ~700 lines: every method reads the same few facts (which worker answers,
  * which request is the latest, which load is on screen), and the restart, load-worker and timer
  * paths each change them together; split apart, that one invariant would live in several files.
- * The page's helpers that need no worker are in page.ts.
+ * What grew it are the request methods (analyse, detail, tokenizer, RNN timing, model cache): each
+ * a few lines that take an id, note it as the latest of its kind and post, so they read that same
+ * state. Moving them out would mean a second class reaching into this one's fields. The page's
+ * helpers that need no worker are in page.ts; the message types are in src/workers/protocol.ts.
  */
 import type { Stack } from '../model/trace';
 import { recordDebugEvent, registerDebugClient } from './debug';
