@@ -231,16 +231,23 @@ export class EngineClient {
   }
 
   /**
-   * Run one interpretability tool on `input` (the unmodified model); the answer is an `analysis`
-   * message, or an `error`. Only the latest analysis is passed on; any newer request to the
-   * worker (a run, a load) stops it, and a restarted worker forgets it.
+   * Run one interpretability tool on `input` under `interventions` (default none: the unmodified
+   * model); the answer is an `analysis` message, or an `error`. Only the latest analysis is
+   * passed on; any newer request to the worker (a run, a load) stops it, and a restarted worker
+   * forgets it.
    */
-  analyse(input: RunInput, analysis: AnalysisRequest): number {
+  analyse(input: RunInput, analysis: AnalysisRequest, interventions?: Interventions): number {
     const id = this.nextId++;
     this.analysisRequest = id;
     this.record('request', id, { type: 'analyse', tool: analysis.tool });
     if (this.refuseStopped(id)) return id;
-    this.post({ type: 'analyse', id, input, analysis });
+    this.post({
+      type: 'analyse',
+      id,
+      input,
+      analysis,
+      ...(interventions ? { interventions } : {}),
+    });
     return id;
   }
 

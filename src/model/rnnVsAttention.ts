@@ -3,8 +3,8 @@
  * (attention.ts) of the same width, on random weights, over n = 8, 16, … tokens, on whatever
  * backend tf runs. The RNN's n steps must run one after another; attention does every pair in
  * one go but holds an n × n matrix per head. Each length runs once untimed first (WebGL
- * compiles its shaders for a new shape then); then the fastest of three timed runs, each up to
- * its values being read back, is kept.
+ * compiles its shaders for a new shape then, and wasm/JIT code warms); then the median of five
+ * timed runs, each up to its values being read back, is kept.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { multiHeadAttention } from './attention';
@@ -66,28 +66,35 @@ function randomAttention(d: number, rng: Rng): AttentionParams {
 }
 
 /**
- * Timed runs per length: the fastest is kept, since whatever else the machine does (another
- * process, a garbage collection) can only add time to a run.
+ * Timed runs per length: their median is kept, so one run slowed by a garbage collection or a
+ * burst of other work (or sped by a lucky cache state) does not set the row.
  */
-const REPEATS = 3;
+const REPEATS = 5;
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 /**
  * Run `f` once to warm up, then up to REPEATS times timed up to its result's values being read;
- * the fastest time (a run already over `boundMs` ends the repeats).
+ * the median time. A run over `boundMs` ends the repeats (the length is too slow to repeat).
  */
 async function timed(f: () => tf.Tensor, now: () => number, boundMs: number): Promise<number> {
   const warm = f();
   await warm.data();
   warm.dispose();
-  let best = Infinity;
-  for (let r = 0; r < REPEATS && (r === 0 || best <= boundMs); r++) {
+  const times: number[] = [];
+  for (let r = 0; r < REPEATS && (r === 0 || times[r - 1] <= boundMs); r++) {
     const t0 = now();
     const out = f();
     await out.data();
-    best = Math.min(best, now() - t0);
+    times.push(now() - t0);
     out.dispose();
   }
-  return best;
+  return median(times);
 }
 
 export async function measureRnnVsAttention(o: RnnVsAttentionOptions): Promise<StopReason> {

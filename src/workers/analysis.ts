@@ -1,6 +1,7 @@
 /**
  * The interpretability tools in the worker (`analyse` requests): the input prepared as a run's,
- * the model maths of src/model/analysis/ on the worker's backend, read back, and one `analysis`
+ * the model maths of src/model/analysis/ on the worker's backend under the request's
+ * interventions, read back, and one `analysis`
  * message posted with its arrays' buffers transferred. Activation patching reads back layer by
  * layer and stops between layers once superseded. docs/interpretability.md.
  */
@@ -15,7 +16,12 @@ import {
   patchResidual,
   restoredFraction,
 } from '../model/analysis/patching';
-import { residualPoints, unsupportedReason } from '../model/analysis/stream';
+import {
+  NO_INTERVENTIONS,
+  residualPoints,
+  unsupportedReason,
+  type StreamInterventions,
+} from '../model/analysis/stream';
 import { checkVocabulary, type Model } from '../model/model';
 import type { Tokenizer } from '../model/tokenizer';
 import { EngineError, superseded } from './engineErrors';
@@ -62,12 +68,13 @@ export async function analyse(ctx: AnalysisContext, request: AnalyseRequest): Pr
   if (reason) throw new EngineError('bad-input', `${TOOL_NAMES[tool]}: ${reason}`);
   const ids = idsOf(ctx, request.input);
   const a = request.analysis;
+  const iv = request.interventions ?? NO_INTERVENTIONS;
   const result =
     a.tool === 'logit-lens'
-      ? await lens(ctx, ids, positionIn(ids, a.position), a.topK)
+      ? await lens(ctx, ids, iv, positionIn(ids, a.position), a.topK)
       : a.tool === 'logit-attribution'
-        ? await attribution(ctx, ids, positionIn(ids, a.position), a.token)
-        : await patching(ctx, ids, idsOf(ctx, a.corrupted), a.answer, a.foil);
+        ? await attribution(ctx, ids, iv, positionIn(ids, a.position), a.token)
+        : await patching(ctx, ids, iv, idsOf(ctx, a.corrupted), a.answer, a.foil);
   ctx.post(
     { type: 'analysis', id: request.id, result, ms: performance.now() - startedAt },
     transferablesOf(result),
@@ -105,11 +112,12 @@ function positionIn(ids: number[], position: number | undefined): number {
 async function lens(
   ctx: AnalysisContext,
   ids: number[],
+  iv: StreamInterventions,
   position: number,
   topK: number,
 ): Promise<LogitLensResult> {
   const k = Math.max(1, Math.min(topK, ctx.model.config.vocabSize));
-  const l = logitLens(ctx.model, ids, position, k);
+  const l = logitLens(ctx.model, ids, position, k, iv);
   try {
     const [top1, topIds] = await Promise.all([l.top1, l.topIds].map((x) => ownInts(x)));
     const [top1Prob, topProbs] = await Promise.all([l.top1Prob, l.topProbs].map(ownFloats));
@@ -117,6 +125,7 @@ async function lens(
     for (const id of [...top1, ...topIds]) pieces[id] ??= ctx.piece(id);
     return {
       tool: 'logit-lens',
+      interventions: iv,
       tokens: tokensOf(ctx, ids),
       position,
       points: residualPoints(ctx.model.config),
@@ -135,12 +144,13 @@ async function lens(
 async function attribution(
   ctx: AnalysisContext,
   ids: number[],
+  iv: StreamInterventions,
   position: number,
   token: number | undefined,
 ): Promise<LogitAttributionResult> {
   const cfg = ctx.model.config;
   if (token !== undefined) checkVocabulary([token], cfg, 'the attributed token');
-  const a = logitAttribution(ctx.model, ids, position, token ?? null);
+  const a = logitAttribution(ctx.model, ids, position, token ?? null, iv);
   try {
     const [headShares, mlpShares] = await Promise.all([a.heads, a.mlps].map(ownFloats));
     const [id, embedding, biases, logit] = (
@@ -148,6 +158,7 @@ async function attribution(
     ).map((d) => d[0]);
     return {
       tool: 'logit-attribution',
+      interventions: iv,
       tokens: tokensOf(ctx, ids),
       position,
       token: { id, piece: ctx.piece(id) },
@@ -167,6 +178,7 @@ async function attribution(
 async function patching(
   ctx: AnalysisContext,
   clean: number[],
+  iv: StreamInterventions,
   corrupted: number[],
   answer: number | undefined,
   foil: number | undefined,
@@ -181,7 +193,7 @@ async function patching(
   }
   for (const id of [answer, foil]) if (id !== undefined) checkVocabulary([id], cfg, 'the answer');
   const t = clean.length;
-  const runs = patchingRuns(model, clean, corrupted);
+  const runs = patchingRuns(model, clean, corrupted, iv);
   try {
     const cleanLogits = await runs.cleanLogits.data();
     const corruptedLogits = await runs.corruptedLogits.data();
@@ -217,6 +229,7 @@ async function patching(
       diffs.map((v) => restoredFraction(v, cleanDiff, corruptedDiff));
     return {
       tool: 'activation-patching',
+      interventions: iv,
       tokens: tokensOf(ctx, clean),
       corruptedTokens: tokensOf(ctx, corrupted),
       answer: { id: a, piece: ctx.piece(a) },

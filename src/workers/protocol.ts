@@ -195,10 +195,17 @@ export type Request =
   /** Ask for a `cache` answer; `clear` empties the model cache first. */
   | { type: 'model-cache'; id: number; clear: boolean }
   /**
-   * One interpretability tool on `input`, read from the unmodified model (no interventions);
-   * answered by an `analysis` message. A newer analysis, run, generate or load stops it.
+   * One interpretability tool on `input`, read from the model under `interventions` (default:
+   * none, the unmodified model) as a traced run applies them; answered by an `analysis` message.
+   * A newer analysis, run, generate or load stops it.
    */
-  | { type: 'analyse'; id: number; input: RunInput; analysis: AnalysisRequest }
+  | {
+      type: 'analyse';
+      id: number;
+      input: RunInput;
+      analysis: AnalysisRequest;
+      interventions?: Interventions;
+    }
   /** Stop the run or generation in flight; nothing more is sent for it. */
   | { type: 'cancel'; id: number }
   /** Tests only: lose the WebGL context on purpose (WEBGL_lose_context) to exercise recovery. */
@@ -214,8 +221,13 @@ export type AnalysisRequest =
   | { tool: 'logit-attribution'; position?: number; token?: number }
   | { tool: 'activation-patching'; corrupted: RunInput; answer?: number; foil?: number };
 
+/** What every tool's answer carries: the interventions it was computed under. */
+interface AnalysedUnder {
+  interventions: Interventions;
+}
+
 /** Matrices are row-major Float32Arrays (Int32Arrays for token ids), their buffers transferred. */
-export interface LogitLensResult {
+export interface LogitLensResult extends AnalysedUnder {
   tool: 'logit-lens';
   tokens: TokenInfo[];
   position: number;
@@ -232,7 +244,7 @@ export interface LogitLensResult {
   pieces: Record<number, string>;
 }
 
-export interface LogitAttributionResult {
+export interface LogitAttributionResult extends AnalysedUnder {
   tool: 'logit-attribution';
   tokens: TokenInfo[];
   position: number;
@@ -251,7 +263,7 @@ export interface LogitAttributionResult {
   logit: number;
 }
 
-export interface ActivationPatchingResult {
+export interface ActivationPatchingResult extends AnalysedUnder {
   tool: 'activation-patching';
   tokens: TokenInfo[];
   corruptedTokens: TokenInfo[];

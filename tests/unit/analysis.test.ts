@@ -18,7 +18,13 @@ import {
   patchResidual,
   restoredFraction,
 } from '../../src/model/analysis/patching';
-import { residualPoints, unsupportedReason } from '../../src/model/analysis/stream';
+import {
+  NO_INTERVENTIONS,
+  residualPoints,
+  unsupportedReason,
+  type StreamInterventions,
+} from '../../src/model/analysis/stream';
+import { runForward } from '../../src/model/forward';
 import { parseConfig } from '../../src/model/config';
 import { decoderLogits, disposeModel } from '../../src/model/model';
 import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
@@ -212,6 +218,125 @@ for (const backend of ['cpu', 'wasm']) {
       });
     });
   }
+}
+
+/**
+ * The tools under the sidebar's interventions (an ablated head, the causal mask off, positions
+ * removed): each against the float64 reference run under the same interventions, the lens's
+ * last point against the traced forward's logits under them, and the math checks.
+ */
+const INTERVENED: Record<string, Partial<StreamInterventions>> = {
+  'head 1.2 ablated': { ablatedHeads: [{ stack: 'decoder', layer: 1, head: 2 }] },
+  'causal mask off, head 0.0 ablated': {
+    causalMask: false,
+    ablatedHeads: [{ stack: 'decoder', layer: 0, head: 0 }],
+  },
+  'positions removed': { usePositions: false },
+};
+
+for (const backend of ['cpu', 'wasm']) {
+  describe(`under interventions on ${backend}`, () => {
+    let m: RandomModel;
+    beforeAll(async () => {
+      await useBackend(backend);
+      m = randomModel(labConfig(), 3);
+      return () => disposeModel(m.model);
+    });
+
+    for (const [name, partial] of Object.entries(INTERVENED)) {
+      const iv: StreamInterventions = { ...NO_INTERVENTIONS, ...partial };
+
+      it(`${name}: the lens reads the intervened run, its last point the traced forward's logits`, async () => {
+        const lens = logitLens(m.model, IDS, IDS.length - 1, 1, iv);
+        const [top1, top1Prob] = await Promise.all([lens.top1.data(), lens.top1Prob.data()]);
+        tf.dispose(Object.values(lens));
+        const trace = await runForward(m.model, { ids: IDS }, iv);
+        const logits = trace.decoder!.output!.logits!;
+        const vocab = logits.shape[1];
+        const last = (residualPoints(m.model.config).length - 1) * IDS.length;
+        const expected = referenceLens(m.config, m.weights, IDS, iv);
+        const unmodified = referenceLens(m.config, m.weights, IDS);
+        // The intervention changes the output: a lens that ignored it would fail below.
+        const moved = expected
+          .at(-1)!
+          .some((probs, t) => probs.some((p, v) => Math.abs(p - unmodified.at(-1)![t][v]) > 1e-3));
+        expect(moved).toBe(true);
+        IDS.forEach((_, t) => {
+          const probs = tf.tidy(
+            () =>
+              tf
+                .softmax(tf.tensor1d(logits.data.slice(t * vocab, (t + 1) * vocab)))
+                .arraySync() as number[],
+          );
+          expect(top1[last + t]).toBe(probs.indexOf(Math.max(...probs)));
+          expect(Math.abs(top1Prob[last + t] - Math.max(...probs))).toBeLessThan(1e-6);
+        });
+        expected.forEach((rows, p) =>
+          rows.forEach((probs, t) =>
+            expect(Math.abs(top1Prob[p * IDS.length + t] - Math.max(...probs))).toBeLessThan(1e-5),
+          ),
+        );
+      });
+
+      it(`${name}: the attributions sum to the intervened logit, as the reference's do`, async () => {
+        const position = IDS.length - 1;
+        const a = logitAttribution(m.model, IDS, position, null, iv);
+        const [heads, mlps, scalars] = await Promise.all([
+          a.heads.array(),
+          a.mlps.array(),
+          Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
+        ]);
+        tf.dispose(Object.values(a));
+        const [id, embedding, biases, logit] = scalars.map((d) => d[0]);
+        expect(relative(attributionSum({ heads, mlps, embedding, biases }), logit)).toBeLessThan(
+          1e-4,
+        );
+        const want = referenceAttribution(m.config, m.weights, IDS, position, id, iv);
+        expect(relative(logit, want.logit)).toBeLessThan(1e-5);
+        const scale = Math.max(1, Math.abs(want.logit));
+        heads
+          .flat()
+          .forEach((v, i) => expect(Math.abs(v - want.heads.flat()[i]) / scale).toBeLessThan(1e-5));
+        mlps.forEach((v, i) => expect(Math.abs(v - want.mlps[i]) / scale).toBeLessThan(1e-5));
+        expect(Math.abs(embedding - want.embedding) / scale).toBeLessThan(1e-5);
+        // An ablated head writes nothing.
+        for (const h of iv.ablatedHeads) expect(heads[h.layer][h.head]).toBe(0);
+      });
+
+      it(`${name}: patching matches the reference under it, and a run patched with itself restores 1`, async () => {
+        const runs = patchingRuns(m.model, IDS, CORRUPTED, iv);
+        const { answer, foil } = answerAndFoil(
+          await runs.cleanLogits.data(),
+          await runs.corruptedLogits.data(),
+        );
+        const want = referencePatching(m.config, m.weights, IDS, CORRUPTED, answer, foil, iv);
+        const scale = Math.max(1, Math.abs(want.clean), Math.abs(want.corrupted));
+        for (let layer = 0; layer < m.model.config.nLayers; layer++) {
+          const h = patchHeads(m.model, runs, layer, answer, foil);
+          const r = patchResidual(m.model, runs, layer, [...IDS.keys()], answer, foil);
+          const [hv, rv] = [await h.data(), await r.data()];
+          tf.dispose([h, r]);
+          hv.forEach((v, i) =>
+            expect(Math.abs(v - want.heads[layer][i]) / scale).toBeLessThan(1e-5),
+          );
+          rv.forEach((v, i) =>
+            expect(Math.abs(v - want.residual[layer][i]) / scale).toBeLessThan(1e-5),
+          );
+        }
+        disposePatchingRuns(runs);
+        const self = patchingRuns(m.model, IDS, IDS, iv);
+        const logits = await self.cleanLogits.data();
+        const clean = logits[answer] - logits[foil];
+        for (let layer = 0; layer < m.model.config.nLayers; layer++) {
+          const h = patchHeads(m.model, self, layer, answer, foil);
+          for (const v of await h.data()) expect(restoredFraction(v, clean, clean)).toBe(1);
+          expect(Math.abs((await h.data())[0] - clean)).toBeLessThan(1e-5);
+          h.dispose();
+        }
+        disposePatchingRuns(self);
+      });
+    }
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ import type {
   LogitLensResult,
 } from '../../src/workers/protocol';
 
+const interventions = { causalMask: true, usePositions: true, ablatedHeads: [] };
 const tokens = [
   { id: 5, piece: ' the' },
   { id: 6, piece: ' cat' },
@@ -24,6 +25,7 @@ describe('interpret views', () => {
   it('draws the lens as points × positions and lists its top-k per point', () => {
     const lens: LogitLensResult = {
       tool: 'logit-lens',
+      interventions,
       tokens,
       position: 1,
       points: ['embeddings', '0 attn'],
@@ -47,6 +49,7 @@ describe('interpret views', () => {
   it('puts each layer’s MLP after its heads and sums every part of the logit', () => {
     const a: LogitAttributionResult = {
       tool: 'logit-attribution',
+      interventions,
       tokens,
       position: 1,
       token: { id: 7, piece: ' sat' },
@@ -74,6 +77,7 @@ describe('interpret views', () => {
   it('labels patching’s positions with both prompts’ tokens where they differ', () => {
     const p: ActivationPatchingResult = {
       tool: 'activation-patching',
+      interventions,
       tokens,
       corruptedTokens: [tokens[0], { id: 9, piece: ' dog' }],
       answer: { id: 7, piece: ' sat' },

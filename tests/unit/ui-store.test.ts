@@ -17,6 +17,7 @@ import type {
   TokenizerQuery,
 } from '../../src/workers/protocol';
 import type { Engine } from '../../src/ui/store/engine';
+import { DEFAULT_INTERVENTIONS } from '../../src/ui/store/inputs';
 import { createLabStore, viewOf, type LabStore, type StoreDeps } from '../../src/ui/store/store';
 import { RNN_TIME_BOUND_MS } from '../../src/ui/store/rnnSlice';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
@@ -42,7 +43,13 @@ type Call =
   | { kind: 'model-cache'; clear: boolean }
   | { kind: 'rnn'; id: number; maxN: number; timeBoundMs: number }
   | { kind: 'tokenizer'; id: number; query: TokenizerQuery }
-  | { kind: 'analyse'; id: number; input: RunInput; analysis: AnalysisRequest };
+  | {
+      kind: 'analyse';
+      id: number;
+      input: RunInput;
+      analysis: AnalysisRequest;
+      interventions?: Interventions;
+    };
 
 /** A stand-in for the worker client: records what the store asks and lets the test answer. */
 class FakeEngine implements Engine {
@@ -94,9 +101,9 @@ class FakeEngine implements Engine {
     this.calls.push({ kind: 'generate', id, interventions, opts });
     return id;
   }
-  analyse(input: RunInput, analysis: AnalysisRequest) {
+  analyse(input: RunInput, analysis: AnalysisRequest, interventions?: Interventions) {
     const id = this.nextId++;
-    this.calls.push({ kind: 'analyse', id, input, analysis });
+    this.calls.push({ kind: 'analyse', id, input, analysis, interventions });
     return id;
   }
   detail(run: number, layer: LayerRef, captureQKV: boolean) {
@@ -716,6 +723,22 @@ describe('store: the interpretability tools', () => {
     expect(main().last('analyse').id).toBeGreaterThan(lens);
     expect(main().last('analyse').input).toEqual({ text: 'abc' });
     expect(store.getState().interpret.lens.result?.tool).toBe('logit-lens');
+  });
+
+  it('reads the model under the sidebar’s interventions, and asks again when they change', async () => {
+    await loaded('#text=ab&tab=interpret');
+    main().events.onDone(main().last('run').id, [], timings);
+    expect(main().last('analyse').interventions).toEqual(DEFAULT_INTERVENTIONS);
+    answer(main().last('analyse').id, { tool: 'logit-lens' });
+    answer(main().last('analyse').id, { tool: 'logit-attribution' });
+    const head = { stack: 'decoder' as const, layer: 0, head: 1 };
+    store.getState().toggleAblation(head);
+    // The baseline (unmodified) run, then the run under the ablation.
+    main().events.onDone(main().last('run').id, [], timings);
+    main().events.onDone(main().last('run').id, [], timings);
+    const lens = main().last('analyse');
+    expect(lens.analysis.tool).toBe('logit-lens');
+    expect(lens.interventions).toEqual({ ...DEFAULT_INTERVENTIONS, ablatedHeads: [head] });
   });
 
   it('asks nothing while another tab is shown, nor a tool that cannot read the model', async () => {

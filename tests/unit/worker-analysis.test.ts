@@ -115,6 +115,37 @@ describe('analyse', () => {
     expect(Math.abs(total - a.logit) / Math.max(1, Math.abs(a.logit))).toBeLessThan(1e-4);
   });
 
+  it('reads the model under the request’s interventions and says which', async () => {
+    const head = { stack: 'decoder' as const, layer: 1, head: 1 };
+    const interventions = { causalMask: true, usePositions: true, ablatedHeads: [head] };
+    const ask = { tool: 'logit-attribution', position: 4, token: 7 } as const;
+    const plain = await result<LogitAttributionResult>(request(ask));
+    expect(plain.interventions).toEqual({ ...interventions, ablatedHeads: [] });
+    const a = await result<LogitAttributionResult>({ ...request(ask), interventions });
+    expect(a.interventions).toEqual(interventions);
+    expect(a.headShares[head.layer * HEADS + head.head]).toBe(0);
+    expect(plain.headShares[head.layer * HEADS + head.head]).not.toBe(0);
+    // The logit of the ablated model: the traced run under the same ablation gives it.
+    const run = nextId++;
+    await engine.handle({
+      type: 'run',
+      id: run,
+      input: { text: 'the cat sat' },
+      interventions,
+      captureQKV: false,
+      topK: 1,
+    });
+    const output = sent
+      .map((s) => s.message)
+      .find((m) => m.type === 'chunk' && m.id === run && m.chunk.type === 'output');
+    const logits =
+      output?.type === 'chunk' && output.chunk.type === 'output' && output.chunk.logits;
+    if (!logits) throw new Error('no logits');
+    const traced = logits.data[4 * logits.shape[1] + 7];
+    expect(Math.abs(a.logit - traced)).toBeLessThan(1e-4);
+    expect(Math.abs(plain.logit - traced)).toBeGreaterThan(1e-4);
+  });
+
   it('answers patching with layers × heads and layers × positions maps; a prompt patched into itself restores 1', async () => {
     const p = await result<ActivationPatchingResult>(
       request({ tool: 'activation-patching', corrupted: { text: 'the cat sat' } }),

@@ -12,7 +12,14 @@ import { headDim } from '../config';
 import { vocabularyLogits } from '../embedding';
 import type { Model } from '../model';
 import { logitsOf } from '../parts';
-import { decoderHidden, embedIds, rowAt, tracerOf } from './stream';
+import {
+  decoderHidden,
+  embedIds,
+  NO_INTERVENTIONS,
+  rowAt,
+  tracerOf,
+  type StreamInterventions,
+} from './stream';
 
 /** A type, not an interface: tf.tidy returns only index-signature-compatible containers. */
 export type LogitAttribution = {
@@ -52,12 +59,17 @@ function column(logits: tf.Tensor2D, token: tf.Tensor1D): tf.Tensor1D {
   return tf.reshape(tf.gather(logits, token, 1), [-1]);
 }
 
-/** Attribute the logit of `token` (default: the predicted one) at `position` of the decoder on `ids`. */
+/**
+ * Attribute the logit of `token` (default: the predicted one) at `position` of the decoder on
+ * `ids` under `iv` (an ablated head's output is 0, so its share is 0; without positions the
+ * direct path is the token embedding alone).
+ */
 export function logitAttribution(
   model: Model,
   ids: number[],
   position: number,
   token: number | null,
+  iv: StreamInterventions = NO_INTERVENTIONS,
 ): LogitAttribution {
   return tf.tidy(() => {
     const cfg = model.config;
@@ -75,7 +87,7 @@ export function logitAttribution(
       kept.push(t);
       return tf.keep(t);
     };
-    const x0 = embedIds(model, ids);
+    const x0 = embedIds(model, ids, iv);
     const tracer = (layer: number) =>
       tracerOf({
         // Each head's output at the position through its own rows of W_O: [h, 1, dh] @ [h, dh, d].
@@ -94,7 +106,7 @@ export function logitAttribution(
           seen.residual = row;
         },
       });
-    const hidden = decoderHidden(model, x0, { tracer });
+    const hidden = decoderHidden(model, x0, { probe: { tracer }, interventions: iv });
     const modelLogits = logitsOf(model, rowAt(hidden, position)); // [1, vocab]
     const target = tf.reshape(
       token === null ? tf.argMax(modelLogits, 1) : tf.tensor1d([token], 'int32'),

@@ -8,7 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../model';
 import { normalize } from '../norm';
 import { logitsOf } from '../parts';
-import { decoderHidden, embedIds, SUB_LAYER_POINTS, tracerOf } from './stream';
+import {
+  decoderHidden,
+  embedIds,
+  NO_INTERVENTIONS,
+  SUB_LAYER_POINTS,
+  tracerOf,
+  type StreamInterventions,
+} from './stream';
 
 export interface LogitLens {
   /** Top-1 token per residual point and position, `[points, T]` int32, and its probability. */
@@ -29,16 +36,25 @@ function readOut(model: Model, x: tf.Tensor, position: number, k: number): tf.Te
   return [tf.argMax(logProbs, 1), tf.exp(tf.max(logProbs, 1)), top.indices, tf.exp(top.values)];
 }
 
-/** The lens over the residual points of `residualPoints(cfg)`, for the decoder on `ids`. */
-export function logitLens(model: Model, ids: number[], position: number, k: number): LogitLens {
+/** The lens over the residual points of `residualPoints(cfg)`, for the decoder on `ids` under `iv`. */
+export function logitLens(
+  model: Model,
+  ids: number[],
+  position: number,
+  k: number,
+  iv: StreamInterventions = NO_INTERVENTIONS,
+): LogitLens {
   return tf.tidy(() => {
     const rows: tf.Tensor[][] = [];
     // Read inside each block's tidy; only the small read-outs are kept past it.
     const read = (x: tf.Tensor) => rows.push(readOut(model, x, position, k).map(tf.keep));
-    const x0 = embedIds(model, ids);
+    const x0 = embedIds(model, ids, iv);
     read(x0);
     decoderHidden(model, x0, {
-      tracer: () => tracerOf({ residual: (point, x) => SUB_LAYER_POINTS.has(point) && read(x) }),
+      probe: {
+        tracer: () => tracerOf({ residual: (point, x) => SUB_LAYER_POINTS.has(point) && read(x) }),
+      },
+      interventions: iv,
     });
     const stacked = [0, 1, 2, 3].map((i) => tf.stack(rows.map((r) => r[i])) as tf.Tensor2D);
     for (const t of rows.flat()) t.dispose();

@@ -11,7 +11,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../model';
 import { logitsOf } from '../parts';
-import { decoderHidden, embedIds, rowAt, tracerOf } from './stream';
+import {
+  decoderHidden,
+  embedIds,
+  NO_INTERVENTIONS,
+  rowAt,
+  tracerOf,
+  type StreamInterventions,
+} from './stream';
 
 /** What the patched runs take from the clean and corrupted runs (kept: `disposePatchingRuns`). */
 export interface PatchingRuns {
@@ -23,29 +30,41 @@ export interface PatchingRuns {
   /** Each run's logits at the last position `[vocab]`, to choose the answer and the foil. */
   cleanLogits: tf.Tensor1D;
   corruptedLogits: tf.Tensor1D;
+  /** The interventions every run (clean, corrupted, patched) is made under. */
+  interventions: StreamInterventions;
 }
 
 /** The last position's logits of the decoder on `ids`, keeping each block's input (and heads). */
 function recordedRun(
   model: Model,
   ids: number[],
+  iv: StreamInterventions,
   inputs: tf.Tensor[],
   heads?: tf.Tensor[],
 ): tf.Tensor1D {
   return tf.tidy(() => {
-    const hidden = decoderHidden(model, embedIds(model, ids), {
-      tracer: () =>
-        tracerOf({
-          // A clone: the driver disposes a block's input once the next block has run.
-          residual: (point, x) => point === 'input' && inputs.push(tf.keep(tf.clone(x))),
-          attention: (r) => heads?.push(tf.keep(r.heads)),
-        }),
+    const hidden = decoderHidden(model, embedIds(model, ids, iv), {
+      probe: {
+        tracer: () =>
+          tracerOf({
+            // A clone: the driver disposes a block's input once the next block has run.
+            residual: (point, x) => point === 'input' && inputs.push(tf.keep(tf.clone(x))),
+            attention: (r) => heads?.push(tf.keep(r.heads)),
+          }),
+      },
+      interventions: iv,
     });
     return tf.reshape(logitsOf(model, rowAt(hidden, ids.length - 1)), [-1]) as tf.Tensor1D;
   });
 }
 
-export function patchingRuns(model: Model, clean: number[], corrupted: number[]): PatchingRuns {
+/** The clean and corrupted runs under `iv` (an ablated head stays ablated in every run). */
+export function patchingRuns(
+  model: Model,
+  clean: number[],
+  corrupted: number[],
+  iv: StreamInterventions = NO_INTERVENTIONS,
+): PatchingRuns {
   if (clean.length !== corrupted.length) {
     throw new RangeError(
       `patching needs prompts of one length, not ${clean.length} and ${corrupted.length}`,
@@ -57,9 +76,10 @@ export function patchingRuns(model: Model, clean: number[], corrupted: number[])
     corruptedInputs: [],
     cleanLogits: null!,
     corruptedLogits: null!,
+    interventions: iv,
   };
-  runs.cleanLogits = recordedRun(model, clean, runs.cleanInputs, runs.cleanHeads);
-  runs.corruptedLogits = recordedRun(model, corrupted, runs.corruptedInputs);
+  runs.cleanLogits = recordedRun(model, clean, iv, runs.cleanInputs, runs.cleanHeads);
+  runs.corruptedLogits = recordedRun(model, corrupted, iv, runs.corruptedInputs);
   return runs;
 }
 
@@ -98,12 +118,11 @@ export function patchHeads(
     const h = model.config.nHeads;
     const x = tf.tile(runs.corruptedInputs[layer], [h, 1, 1]); // batch row j patches head j
     const where = tf.reshape(tf.eye(h), [h, h, 1, 1]);
-    const hidden = decoderHidden(
-      model,
-      x,
-      { from: layer },
-      { layer, heads: runs.cleanHeads[layer], where },
-    );
+    const hidden = decoderHidden(model, x, {
+      probe: { from: layer },
+      patch: { layer, heads: runs.cleanHeads[layer], where },
+      interventions: runs.interventions,
+    });
     return logitDifference(model, hidden, answer, foil);
   });
 }
@@ -129,7 +148,8 @@ export function patchResidual(
     ); // [B, T, 1]
     // x·(1 − w) + y·w with w ∈ {0, 1}: exactly one run's bits in each row.
     const x = tf.add(tf.mul(corrupted, tf.sub(1, where)), tf.mul(runs.cleanInputs[layer], where));
-    return logitDifference(model, decoderHidden(model, x, { from: layer }), answer, foil);
+    const run = { probe: { from: layer }, interventions: runs.interventions };
+    return logitDifference(model, decoderHidden(model, x, run), answer, foil);
   });
 }
 

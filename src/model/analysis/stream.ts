@@ -1,15 +1,17 @@
 /**
  * What the interpretability tools (logitLens.ts, attribution.ts, patching.ts) share: which models
  * they read, the decoder's residual stream point by point, and a decoder run that starts at any
- * block, looks inside each one and can patch one layer's heads. docs/interpretability.md.
+ * block, looks inside each one, applies the page's interventions and can patch one layer's
+ * heads. docs/interpretability.md.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AttentionResult } from '../attention';
+import type { AttentionInputs, AttentionResult } from '../attention';
 import type { BlockTracer } from '../block';
 import type { ModelConfig } from '../config';
-import { decoderSelfInputs, runStack, type StackProbe } from '../drivers';
-import type { Model } from '../model';
-import { embed } from '../parts';
+import { runStack, type StackProbe } from '../drivers';
+import { gateTensor, headGates, layerWindows, selfMaskOf, stackMasks } from '../masks';
+import type { HeadRef, Model } from '../model';
+import { embed, ropeFor } from '../parts';
 
 export type InterpretTool = 'logit-lens' | 'logit-attribution' | 'activation-patching';
 
@@ -52,9 +54,53 @@ export function tracerOf(hooks: {
   };
 }
 
-/** x₀ `[1, T, d]`: the ids' token embeddings plus their positions. */
-export function embedIds(model: Model, ids: number[]): tf.Tensor {
-  return embed(model, tf.tensor2d([ids], [1, ids.length], 'int32'), 0, true).x;
+/**
+ * The sidebar's interventions, applied as the traced forward applies them (forward.ts): the
+ * causal mask on or off, positions added or not, heads ablated by a 0 gate on their output.
+ */
+export interface StreamInterventions {
+  causalMask: boolean;
+  usePositions: boolean;
+  ablatedHeads: HeadRef[];
+}
+
+export const NO_INTERVENTIONS: StreamInterventions = {
+  causalMask: true,
+  usePositions: true,
+  ablatedHeads: [],
+};
+
+/** x₀ `[1, T, d]`: the ids' token embeddings plus their positions (unless removed). */
+export function embedIds(
+  model: Model,
+  ids: number[],
+  iv: StreamInterventions = NO_INTERVENTIONS,
+): tf.Tensor {
+  return embed(model, tf.tensor2d([ids], [1, ids.length], 'int32'), 0, iv.usePositions).x;
+}
+
+/**
+ * Decoder self-attention inputs per layer for length t under `iv`: the traced forward's masks
+ * (`stackMasks`: causal or not, narrowed to the window on local layers), its head gates and the
+ * RoPE tables (none with positions removed). Made in the caller's tidy.
+ */
+function selfInputs(
+  model: Model,
+  t: number,
+  iv: StreamInterventions,
+): (layer: number) => AttentionInputs {
+  const cfg = model.config;
+  const windows = layerWindows(cfg.attentionWindows, cfg.nLayers);
+  const masks = stackMasks(t, t, 0, iv.causalMask, undefined, windows);
+  const rope = ropeFor(model, t, 0, iv.usePositions);
+  const gates = windows.map((_, layer) =>
+    gateTensor(headGates(iv.ablatedHeads, 'decoder', layer, cfg.nHeads).self),
+  );
+  return (layer) => ({
+    bias: selfMaskOf(masks, windows[layer]).bias,
+    ...(gates[layer] ? { gate: gates[layer] } : {}),
+    ...(rope ? { rope } : {}),
+  });
 }
 
 /** Replace some heads' outputs at one layer by another run's (see `AttentionInputs.patch`). */
@@ -64,17 +110,24 @@ export interface HeadPatch {
   where: tf.Tensor; // [B, h, 1, 1], 1 where patched
 }
 
+/** How `decoderHidden` runs: from which block, looking at what, patched, under interventions. */
+export interface StreamRun {
+  probe?: StackProbe;
+  patch?: HeadPatch;
+  interventions?: StreamInterventions;
+}
+
 /**
  * The decoder from `x` `[B, T, d]` (the input of block `probe.from`, default 0) to its final
- * hidden states `[B, T, d]`, after the final norm, with the model's own masks and RoPE.
+ * hidden states `[B, T, d]`, after the final norm, with the model's own masks and RoPE as the
+ * interventions leave them.
  */
 export function decoderHidden(
   model: Model,
   x: tf.Tensor,
-  probe: StackProbe = {},
-  patch?: HeadPatch,
+  { probe = {}, patch, interventions = NO_INTERVENTIONS }: StreamRun = {},
 ): tf.Tensor {
-  const self = decoderSelfInputs(model, x.shape[1]!);
+  const self = selfInputs(model, x.shape[1]!, interventions);
   const inputs = patch
     ? (layer: number) =>
         layer === patch.layer

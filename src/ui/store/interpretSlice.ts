@@ -1,6 +1,7 @@
 /**
  * The interpretability tools' state (the "interpret" tab): the latest answer of each tool and the
- * controls they read. The worker keeps only the latest analysis, so the tools are asked one at a
+ * controls they read. Every tool reads the model under the sidebar's interventions, as the runs
+ * on screen do. The worker keeps only the latest analysis, so the tools are asked one at a
  * time: `refreshInterpret` starts the first one whose answer does not match the input and
  * controls on screen, and each answer starts the next. A run sent after an analysis stops it in
  * the worker (no answer comes): the run's end clears it so that it is asked again.
@@ -9,7 +10,7 @@ import type { ClientMessage } from '../../client/client';
 import { unsupportedReason } from '../../model/analysis/stream';
 import type { AnalysisRequest, AnalysisResult } from '../../workers/protocol';
 import type { Get, Set } from './deps';
-import { inputKey, inputOf } from './inputs';
+import { inputKey, inputOf, interventionsOf } from './inputs';
 import type { RunMessage } from './runReducer';
 import type { InterpretSlice, ToolName, LabState, ToolState } from './types';
 
@@ -25,7 +26,7 @@ function wanted(s: LabState, tool: ToolName): { key: string; request: AnalysisRe
   // A position clicked on a longer text than the one on screen falls back to the last.
   const tokens = s.run?.tokens.decoder?.length ?? 0;
   const at = s.lensPosition !== null && s.lensPosition < tokens ? s.lensPosition : undefined;
-  const base = inputKey(s);
+  const base = JSON.stringify([inputKey(s), interventionsOf(s)]);
   switch (tool) {
     case 'lens':
       return {
@@ -97,7 +98,7 @@ export function interpretSlice(set: Set, get: Get): InterpretSlice {
         const state = s.interpret[tool];
         // A tool that cannot read this model says why on the tab; nothing to ask.
         if (!want || state.key === want.key || unsupportedReason(cfg, want.request.tool)) continue;
-        const id = s.engine.analyse(input, want.request);
+        const id = s.engine.analyse(input, want.request, interventionsOf(s));
         set({ interpretPending: { tool, id, key: want.key }, interpretAsked: id });
         return;
       }

@@ -562,7 +562,7 @@ export function referenceRecords(
   const cfg = readConfig(configJson);
   if (cfg.architecture !== 'decoder-only') throw new Error('reference: decoder-only records');
   const ref = new Reference(cfg, weights, { ...opts, captureQKV: true });
-  const hidden = ref.stack('decoder', ids, true);
+  const hidden = ref.stack('decoder', ids, opts.causalMask ?? true);
   return {
     cfg,
     residuals: ref.residuals,

@@ -5,7 +5,17 @@
  * into its writers and linearises ln_f at it; activation patching reruns the whole reference
  * with one value swapped in. Pre-norm `attention-lab` decoders with LayerNorm.
  */
-import { dot, moments, referenceRecords, type Config, type Weights } from './naive';
+import {
+  dot,
+  moments,
+  referenceRecords,
+  type Config,
+  type ReferenceOptions,
+  type Weights,
+} from './naive';
+
+/** The interventions the tools apply (causal mask, positions, ablated heads); default none. */
+export type Interventions = Pick<ReferenceOptions, 'causalMask' | 'usePositions' | 'ablatedHeads'>;
 
 type Vector = number[];
 type Matrix = number[][];
@@ -56,8 +66,9 @@ export function referenceLens(
   configJson: Record<string, unknown>,
   weights: Weights,
   ids: number[],
+  iv: Interventions = {},
 ): number[][][] {
-  const { cfg, residuals } = referenceRecords(configJson, weights, ids);
+  const { cfg, residuals } = referenceRecords(configJson, weights, ids, iv);
   const u = unembedding(cfg, weights);
   return pointNames(cfg).map((name) =>
     residuals[name].map((x) => {
@@ -82,8 +93,9 @@ export function referenceAttribution(
   ids: number[],
   position: number,
   token: number,
+  iv: Interventions = {},
 ): ReferenceAttribution {
-  const { cfg, residuals, headOutputs, logits } = referenceRecords(configJson, weights, ids);
+  const { cfg, residuals, headOutputs, logits } = referenceRecords(configJson, weights, ids, iv);
   const u = unembedding(cfg, weights)[token];
   const last = `h.${cfg.layers - 1}.${cfg.attentionOnly ? 'after-attention' : 'after-mlp'}`;
   const r = residuals[last][position];
@@ -130,9 +142,9 @@ function logitDifference(
   ids: number[],
   answer: number,
   foil: number,
-  patch?: Parameters<typeof referenceRecords>[3],
+  opts?: ReferenceOptions,
 ): number {
-  const row = referenceRecords(configJson, weights, ids, patch).logits[ids.length - 1];
+  const row = referenceRecords(configJson, weights, ids, opts).logits[ids.length - 1];
   return row[answer] - row[foil];
 }
 
@@ -151,14 +163,15 @@ export function referencePatching(
   corrupted: number[],
   answer: number,
   foil: number,
+  iv: Interventions = {},
 ): ReferencePatching {
-  const cleanRun = referenceRecords(configJson, weights, clean);
+  const cleanRun = referenceRecords(configJson, weights, clean, iv);
   const { cfg } = cleanRun;
-  const diff = (patch?: Parameters<typeof referenceRecords>[3]) =>
-    logitDifference(configJson, weights, corrupted, answer, foil, patch);
+  const diff = (patch?: ReferenceOptions) =>
+    logitDifference(configJson, weights, corrupted, answer, foil, { ...iv, ...patch });
   const layers = Array.from({ length: cfg.layers }, (_, l) => l);
   return {
-    clean: logitDifference(configJson, weights, clean, answer, foil),
+    clean: logitDifference(configJson, weights, clean, answer, foil, iv),
     corrupted: diff(),
     heads: layers.map((layer) =>
       cleanRun.headOutputs[layer].map((outputs, head) =>
