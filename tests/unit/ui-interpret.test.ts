@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   attributionMatrix,
   attributionParts,
+  describeInterventions,
   describeLensCell,
   describePatchCell,
   lensMatrix,
@@ -22,6 +23,17 @@ const tokens = [
 ];
 
 describe('interpret views', () => {
+  it('names the interventions a tool read the model under, or none', () => {
+    expect(describeInterventions(interventions)).toBeNull();
+    const head = (layer: number, h: number) => ({ stack: 'decoder' as const, layer, head: h });
+    expect(
+      describeInterventions({ causalMask: false, usePositions: false, ablatedHeads: [head(1, 2)] }),
+    ).toBe('head 1.2 ablated; causal mask off; positions removed');
+    expect(
+      describeInterventions({ ...interventions, ablatedHeads: [head(0, 1), head(3, 0)] }),
+    ).toBe('heads 0.1, 3.0 ablated');
+  });
+
   it('draws the lens as points × positions and lists its top-k per point', () => {
     const lens: LogitLensResult = {
       tool: 'logit-lens',

@@ -2,11 +2,17 @@
  * The view tools' pure logic: the neuron view's terms (issue 14), attention × ‖value‖, the
  * charts' shared domains and hover readout, and the URL/store flags they add.
  */
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { runForward } from '../../src/model/forward';
+import { disposeModel } from '../../src/model/model';
 import type { AttentionTrace, Matrix } from '../../src/model/trace';
+import { readModelDir, useFastestNodeBackend } from '../../scripts/lib/node-model';
+import { FIXTURES } from './helpers';
 import { nearestPoint, sharedYDomain, yDomainOf } from '../../src/ui/lib/chartData';
 import { neuronTerms, topDimensions } from '../../src/ui/lib/neuronView';
-import { stepQuery } from '../../src/ui/lib/stepThrough';
+import { stepFormula, stepQuery } from '../../src/ui/lib/stepThrough';
 import { DEFAULT_VIEW, parseView, serializeView } from '../../src/ui/lib/urlState';
 import { lineWeights, weightByValueNorms } from '../../src/ui/lib/valueWeighted';
 import { wantsQKV } from '../../src/ui/store/inputs';
@@ -58,6 +64,38 @@ describe('neuron view', () => {
     const step = stepQuery(att, 0, 1);
     for (const j of [0, 1])
       expect(neuronTerms(att, 0, 1, j).scaled).toBeCloseTo(step.scaled[j], 12);
+  });
+
+  it('shows GPT-Neo’s unscaled scores as the model computes them: the sum itself is the traced score', async () => {
+    await useFastestNodeBackend();
+    const model = readModelDir(join(FIXTURES, 'gptneo-tiny-a'));
+    expect(model.config.unscaledScores).toBe(true);
+    const ids = [5, 17, 3, 42, 8, 11];
+    const trace = await runForward(model, { ids }, { captureQKV: true });
+    disposeModel(model);
+    expect(tf.memory().numTensors).toBe(0);
+    const layers = trace.decoder!.layers;
+    let worst = 0;
+    let scaledAway = 0;
+    for (const layer of layers) {
+      const att = layer.attentions[0];
+      for (let h = 0; h < model.config.nHeads; h++) {
+        const step = stepQuery(att, h, ids.length - 1, true);
+        expect(step.scale).toBe(1);
+        expect(stepFormula(step, 0)).not.toContain('sqrt');
+        expect(step.scoreError).toBeLessThan(1e-4);
+        for (let j = 0; j < ids.length; j++) {
+          const t = neuronTerms(att, h, ids.length - 1, j, true);
+          expect(t.scaled).toBe(t.sum);
+          worst = Math.max(worst, Math.abs(t.scaled - t.traced) / Math.max(1, Math.abs(t.traced)));
+          // What the view showed before: the sum × 1/√(d/h), which is not this model's score.
+          const old = neuronTerms(att, h, ids.length - 1, j);
+          scaledAway = Math.max(scaledAway, Math.abs(old.scaled - old.traced));
+        }
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    expect(scaledAway).toBeGreaterThan(1e-3);
   });
 
   it('names the dimensions with the largest products, and needs q and k', () => {

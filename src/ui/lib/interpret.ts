@@ -4,6 +4,7 @@
  */
 import type {
   ActivationPatchingResult,
+  Interventions,
   LogitAttributionResult,
   LogitLensResult,
   TokenInfo,
@@ -18,6 +19,19 @@ export function positionLabels(tokens: TokenInfo[]): string[] {
 
 const layerLabels = (layers: number) => Array.from({ length: layers }, (_, l) => `layer ${l}`);
 const headLabels = (heads: number) => Array.from({ length: heads }, (_, h) => `head ${h}`);
+
+/**
+ * The interventions a tool read the model under, in words ("head 1.2 ablated, causal mask
+ * off"), or null for none: the unmodified model. Decoder-only models (the tools read no other).
+ */
+export function describeInterventions(i: Interventions): string | null {
+  const parts: string[] = [];
+  const heads = i.ablatedHeads.map((h) => `${h.layer}.${h.head}`);
+  if (heads.length) parts.push(`head${heads.length > 1 ? 's' : ''} ${heads.join(', ')} ablated`);
+  if (!i.causalMask) parts.push('causal mask off');
+  if (!i.usePositions) parts.push('positions removed');
+  return parts.length ? parts.join('; ') : null;
+}
 
 /** The lens grid: the top-1 probability per residual point (rows) and position (columns). */
 export function lensMatrix(r: LogitLensResult): LabelledMatrix {

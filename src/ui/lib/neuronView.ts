@@ -1,11 +1,12 @@
 /**
  * The neuron view (as BertViz has it): one query–key pair of one head, dimension by dimension.
- * The score is a sum of d/h products, e_ij = (Σ_c q_ic k_jc) / √(d/h); seeing each q_c, k_c and
- * their product shows which dimensions make a key match (large products of one sign) and which
- * cancel. The sum is recomputed here and checked against the score the model traced.
+ * The score is a sum of d/h products, e_ij = (Σ_c q_ic k_jc) / √(d/h) (or the bare sum for a
+ * model that does not scale, GPT-Neo); seeing each q_c, k_c and their product shows which
+ * dimensions make a key match (large products of one sign) and which cancel. The sum is
+ * recomputed here and checked against the score the model traced.
  */
 import { row, type AttentionTrace } from '../../model/trace';
-import { hasQKV } from './stepThrough';
+import { hasQKV, scoreScale } from './stepThrough';
 
 export interface NeuronTerms {
   head: number;
@@ -18,8 +19,9 @@ export interface NeuronTerms {
   products: Float64Array;
   /** Σ_c q_ic k_jc. */
   sum: number;
-  /** 1/√(d/h). */
+  /** The model's scale: 1/√(d/h), or 1 where it leaves scores unscaled (`scoreScale`). */
   scale: number;
+  unscaled: boolean;
   /** sum · scale: the score. */
   scaled: number;
   /** The score the model traced, e_ij (before the mask). */
@@ -31,6 +33,7 @@ export function neuronTerms(
   head: number,
   query: number,
   key: number,
+  unscaled = false,
 ): NeuronTerms {
   if (!hasQKV(att)) throw new Error('the neuron view needs q and k: run with captureQKV');
   const q = row(att.q, head, query);
@@ -41,7 +44,7 @@ export function neuronTerms(
     products[c] = q[c] * k[c];
     sum += products[c];
   }
-  const scale = 1 / Math.sqrt(q.length);
+  const scale = scoreScale(q.length, unscaled);
   return {
     head,
     query,
@@ -51,6 +54,7 @@ export function neuronTerms(
     products,
     sum,
     scale,
+    unscaled,
     scaled: sum * scale,
     traced: row(att.scores, head, query)[key],
   };

@@ -13,8 +13,9 @@ export interface QueryStep {
   headDim: number;
   /** q_t·k_j for every key j. */
   dots: Float64Array;
-  /** 1/√(d/h). */
+  /** The model's score scale: 1/√(d/h), or 1 where it leaves scores unscaled (GPT-Neo). */
   scale: number;
+  unscaled: boolean;
   /** dots·scale. */
   scaled: Float64Array;
   /** Whether the query may see key j. */
@@ -60,13 +61,28 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-export function stepQuery(att: AttentionTrace, head: number, query: number): QueryStep {
+/**
+ * What the model multiplies q·k by: 1/√(d/h), or 1 for a model trained without the scaling
+ * (`config.unscaledScores`, GPT-Neo: block.ts passes `unscaled`). One owner for the step-through
+ * and the neuron view, so both show exactly what the model computes.
+ */
+export function scoreScale(headDim: number, unscaled: boolean): number {
+  return unscaled ? 1 : 1 / Math.sqrt(headDim);
+}
+
+/** `unscaled`: the model's `config.unscaledScores` (GPT-Neo). */
+export function stepQuery(
+  att: AttentionTrace,
+  head: number,
+  query: number,
+  unscaled = false,
+): QueryStep {
   if (!hasQKV(att)) throw new Error('step-through needs q, k and v: run with captureQKV');
   const [, nQueries, headDim] = att.q.shape;
   const nKeys = att.k.shape[1];
   if (query < 0 || query >= nQueries) throw new RangeError(`query ${query} of ${nQueries}`);
   const q = row(att.q, head, query);
-  const scale = 1 / Math.sqrt(headDim);
+  const scale = scoreScale(headDim, unscaled);
   const dots = new Float64Array(nKeys);
   const scaled = new Float64Array(nKeys);
   const masked = new Float64Array(nKeys);
@@ -95,6 +111,7 @@ export function stepQuery(att: AttentionTrace, head: number, query: number): Que
     headDim,
     dots,
     scale,
+    unscaled,
     scaled,
     allowed,
     masked,
@@ -114,12 +131,19 @@ export { argmax } from '../../model/sampling';
 export function stepFormula(step: QueryStep, j: number): string {
   const t = step.query;
   const e = Number.isFinite(step.masked[j]) ? step.masked[j].toFixed(3) : '-\\infty';
+  // A model without the 1/√(d/h) scaling (GPT-Neo) is shown as it computes: e = q·k.
+  const score = step.unscaled
+    ? `q_{${t}} \\cdot k_j \\ (\\text{unscaled})`
+    : `\\frac{q_{${t}} \\cdot k_j}{\\sqrt{d/h}}`;
+  const value = step.unscaled
+    ? step.dots[j].toFixed(3)
+    : `\\frac{${step.dots[j].toFixed(3)}}{\\sqrt{${step.headDim}}}`;
   return [
     '\\begin{gathered}',
-    `e_{${t}j} = \\frac{q_{${t}} \\cdot k_j}{\\sqrt{d/h}},\\quad`,
+    `e_{${t}j} = ${score},\\quad`,
     `p_{${t}j} = \\frac{\\exp e_{${t}j}}{\\sum_{j' \\text{ unmasked}} \\exp e_{${t}j'}},\\quad`,
     `o_{${t}} = \\sum_j p_{${t}j}\\, v_j`,
-    `\\\\[4pt] e_{${t},${j}} = \\frac{${step.dots[j].toFixed(3)}}{\\sqrt{${step.headDim}}} \\to ${e},\\quad`,
+    `\\\\[4pt] e_{${t},${j}} = ${value} \\to ${e},\\quad`,
     `p_{${t},${j}} = ${step.probs[j].toFixed(4)}`,
     '\\end{gathered}',
   ].join(' ');

@@ -119,6 +119,7 @@ export function AttentionPanel() {
   const setQuery = useLab((s) => s.setQuery);
   const query = useLab((s) => s.query);
   const modelName = useLab((s) => s.modelInfo?.name ?? '');
+  const unscaled = useLab((s) => s.modelInfo?.config.unscaledScores ?? false);
   const noData = useLab(selectNoData);
   // Keyed on the focused attention and the tokens, not the run: chunks of other layers arriving
   // leave this picture alone.
@@ -229,7 +230,9 @@ export function AttentionPanel() {
         </button>
       </div>
       <p className="caption">
-        {MODE_CAPTIONS[mode]}{' '}
+        {mode === 'scores' && unscaled
+          ? 'e_ij = q_i·k_j (this model does not scale by 1/√(d/h)), before the mask: white is 0, red positive, blue negative.'
+          : MODE_CAPTIONS[mode]}{' '}
         {ablated && (
           <span className="counterfactual">this head is ablated: its output is zeroed</span>
         )}

@@ -1,6 +1,7 @@
 /**
  * The "interpret" tab: the logit lens, direct logit attribution and activation patching, each
- * computed in the worker on the unmodified model (interpretSlice.ts asks for them) and drawn as a
+ * computed in the worker on the model under the sidebar's interventions (interpretSlice.ts asks
+ * for them; each answer says which it was computed under) and drawn as a
  * heatmap with the exact value on hover. The answers behind the canvases are in the store
  * (`interpret`) and summed up in data-* attributes for the tests. docs/interpretability.md.
  */
@@ -8,6 +9,7 @@ import { useEffect, useMemo } from 'react';
 import { unsupportedReason, type InterpretTool } from '../../model/analysis/stream';
 import type {
   ActivationPatchingResult,
+  AnalysisResult,
   LogitAttributionResult,
   LogitLensResult,
 } from '../../workers/protocol';
@@ -17,6 +19,7 @@ import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import {
   attributionMatrix,
   attributionParts,
+  describeInterventions,
   describeLensCell,
   describePatchCell,
   lensMatrix,
@@ -25,6 +28,7 @@ import {
   positionLabels,
 } from '../lib/interpret';
 import { displayPiece } from '../lib/pieces';
+import { interventionsOf } from '../store/inputs';
 import type { ToolState } from '../store/types';
 
 const PROBABILITY = sequentialScale();
@@ -46,6 +50,17 @@ function ToolStatus(props: { tool: InterpretTool; state: ToolState; testId: stri
   return null;
 }
 
+/** Under a tool's heading: the interventions its answer was computed under, where there are any. */
+function AnalysedUnder(props: { result: AnalysisResult | null; testId: string }) {
+  const under = props.result && describeInterventions(props.result.interventions);
+  if (!under) return null;
+  return (
+    <p className="counterfactual" role="note" data-testid={`${props.testId}-under`}>
+      computed with {under}
+    </p>
+  );
+}
+
 function LogitLens() {
   const state = useLab((s) => s.interpret.lens);
   const setPosition = useLab((s) => s.setLensPosition);
@@ -62,6 +77,7 @@ function LogitLens() {
       data-last-top1-prob={last?.prob}
     >
       <h3>Logit lens</h3>
+      <AnalysedUnder result={result} testId="logit-lens" />
       <p className="caption">
         The residual stream after every attention and MLP sub-layer, read as if it were the last:
         through the final norm and the unembedding. Each cell is the top-1 token’s probability at
@@ -129,6 +145,7 @@ function LogitAttribution() {
       data-logit={result?.logit}
     >
       <h3>Direct logit attribution</h3>
+      <AnalysedUnder result={result} testId="logit-attribution" />
       <p className="caption">
         Each head’s and each MLP’s direct contribution to one token’s logit at the lens’s position:
         its output through the final norm (linearised at the full residual: divided by the norm’s
@@ -210,6 +227,7 @@ function ActivationPatching() {
       data-corrupted={result?.corrupted}
     >
       <h3>Activation patching</h3>
+      <AnalysedUnder result={result} testId="activation-patching" />
       <p className="caption">
         Run a corrupted prompt of the same length, then again with one head’s output (or the
         residual stream at one block’s input and position) taken from the clean run: how much of the
@@ -272,6 +290,10 @@ function ActivationPatching() {
 export function InterpretPanel() {
   const refresh = useLab((s) => s.refreshInterpret);
   const runDone = useLab((s) => s.run?.done ?? false);
+  const causalMask = useLab((s) => s.causalMask);
+  const usePositions = useLab((s) => s.usePositions);
+  const ablated = useLab((s) => s.ablated);
+  const under = describeInterventions(interventionsOf({ causalMask, usePositions, ablated }));
   // The tab opened, or the run on screen finished: ask for what is stale.
   useEffect(() => {
     if (runDone) refresh();
@@ -279,8 +301,13 @@ export function InterpretPanel() {
   return (
     <div className="interpret-panel" data-testid="interpret-panel">
       <p className="caption">
-        Interpretability tools, computed live in the worker on this backend. They read the
-        unmodified model: the interventions on the left are not applied here.
+        Interpretability tools, computed live in the worker on this backend, on the model as the
+        interventions on the left set it (the same masks and head gates as the run on screen).
+      </p>
+      <p className="small" data-testid="interpret-interventions">
+        {under
+          ? `Interventions in effect: ${under}.`
+          : 'No interventions in effect: the tools read the unmodified model.'}
       </p>
       <LogitLens />
       <LogitAttribution />

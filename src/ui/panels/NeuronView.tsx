@@ -1,5 +1,6 @@
 import { useMemo } from 'react';
 import type { AttentionTrace } from '../../model/trace';
+import { useLab } from '../context';
 import { cssColour, divergingScale } from '../lib/colour';
 import { neuronTerms, topDimensions } from '../lib/neuronView';
 
@@ -26,7 +27,11 @@ export function NeuronView({
   keyLabel: string;
   queryLabel: string;
 }) {
-  const t = useMemo(() => neuronTerms(att, head, query, keyIndex), [att, head, query, keyIndex]);
+  const unscaled = useLab((s) => s.modelInfo?.config.unscaledScores ?? false);
+  const t = useMemo(
+    () => neuronTerms(att, head, query, keyIndex, unscaled),
+    [att, head, query, keyIndex, unscaled],
+  );
   const dh = t.q.length;
   const cell = Math.max(2, Math.min(14, Math.floor((MAX_WIDTH - LABEL_W) / dh)));
   const rows: { name: string; values: ArrayLike<number> }[] = [
@@ -48,6 +53,7 @@ export function NeuronView({
       data-products={Array.from(t.products).join(',')}
       data-sum={t.sum}
       data-scaled={t.scaled}
+      data-scale={t.scale}
       data-traced={t.traced}
     >
       <h3>
@@ -83,7 +89,12 @@ export function NeuronView({
         })}
       </svg>
       <p className="caption" data-testid="neuron-sum">
-        Σ<sub>c</sub> q<sub>c</sub>k<sub>c</sub> = {t.sum.toFixed(4)}; × 1/√{dh} ={' '}
+        Σ<sub>c</sub> q<sub>c</sub>k<sub>c</sub> = {t.sum.toFixed(4)};{' '}
+        {t.unscaled ? (
+          <>not scaled: this model (GPT-Neo) uses q·k as the score, without 1/√{dh}, so = </>
+        ) : (
+          <>× 1/√{dh} = </>
+        )}
         <strong>{t.scaled.toFixed(4)}</strong>, the model’s score e = {t.traced.toFixed(4)}{' '}
         (difference {Math.abs(t.scaled - t.traced).toExponential(1)}). Largest products:{' '}
         {topDimensions(t.products, 3)

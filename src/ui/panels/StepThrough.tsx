@@ -19,6 +19,8 @@ import {
 } from '../store/selectors';
 
 const STAGES = ['q · k', 'scale by 1/√(d/h)', 'mask', 'softmax', 'weighted sum of values'] as const;
+/** The second stage of a model that leaves its scores unscaled (GPT-Neo): nothing to do. */
+const UNSCALED_STAGE = 'no scaling (this model)';
 const PLAY_MS = 900;
 
 const fmt = (x: number) => (x === -Infinity ? '−∞' : x.toFixed(3));
@@ -52,9 +54,10 @@ export function StepThrough() {
   const { queries, keys } = axisTokens(useLab(selectRunTokens), focus);
   const nQueries = att?.probs.shape[1] ?? 0;
   const t = Math.min(query, Math.max(0, nQueries - 1));
+  const unscaled = useLab((s) => s.modelInfo?.config.unscaledScores ?? false);
   const step = useMemo(
-    () => (att && hasQKV(att) ? stepQuery(att, focus.head, t) : null),
-    [att, focus.head, t],
+    () => (att && hasQKV(att) ? stepQuery(att, focus.head, t, unscaled) : null),
+    [att, focus.head, t, unscaled],
   );
 
   const forward = () => {
@@ -159,7 +162,7 @@ export function StepThrough() {
         {STAGES.map((s, i) => (
           <li key={s} className={i === stage ? 'current' : i < stage ? 'done' : ''}>
             <button type="button" onClick={() => setStage(i)}>
-              {i + 1}. {s}
+              {i + 1}. {i === 1 && step.unscaled ? UNSCALED_STAGE : s}
             </button>
           </li>
         ))}
@@ -184,7 +187,9 @@ export function StepThrough() {
             <tr>
               <th>key j</th>
               <th>q·k</th>
-              {stage >= 1 && <th>× {step.scale.toFixed(3)}</th>}
+              {stage >= 1 && (
+                <th>{step.unscaled ? 'e (unscaled)' : `× ${step.scale.toFixed(3)}`}</th>
+              )}
               {stage >= 2 && <th>masked</th>}
               {stage >= 3 && <th>p = softmax</th>}
             </tr>
