@@ -1,6 +1,6 @@
 import { useEffect, useRef, useSyncExternalStore } from 'react';
 import { useLab, useLabStore } from './context';
-import { isTyping, keyTarget, tabAfter } from './lib/keys';
+import { isTyping, keyTarget, rovingAfter } from './lib/keys';
 import { shownTheme, TABS, type Tab } from './lib/urlState';
 import { attentionBlocks } from './store/shape';
 import { ModelPicker } from './panels/ModelPicker';
@@ -97,7 +97,7 @@ function Tabs() {
   const list = useRef<HTMLDivElement>(null);
   const Panel = TAB_PANELS[tab];
   const onKeyDown = (e: React.KeyboardEvent) => {
-    const next = tabAfter(TABS, tab, e.key);
+    const next = rovingAfter(TABS, tab, e.key);
     if (next === null) return;
     e.preventDefault();
     setTab(next);
@@ -177,8 +177,9 @@ export function App() {
         </main>
       </div>
       <footer className="small">
-        Keys: ←/→ step through attention · [ ] previous/next head · {'{ }'} previous/next layer · s
-        scores ↔ probabilities · +/− zoom the focused heatmap, arrows explore its cells
+        Keys: ←/→ step through attention (buttons leave them alone) · [ ] previous/next head ·{' '}
+        {'{ }'} previous/next layer · s scores ↔ probabilities · +/− zoom the focused heatmap,
+        arrows explore its cells · arrows on a focused tab or value switch choose the next
       </footer>
     </div>
   );

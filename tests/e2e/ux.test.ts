@@ -1,6 +1,7 @@
 /**
  * Issue 14's small UI bugs in the built app (the pure logic behind each is unit tested in
- * tests/unit/ui-ux.test.ts): keyboard reach and tab keys (bug 10), the OS colour scheme, LM links
+ * tests/unit/ui-ux.test.ts): keyboard reach, tab keys and which controls take the arrows (bug 10,
+ * lib/keys.ts), the OS colour scheme, LM links
  * without `src`, chart ticks and labels, repeated notices and the backend badge's wording (bug 12).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -47,6 +48,37 @@ it('switches tabs with the arrow keys on a focused tab and leaves the query alon
   await app.page.keyboard.press('ArrowLeft');
   expect(await state<string>('tab')).toBe('step');
   expect(await state<number>('query')).toBe(query);
+});
+
+it('leaves the arrows to the step-through on a focused button; a radio group moves its choice with them', async () => {
+  await app.page.getByTestId('tab-step').click();
+  const through = app.page.getByTestId('step-through');
+  await through.waitFor({ timeout: 60_000 });
+  const stage = async () => Number(await through.getAttribute('data-stage'));
+  const focused = () =>
+    app.page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+  await app.page.getByTestId('step-next').click();
+  const afterClick = await stage();
+  await app.page.keyboard.press('ArrowRight');
+  expect(await stage()).toBe(afterClick + 1);
+  expect(await focused()).toBe('step-next');
+  // A toggle button (a head's ablation) does not take the arrows either, nor toggles on them.
+  await app.page.getByTestId('ablate-toggle').first().focus();
+  await app.page.keyboard.press('ArrowLeft');
+  expect(await stage()).toBe(afterClick);
+  expect(await state<unknown[]>('ablated')).toEqual([]);
+  // The values radio group (WAI-ARIA): the arrows choose the next value and focus it; the
+  // step-through stays where it is.
+  expect(await state<string>('mode')).toBe('probs');
+  await app.page.getByTestId('mode-probs').focus();
+  await app.page.keyboard.press('ArrowRight');
+  expect(await state<string>('mode')).toBe('scores');
+  expect(await focused()).toBe('mode-scores');
+  expect(await app.page.getByTestId('mode-scores').getAttribute('tabindex')).toBe('0');
+  expect(await app.page.getByTestId('mode-probs').getAttribute('tabindex')).toBe('-1');
+  await app.page.keyboard.press('ArrowUp');
+  expect(await state<string>('mode')).toBe('probs');
+  expect(await stage()).toBe(afterClick);
 });
 
 it('follows the OS colour scheme while no theme is chosen', async () => {

@@ -9,7 +9,7 @@ import { DEFAULT_VIEW, parseView, serializeView, shownTheme } from '../../src/ui
 import { labelOverhangPx, labelStep, numberTickFormat } from '../../src/ui/lib/chartAxes';
 import { groupNotices } from '../../src/ui/lib/notices';
 import { backendText } from '../../src/ui/lib/backendText';
-import { ownsArrowKeys, isTyping, tabAfter } from '../../src/ui/lib/keys';
+import { ownsArrowKeys, isTyping, rovingAfter } from '../../src/ui/lib/keys';
 
 describe('bug 9: byte pieces read as the characters they complete', () => {
   // 😀 is F0 9F 98 80 in UTF-8; é is C3 A9.
@@ -152,11 +152,19 @@ describe('bug 10: keys a focused control owns', () => {
 
   it('moves between tabs with Left, Right, Home and End, wrapping', () => {
     const tabs = ['a', 'b', 'c'] as const;
-    expect(tabAfter(tabs, 'a', 'ArrowRight')).toBe('b');
-    expect(tabAfter(tabs, 'c', 'ArrowRight')).toBe('a');
-    expect(tabAfter(tabs, 'a', 'ArrowLeft')).toBe('c');
-    expect(tabAfter(tabs, 'b', 'Home')).toBe('a');
-    expect(tabAfter(tabs, 'b', 'End')).toBe('c');
-    expect(tabAfter(tabs, 'b', 'ArrowDown')).toBeNull();
+    expect(rovingAfter(tabs, 'a', 'ArrowRight')).toBe('b');
+    expect(rovingAfter(tabs, 'c', 'ArrowRight')).toBe('a');
+    expect(rovingAfter(tabs, 'a', 'ArrowLeft')).toBe('c');
+    expect(rovingAfter(tabs, 'b', 'Home')).toBe('a');
+    expect(rovingAfter(tabs, 'b', 'End')).toBe('c');
+    expect(rovingAfter(tabs, 'b', 'ArrowDown')).toBeNull();
+  });
+
+  it('moves a radio group’s choice with all four arrows (WAI-ARIA radio group)', () => {
+    const modes = ['probs', 'scores', 'weighted'] as const;
+    expect(rovingAfter(modes, 'probs', 'ArrowDown', true)).toBe('scores');
+    expect(rovingAfter(modes, 'probs', 'ArrowUp', true)).toBe('weighted');
+    expect(rovingAfter(modes, 'scores', 'ArrowRight', true)).toBe('weighted');
+    expect(rovingAfter(modes, 'scores', 'Enter', true)).toBeNull();
   });
 });

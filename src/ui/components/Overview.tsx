@@ -62,10 +62,14 @@ export function Overview(props: OverviewProps) {
         if (e.buttons & 1) move(e);
       }}
       onKeyDown={(e) => {
-        const step = e.key === 'ArrowUp' ? -w.rows / 2 : e.key === 'ArrowDown' ? w.rows / 2 : 0;
-        if (step === 0) return;
+        // A slider owns the arrows (lib/keys.ts): ↑/↓ move the window by half its rows, ←/→ by
+        // half its columns.
+        const rowStep = e.key === 'ArrowUp' ? -w.rows / 2 : e.key === 'ArrowDown' ? w.rows / 2 : 0;
+        const colStep =
+          e.key === 'ArrowLeft' ? -w.cols / 2 : e.key === 'ArrowRight' ? w.cols / 2 : 0;
+        if (rowStep === 0 && colStep === 0) return;
         e.preventDefault();
-        props.onMove(w.row0 + w.rows / 2 + step, w.col0 + w.cols / 2);
+        props.onMove(w.row0 + w.rows / 2 + rowStep, w.col0 + w.cols / 2 + colStep);
       }}
     >
       <canvas ref={ref} data-testid={testId} style={{ width, height }} />

@@ -1,8 +1,13 @@
 /**
  * Which keys the page's shortcuts may take. A focused control owns the keys it acts on: text
- * fields own every key, and a tab, radio or slider owns the arrow keys (a tab list moves between
- * its tabs with them, WAI-ARIA's roving tabindex), so a shortcut must not fire as well. A plain
- * button acts on Enter and Space only: after clicking "next" the arrows still step.
+ * fields own every key, and a tab, radio or slider owns the arrow keys, so a shortcut must not
+ * fire as well. The page's rule, one for every control:
+ *  - a plain button (toggles included) acts on Enter and Space only and never captures the
+ *    arrows: after clicking "next" or a head toggle, ←/→ still step through attention;
+ *  - a tab list and a radio group move their selection with the arrows (WAI-ARIA's tabs and
+ *    radio group patterns, roving tabindex: `rovingAfter`), Home and End to the ends;
+ *  - a slider (the heatmap overview) moves its window with the arrows;
+ *  - a focused heatmap moves its cell cursor with the arrows, Home/End, PgUp/PgDn (Heatmap.tsx).
  */
 
 /** What a key handler knows of the focused element. */
@@ -31,13 +36,21 @@ export function ownsArrowKeys(t: KeyTarget | null): boolean {
   return isTyping(t) || ARROW_ROLES.has(t.role ?? '');
 }
 
-/** The tab an arrow, Home or End key selects in a horizontal tab list; null for other keys. */
-export function tabAfter<T>(tabs: readonly T[], current: T, key: string): T | null {
-  const i = tabs.indexOf(current);
-  const n = tabs.length;
-  if (key === 'ArrowRight') return tabs[(i + 1) % n];
-  if (key === 'ArrowLeft') return tabs[(i - 1 + n) % n];
-  if (key === 'Home') return tabs[0];
-  if (key === 'End') return tabs[n - 1];
+/**
+ * The item an arrow, Home or End key selects in a roving-tabindex group, wrapping; null for
+ * other keys. A horizontal tab list takes ←/→; a radio group (`upDown`) also ↑/↓.
+ */
+export function rovingAfter<T>(
+  items: readonly T[],
+  current: T,
+  key: string,
+  upDown = false,
+): T | null {
+  const i = items.indexOf(current);
+  const n = items.length;
+  if (key === 'ArrowRight' || (upDown && key === 'ArrowDown')) return items[(i + 1) % n];
+  if (key === 'ArrowLeft' || (upDown && key === 'ArrowUp')) return items[(i - 1 + n) % n];
+  if (key === 'Home') return items[0];
+  if (key === 'End') return items[n - 1];
   return null;
 }

@@ -4,6 +4,7 @@ import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import { heatmapSvg, traceJson } from '../lib/exporters';
 import { formatHead, type ValueMode } from '../lib/urlState';
 import { kvGroups } from '../lib/kvGroups';
+import { rovingAfter } from '../lib/keys';
 import { Heatmap } from '../components/Heatmap';
 import { Overview } from '../components/Overview';
 import { centredOn, isWhole, windowFor, windowOf, type WindowAnchor } from '../lib/matrixWindow';
@@ -25,6 +26,8 @@ const MODE_TITLES: Record<ValueMode, string> = {
   scores: 'raw scores',
   weighted: 'attention × ‖value‖',
 };
+
+const VALUE_MODES = ['probs', 'scores', 'weighted'] as const;
 
 const MODE_SYMBOLS: Record<ValueMode, string> = { probs: 'p', scores: 'e', weighted: 'p·‖vW_O‖' };
 
@@ -169,13 +172,26 @@ export function AttentionPanel() {
         Attention <FocusPicker />
       </h2>
       <div className="toolbar">
-        <span role="radiogroup" aria-label="values" className="segmented">
-          {(['probs', 'scores', 'weighted'] as const).map((m) => (
+        <span
+          role="radiogroup"
+          aria-label="values"
+          className="segmented"
+          onKeyDown={(e) => {
+            // WAI-ARIA radio group: the arrows choose (and focus) the next value (lib/keys.ts).
+            const next = rovingAfter(VALUE_MODES, mode, e.key, true);
+            if (next === null) return;
+            e.preventDefault();
+            setMode(next);
+            e.currentTarget.querySelector<HTMLElement>(`[data-testid="mode-${next}"]`)?.focus();
+          }}
+        >
+          {VALUE_MODES.map((m) => (
             <button
               key={m}
               type="button"
               role="radio"
               aria-checked={mode === m}
+              tabIndex={mode === m ? 0 : -1}
               data-testid={`mode-${m}`}
               onClick={() => setMode(m)}
             >
