@@ -29,7 +29,14 @@ import {
   zoomAt,
 } from '../../src/ui/lib/layout';
 import { displayPiece, pieceTitle } from '../../src/ui/lib/pieces';
-import { costAt, costSeries, crossoverLength, lengthsUpTo } from '../../src/ui/lib/cost';
+import {
+  costAt,
+  costSeries,
+  crossoverLength,
+  layerShape,
+  lengthsUpTo,
+} from '../../src/ui/lib/cost';
+import type { ModelConfig } from '../../src/model/config';
 
 describe('colour scales', () => {
   it('sequential scale samples viridis at both ends and in the middle', () => {
@@ -217,23 +224,46 @@ describe('readable pieces', () => {
 });
 
 describe('cost series', () => {
+  /** A layer's config: d = 4, 2 heads, d_ff = 16 unless overridden. */
+  const shapeOf = (o: Partial<ModelConfig> = {}) =>
+    layerShape({ dModel: 4, nHeads: 2, dFF: 16, attentionOnly: false, ...o } as ModelConfig);
+
   it('counts n² attention against n projections', () => {
-    const c = costAt(10, 4, 16, 2);
+    const s = shapeOf();
+    const c = costAt(10, s);
     expect(c.attention).toBe(2 * 100 * 4);
     expect(c.linear).toBe(4 * 10 * 16 + 2 * 10 * 4 * 16);
     expect(c.attentionMemory).toBe(200);
+    expect(s.linearFormula).toBe('4d² + 2d·d_ff');
     // Doubling n quadruples attention and doubles the rest.
-    const c2 = costAt(20, 4, 16, 2);
+    const c2 = costAt(20, s);
     expect(c2.attention / c.attention).toBe(4);
     expect(c2.linear / c.linear).toBe(2);
   });
 
+  it('counts the layer the model has: no MLP when attention-only, three MLP matrices when gated, narrow K and V under grouped-query attention', () => {
+    const only = shapeOf({ attentionOnly: true });
+    expect(only.mlp).toBe(false);
+    expect(costAt(10, only).linear).toBe(4 * 10 * 16);
+    expect(only.linearFormula).toBe('4d²');
+    // The induction model's shape: d = 64, d_ff = 256 but no MLP: n ≈ 2d = 128, not 384.
+    expect(crossoverLength(shapeOf({ dModel: 64, nHeads: 4, dFF: 256, attentionOnly: true }))).toBe(
+      128,
+    );
+    expect(crossoverLength(shapeOf({ dModel: 64, nHeads: 4, dFF: 256 }))).toBe(384);
+    const llama = shapeOf({ dModel: 8, nHeads: 4, nKvHeads: 2, dFF: 16, mlp: 'gated' });
+    // Q and O: 8×8 each; K and V: 8×4 each; SwiGLU: 3 × 8×16.
+    expect(llama.linearPerToken).toBe(2 * 64 + 2 * 32 + 3 * 8 * 16);
+    expect(llama.linearFormula).toBe('2d·8 + 2d·4 + 3d·d_ff');
+  });
+
   it('crosses over where the quadratic term equals the linear one', () => {
-    const n = crossoverLength(64, 256);
-    const c = costAt(n, 64, 256, 4);
+    const s = shapeOf({ dModel: 64, nHeads: 4, dFF: 256 });
+    const n = crossoverLength(s);
+    const c = costAt(n, s);
     expect(c.attention).toBeCloseTo(c.linear);
     expect(lengthsUpTo(20)).toEqual([1, 2, 4, 8, 16, 20]);
     expect(lengthsUpTo(16)).toEqual([1, 2, 4, 8, 16]);
-    expect(costSeries(4, 8, 32, 2).map((p) => p.n)).toEqual([1, 2, 4]);
+    expect(costSeries(4, shapeOf()).map((p) => p.n)).toEqual([1, 2, 4]);
   });
 });

@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
 import { useLab } from '../context';
 import { CATEGORICAL } from '../lib/colour';
-import { costSeries, crossoverLength } from '../lib/cost';
+import { costSeries, crossoverLength, layerShape } from '../lib/cost';
 import { LineChart } from '../components/LineChart';
 
 /** How far past the context the single layer is measured (the RNN comparison's largest n). */
@@ -20,29 +20,28 @@ export function CostPanel() {
   const layerBusy = rnn !== null && !rnn.done;
   const layerRows = rnn?.rows ?? [];
   // Far enough past the crossover to see n² win, even where the model's context stops short of it.
+  const shape = useMemo(() => (cfg ? layerShape(cfg) : null), [cfg]);
   const series = useMemo(
     () =>
-      cfg
+      shape && cfg
         ? costSeries(
-            Math.max(
-              cfg.contextLength,
-              2 ** Math.ceil(Math.log2(4 * crossoverLength(cfg.dModel, cfg.dFF))),
-            ),
-            cfg.dModel,
-            cfg.dFF,
-            cfg.nHeads,
+            Math.max(cfg.contextLength, 2 ** Math.ceil(Math.log2(4 * crossoverLength(shape)))),
+            shape,
           )
         : [],
-    [cfg],
+    [cfg, shape],
   );
-  if (!cfg) return null;
-  const crossover = crossoverLength(cfg.dModel, cfg.dFF);
+  if (!cfg || !shape) return null;
+  const crossover = crossoverLength(shape);
+  const linearName = shape.mlp ? 'projections + MLP' : 'projections';
   return (
-    <section className="cost-panel" data-testid="cost-panel">
+    <section className="cost-panel" data-testid="cost-panel" data-crossover={crossover}>
       <p className="caption">
-        Multiply–adds per layer for a sequence of n tokens: QKᵀ and P·V grow as 2n²d, the
-        projections and MLP as n(4d² + 2d·d_ff). With d = {cfg.dModel}, attention dominates beyond n
-        ≈ {Math.round(crossover)}
+        Multiply–adds per layer for a sequence of n tokens: QKᵀ and P·V grow as 2n²d, the{' '}
+        {linearName} as n({shape.linearFormula}){shape.mlp ? '' : ' (this model has no MLP)'}. With
+        d = {cfg.dModel}
+        {shape.mlp ? `, d_ff = ${cfg.dFF}` : ''}, attention dominates beyond n ≈{' '}
+        {Math.round(crossover)}
         {crossover > cfg.contextLength
           ? ` (longer than this model’s context of ${cfg.contextLength})`
           : ''}
@@ -61,7 +60,7 @@ export function CostPanel() {
               points: series.map((p) => [p.n, p.attention]),
             },
             {
-              name: 'projections + MLP (n)',
+              name: `${linearName} (n)`,
               colour: CATEGORICAL[0],
               points: series.map((p) => [p.n, p.linear]),
             },
