@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   attributionMatrix,
   attributionParts,
+  attributionSumText,
   describeInterventions,
   describeLensCell,
   describePatchCell,
@@ -84,6 +85,13 @@ describe('interpret views', () => {
       total: 40.25,
     });
     expect(attributionMatrix({ ...a, mlpShares: new Float32Array(0) }).cols).toBe(2);
+    expect(attributionSumText(a)).toBe(
+      'embeddings +0.500, heads +10.000, MLPs +30.000, biases −0.250',
+    );
+    // An attention-only model has no MLP to show as +0.000.
+    expect(attributionSumText({ ...a, mlpShares: new Float32Array(0) })).toBe(
+      'embeddings +0.500, heads +10.000, biases −0.250',
+    );
   });
 
   it('labels patching’s positions with both prompts’ tokens where they differ', () => {

@@ -99,6 +99,24 @@ export function attributionParts(r: LogitAttributionResult): {
   };
 }
 
+/** A share with its sign: "+0.498", "−1.893". */
+export const signed = (v: number): string => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(3);
+
+/**
+ * The attribution's sum in words: "embeddings +0.498, heads +8.076, biases +0.940", with no MLP
+ * term for an attention-only model (it has none to show as +0.000).
+ */
+export function attributionSumText(r: LogitAttributionResult): string {
+  const p = attributionParts(r);
+  const terms: [string, number][] = [
+    ['embeddings', p.embedding],
+    ['heads', p.heads],
+    ...(r.mlpShares.length ? [['MLPs', p.mlps] as [string, number]] : []),
+    ['biases', p.biases],
+  ];
+  return terms.map(([name, v]) => `${name} ${signed(v)}`).join(', ');
+}
+
 /** Patching's two maps: restored fraction per layer × head and per layer × position. */
 export function patchingMatrices(r: ActivationPatchingResult): {
   heads: LabelledMatrix;

@@ -19,6 +19,7 @@ import { divergingScale, finiteExtent, sequentialScale } from '../lib/colour';
 import {
   attributionMatrix,
   attributionParts,
+  attributionSumText,
   describeInterventions,
   describeLensCell,
   describePatchCell,
@@ -26,6 +27,7 @@ import {
   lensTopK,
   patchingMatrices,
   positionLabels,
+  signed,
 } from '../lib/interpret';
 import { displayPiece } from '../lib/pieces';
 import { interventionsOf } from '../store/inputs';
@@ -135,7 +137,6 @@ function LogitAttribution() {
   const parts = result ? attributionParts(result) : null;
   // The tokens to attribute: the model's own top-k at the position (the lens's last row).
   const choices = lens?.tool === 'logit-lens' ? (lensTopK(lens).at(-1) ?? []) : [];
-  const fmt = (v: number) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(3);
   return (
     <section
       className="interpret-tool"
@@ -178,16 +179,15 @@ function LogitAttribution() {
             scale={scale}
             size={300}
             rowTitle="layer"
-            colTitle="head (and MLP)"
+            colTitle={result.mlpShares.length ? 'head (and MLP)' : 'head'}
             describe={(row, col, v) =>
-              `${data.rowLabels[row]}, ${data.colLabels[col]}: ${fmt(v)} to the logit of “${displayPiece(result.token.piece)}”`
+              `${data.rowLabels[row]}, ${data.colLabels[col]}: ${signed(v)} to the logit of “${displayPiece(result.token.piece)}”`
             }
           />
           <p className="small" data-testid="attribution-sum">
-            logit of “{displayPiece(result.token.piece)}” at position {result.position}: embeddings{' '}
-            {fmt(parts.embedding)}, heads {fmt(parts.heads)}, MLPs {fmt(parts.mlps)}, biases{' '}
-            {fmt(parts.biases)} = <strong>{parts.total.toFixed(3)}</strong> (the model’s logit:{' '}
-            {result.logit.toFixed(3)})
+            logit of “{displayPiece(result.token.piece)}” at position {result.position}:{' '}
+            {attributionSumText(result)} = <strong>{parts.total.toFixed(3)}</strong> (the model’s
+            logit: {result.logit.toFixed(3)})
           </p>
         </>
       )}
