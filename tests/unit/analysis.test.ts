@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logitAttribution } from '../../src/model/analysis/attribution';
+import { logitAttribution, type LogitAttribution } from '../../src/model/analysis/attribution';
 import { logitLens } from '../../src/model/analysis/logitLens';
 import {
   answerAndFoil,
@@ -56,6 +56,18 @@ const IDS = new SeededRandom(7).ids(9, 0, 29);
 const CORRUPTED = IDS.map((id, t) => (t === 3 ? (id + 11) % 29 : id));
 
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b));
+
+/** An attribution's tensors read back (and disposed). */
+async function readAttribution(a: LogitAttribution) {
+  const [heads, mlps, scalars] = await Promise.all([
+    a.heads.array(),
+    a.mlps.array(),
+    Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
+  ]);
+  tf.dispose(Object.values(a));
+  const [id, embedding, biases, logit] = scalars.map((d) => d[0]);
+  return { heads, mlps, id, embedding, biases, logit };
+}
 
 async function useBackend(name: string) {
   if (name === 'wasm') expect(await useFastestNodeBackend()).toBe('wasm');
@@ -120,14 +132,9 @@ for (const backend of ['cpu', 'wasm']) {
             [IDS.length - 1, null],
             [4, 17],
           ] as const) {
-            const a = logitAttribution(m.model, IDS, position, token);
-            const [heads, mlps, scalars] = await Promise.all([
-              a.heads.array(),
-              a.mlps.array(),
-              Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
-            ]);
-            tf.dispose(Object.values(a));
-            const [id, embedding, biases, logit] = scalars.map((d) => d[0]);
+            const { heads, mlps, id, embedding, biases, logit } = await readAttribution(
+              logitAttribution(m.model, IDS, position, token),
+            );
             if (token !== null) expect(id).toBe(token);
             const got = { heads, mlps, embedding, biases };
             expect(relative(attributionSum(got), logit)).toBeLessThan(1e-4);
@@ -280,14 +287,9 @@ for (const backend of ['cpu', 'wasm']) {
 
       it(`${name}: the attributions sum to the intervened logit, as the reference's do`, async () => {
         const position = IDS.length - 1;
-        const a = logitAttribution(m.model, IDS, position, null, iv);
-        const [heads, mlps, scalars] = await Promise.all([
-          a.heads.array(),
-          a.mlps.array(),
-          Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
-        ]);
-        tf.dispose(Object.values(a));
-        const [id, embedding, biases, logit] = scalars.map((d) => d[0]);
+        const { heads, mlps, id, embedding, biases, logit } = await readAttribution(
+          logitAttribution(m.model, IDS, position, null, iv),
+        );
         expect(relative(attributionSum({ heads, mlps, embedding, biases }), logit)).toBeLessThan(
           1e-4,
         );
@@ -364,14 +366,14 @@ for (const name of ['llama-tiny-a', 'qwen2-tiny-a', 'gptneo-tiny-a', 'gpt2-tiny-
       const expected = tf.tidy(() => tf.softmax(tf.tensor1d(logits)).arraySync() as number[]);
       expect(Math.abs(top1Prob[last] - Math.max(...expected))).toBeLessThan(1e-4);
       expect(Math.abs(expected[topIds[last]] - Math.max(...expected))).toBeLessThan(1e-4);
-      const a = logitAttribution(model, ids, ids.length - 1, null);
-      const [heads, mlps, scalars] = await Promise.all([
-        a.heads.array(),
-        a.mlps.array(),
-        Promise.all([a.token, a.embedding, a.biases, a.logit].map((t) => t.data())),
-      ]);
-      tf.dispose(Object.values(a));
-      const [token, embedding, biases, logit] = scalars.map((d) => d[0]);
+      const {
+        heads,
+        mlps,
+        id: token,
+        embedding,
+        biases,
+        logit,
+      } = await readAttribution(logitAttribution(model, ids, ids.length - 1, null));
       expect(token).toBe(topIds[last]);
       expect(relative(logit, logits[token])).toBeLessThan(1e-4);
       expect(relative(attributionSum({ heads, mlps, embedding, biases }), logit)).toBeLessThan(

@@ -27,8 +27,10 @@ export function RnnPanel() {
         One RNN layer, h<sub>t</sub> = tanh(W<sub>x</sub>x<sub>t</sub> + W<sub>h</sub>h
         <sub>t−1</sub> + b), run step by step, against one attention layer (causal, {cfg.nHeads}{' '}
         heads), both {cfg.dModel} wide with random weights, timed in the worker on its backend for n
-        = 8, 16, … tokens. Each length runs once untimed first; a length that takes over{' '}
-        {RNN_TIME_BOUND_MS / 1000} s ends the measurement.
+        = 8, 16, … tokens. Each length runs once untimed first (shaders compile, code warms up),
+        then five times timed; the table shows the median. A length that takes over{' '}
+        {RNN_TIME_BOUND_MS / 1000} s ends the measurement. Other work on the machine inflates every
+        time: compare the shapes of the curves, not single numbers.
       </p>
       <div className="toolbar">
         <label>
