@@ -81,6 +81,21 @@ it('leaves the arrows to the step-through on a focused button; a radio group mov
   expect(await stage()).toBe(afterClick);
 });
 
+it('writes the typed text in the text colour, not the muted colour of its label', async () => {
+  const colours = await app.page.evaluate(() => {
+    const colour = (el: Element | null) => (el ? getComputedStyle(el).color : null);
+    return {
+      input: colour(document.querySelector('[data-testid="token-input"]')),
+      label: colour(
+        document.querySelector('[data-testid="token-input"]')?.closest('label') ?? null,
+      ),
+      body: colour(document.body),
+    };
+  });
+  expect(colours.input).toBe(colours.body);
+  expect(colours.input).not.toBe(colours.label);
+});
+
 it('follows the OS colour scheme while no theme is chosen', async () => {
   await app.page.emulateMedia({ colorScheme: 'dark' });
   await app.page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
