@@ -30,6 +30,18 @@ export function repeatedSequences(
   });
 }
 
+/** Half length of the text probe's spans (scripts/torch/train_lm.py's `probe_sets` matches). */
+export const TEXT_HALF = 50;
+
+/** `count` spans of `half` tokens of `ids`, evenly spaced from the start, each written twice. */
+export function repeatedSpans(ids: ArrayLike<number>, count: number, half: number): number[][] {
+  const gap = Math.floor((ids.length - half) / count);
+  return Array.from({ length: count }, (_, i) => {
+    const span = Array.from(ids).slice(i * gap, i * gap + half);
+    return [...span, ...span];
+  });
+}
+
 /** The evaluation set: the same sequences for training.json and the shipped-model test. */
 export function evaluationSets(
   vocab: number,
@@ -77,21 +89,36 @@ export async function headScores(
   return scores;
 }
 
-/** The heads at or above HEAD_THRESHOLD on the h = 24 probe, and every head's scores. */
-export async function inductionHeads(model: Model): Promise<Record<string, unknown>> {
+/**
+ * The heads at or above HEAD_THRESHOLD on the h = 24 probe, and every head's scores; with `text`
+ * (a token stream, e.g. the validation split), also each head's induction score on 16 spans of it
+ * written twice (TEXT_HALF tokens each), where copying competes with what the text itself predicts.
+ */
+export async function inductionHeads(
+  model: Model,
+  text?: ArrayLike<number>,
+): Promise<Record<string, unknown>> {
   const probe = evaluationSets(model.config.vocabSize)[2];
   const scores = await headScores(model, probe.sequences.slice(0, 16), probe.half);
+  const onText = text ? await headScores(model, repeatedSpans(text, 16, TEXT_HALF), TEXT_HALF) : [];
   const round = (x: number) => Math.round(x * 1000) / 1000;
-  const named = (key: 'previousToken' | 'induction') =>
-    scores.filter((s) => s[key] >= HEAD_THRESHOLD).map((s) => `${s.layer}.${s.head}`);
+  const named = (list: HeadScores[], key: 'previousToken' | 'induction') =>
+    list.filter((s) => s[key] >= HEAD_THRESHOLD).map((s) => `${s.layer}.${s.head}`);
   return {
-    previous_token_heads: named('previousToken'),
-    induction_heads: named('induction'),
-    head_scores: scores.map((s) => ({
+    previous_token_heads: named(scores, 'previousToken'),
+    induction_heads: named(scores, 'induction'),
+    head_scores: scores.map((s, i) => ({
       head: `${s.layer}.${s.head}`,
       previous_token: round(s.previousToken),
       induction: round(s.induction),
+      ...(text ? { text_induction: round(onText[i].induction) } : {}),
     })),
     head_score_method: `mean attention over 16 evaluation sequences (h = ${probe.half}): previous_token = p(i → i−1) over all i ≥ 1; induction = p(i → i−h+1) over the second copy; heads are named "layer.head" and listed at ≥ ${HEAD_THRESHOLD}`,
+    ...(text
+      ? {
+          text_induction_heads: named(onText, 'induction'),
+          text_score_method: `text_induction = p(i → i−h+1) over the second copy of 16 evenly spaced validation spans of h = ${TEXT_HALF} tokens, each written twice`,
+        }
+      : {}),
   };
 }

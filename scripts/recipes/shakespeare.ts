@@ -208,7 +208,7 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
             val_slice_windows: VALIDATION_SLICE_WINDOWS,
             train_loss: evaluateLoss(model, consecutiveWindows(train, CONTEXT, 64), EVAL_ROWS),
             greedy_sample: { prompt: 'ROMEO:\n', text: greedy(model, tokenizer, 'ROMEO:\n', 48) },
-            ...(await inductionHeads(model)),
+            ...(await inductionHeads(model, validation)),
           };
         },
         data: {

@@ -201,23 +201,57 @@ def mean_loss(model, tokens, windows=None):
     return sum(losses) / (n * CONTEXT)
 
 
+def repeated(first):
+    """Each row of `first` written twice: [rows, 2 · half]."""
+    return torch.cat([first, first], dim=1)
+
+
 @torch.no_grad()
-def induction_scores(model, vocab, half=50, rows=16, seed=7):
-    """Per head: mean attention from token i of the repeat to the token after its first occurrence."""
+def probe(model, ids, half):
+    """Per head, on rows written twice (half tokens each): the induction score, mean attention from
+    token i of the second copy to the token after its first occurrence (i − half + 1), and the
+    previous-token score, mean attention from i to i − 1; plus the loss on the second copy."""
     model.eval()
-    g = torch.Generator().manual_seed(seed)
-    first = torch.randint(0, vocab - 1, (rows, half), generator=g)
-    ids = torch.cat([first, first], dim=1)
-    scores = {}
+    induction, previous = {}, {}
 
     def record(layer, probs):
+        t = probs.shape[-1]
         q = torch.arange(half, 2 * half)
-        k = q - half + 1
-        scores[layer] = probs[:, :, q, k].mean(dim=(0, 2)).tolist()
+        induction[layer] = probs[:, :, q, q - half + 1].mean(dim=(0, 2)).tolist()
+        i = torch.arange(1, t)
+        previous[layer] = probs[:, :, i, i - 1].mean(dim=(0, 2)).tolist()
 
-    model(ids, record)
+    logits = model(ids, record)
+    second = F.cross_entropy(logits[:, half:-1].flatten(0, 1), ids[:, half + 1:].flatten()).item()
     model.train()
-    return [scores[i] for i in range(len(model.h))]
+    layers = range(len(model.h))
+    return {"induction": [induction[i] for i in layers], "previous_token": [previous[i] for i in layers],
+            "second_copy_loss": second}
+
+
+def probe_sets(vocab, seen, val, rows=16, seed=7):
+    """The probes: random tokens (any id, as the TypeScript probe; and ids that occur in the
+    training text, whose embeddings were trained) and validation text, each written twice."""
+    g = torch.Generator().manual_seed(seed)
+    text_half = 50
+    starts = torch.arange(rows) * ((len(val) - text_half) // rows)
+    return {
+        "random": (repeated(torch.randint(0, vocab - 1, (rows, 24), generator=g)), 24),
+        "random_seen": (repeated(seen[torch.randint(0, len(seen), (rows, 24), generator=g)]), 24),
+        "text": (repeated(torch.stack([val[s:s + text_half] for s in starts])), text_half),
+    }
+
+
+def best_head(scores):
+    flat = [(v, f"{l}.{h}") for l, row in enumerate(scores) for h, v in enumerate(row)]
+    return "%s %.3f" % max(flat)[::-1]
+
+
+def print_probes(model, probes, step):
+    found = {name: probe(model, *p) for name, p in probes.items()}
+    print(f"probe {step} " + " | ".join(
+        f"{name}: copy loss {f['second_copy_loss']:.2f} ind {best_head(f['induction'])} "
+        f"prev {best_head(f['previous_token'])}" for name, f in found.items()), flush=True)
 
 
 def main():
@@ -231,7 +265,9 @@ def main():
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--dropout", type=float, default=0.2,
+                    help="on embeddings, residual branches and attention probabilities")
+    ap.add_argument("--probe-every", type=int, default=0, help="print the induction probes every N steps")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--final-lr", type=float, default=1.5e-4)
     ap.add_argument("--clip", type=float, default=1.0)
@@ -256,6 +292,7 @@ def main():
     assert config["position_embedding"] == "learned" and config["tie_word_embeddings"]
     norm, vocab = config["norm_placement"], config["vocab_size"]
     assert config["final_layer_norm"] == (norm == "pre")
+    probes = probe_sets(vocab, torch.unique(train), val)
     torch.manual_seed(args.seed)
     model = GPT(vocab, config["n_embd"], config["n_layer"], config["n_head"], config["n_inner"],
                 norm, args.dropout)
@@ -274,6 +311,8 @@ def main():
     curve = {"steps": [], "train_loss": [], "val_loss": []}
     best = (float("inf"), None, 0)
     started, running = time.time(), []
+    if args.probe_every:
+        print_probes(model, probes, 0)
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
@@ -304,6 +343,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
         running.append(loss.item())
+        if args.probe_every and (step + 1) % args.probe_every == 0:
+            print_probes(model, probes, step + 1)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             val_loss = mean_loss(model, val, windows=64)
             curve["steps"].append(step + 1)
@@ -335,7 +376,7 @@ def main():
     Path(args.curve).write_text(json.dumps({
         **curve, "best_step": best[2], "wall_time_s": round(elapsed),
         "trainer": "PyTorch %s, float32, %d thread(s)" % (torch.__version__, args.threads),
-        "induction_scores_random_repeat": induction_scores(model, vocab)}))
+        "probes": {name: probe(model, *p) for name, p in probes.items()}}))
     print(f"best step {best[2]}, wall {elapsed:.0f} s", flush=True)
 
 

@@ -11,6 +11,7 @@ import { headMetrics, inductionScore } from '../../src/model/analysis/headMetric
 import { repeatedRandomTokens } from '../../src/model/analysis/repeatedTokens';
 import { Rng } from '../../src/model/random';
 import { tokenizerFromJson } from '../../src/model/tokenizer';
+import { repeatedSpans } from '../../scripts/recipes/inductionProbe';
 
 /** A `[n, n]` attention matrix where query i puts all its mass on key `target(i)`. */
 function pointing(n: number, target: (i: number) => number): Float32Array {
@@ -116,5 +117,16 @@ describe('repeat random tokens', () => {
     const { text, ids } = repeatedRandomTokens(null, 10, 4, 3);
     expect(new Set(ids).size).toBe(4);
     expect(text).toBe([...ids, ...ids].join(' '));
+  });
+});
+
+describe('the text probe', () => {
+  it('writes evenly spaced spans of the stream twice', () => {
+    const ids = Array.from({ length: 10 }, (_, i) => i);
+    expect(repeatedSpans(ids, 2, 3)).toEqual([
+      [0, 1, 2, 0, 1, 2],
+      [3, 4, 5, 3, 4, 5],
+    ]);
+    expect(repeatedSpans(ids, 1, 10)).toEqual([[...ids, ...ids]]);
   });
 });

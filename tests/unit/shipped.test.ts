@@ -23,7 +23,13 @@ import {
   HELD_OUT_TEST_SLICE,
 } from '../../scripts/recipes/dates';
 import { repeatAccuracy } from '../../scripts/recipes/induction';
-import { evaluationSets, HEAD_THRESHOLD, headScores } from '../../scripts/recipes/inductionProbe';
+import {
+  evaluationSets,
+  HEAD_THRESHOLD,
+  headScores,
+  repeatedSpans,
+  TEXT_HALF,
+} from '../../scripts/recipes/inductionProbe';
 import { expectedLogitsPath } from '../../scripts/torch/trainWithPyTorch';
 import { decoderLogits } from '../../src/model/model';
 import * as tf from '@tensorflow/tfjs-core';
@@ -176,6 +182,28 @@ describe('language-model twins', () => {
         expect(m.induction_heads.includes(recorded.head)).toBe(s.induction >= HEAD_THRESHOLD);
       }
     });
+
+    // Repeated validation text: whether copying shows where the text itself also predicts.
+    it.skipIf(!existsSync(CORPUS_PATH))(
+      `${name} has the induction scores on repeated text its training.json records`,
+      async () => {
+        const validation = encodeAll(lm.tokenizer, readShakespeare().validation);
+        const spans = repeatedSpans(validation, 16, TEXT_HALF);
+        expect(spans[1].slice(0, TEXT_HALF)).toEqual(spans[1].slice(TEXT_HALF));
+        const scores = await headScores(lm.model, spans, TEXT_HALF);
+        const m = lm.training.metrics as {
+          text_induction_heads: string[];
+          head_scores: { head: string; text_induction: number }[];
+        };
+        for (const s of scores) {
+          const recorded = m.head_scores.find((r) => r.head === `${s.layer}.${s.head}`)!;
+          expect(s.induction).toBeCloseTo(recorded.text_induction, 2);
+          expect(m.text_induction_heads.includes(recorded.head)).toBe(
+            s.induction >= HEAD_THRESHOLD,
+          );
+        }
+      },
+    );
 
     // The corpus is read by path and never committed: without ../shared/data this is skipped.
     it.skipIf(!existsSync(CORPUS_PATH))(
