@@ -7,7 +7,7 @@ import { applyRope, type RopeTables } from './rope';
 export const MASKED = -1e9;
 
 /** [B, T, n·dh] → [B, n, T, dh]: each head sees its own dh-wide slice of q, k and v. */
-function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
+export function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
   const [b, t, d] = x.shape;
   return tf.transpose(tf.reshape(x, [b, t, d / headDim, headDim]), [0, 2, 1, 3]);
 }
@@ -25,7 +25,7 @@ export function repeatKv(x: tf.Tensor, rep: number): tf.Tensor {
 }
 
 /** [B, h, T, d/h] → [B, T, d]: concatenate the heads again. */
-function mergeHeads(x: tf.Tensor): tf.Tensor {
+export function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, t, dh] = x.shape;
   return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
 }

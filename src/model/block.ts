@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { multiHeadAttention, type AttentionInputs, type AttentionResult } from './attention';
+import { blockedAttention, type BlockedInputs } from './blockedAttention';
 import type { ModelConfig } from './config';
 import { feedForward } from './feedForward';
 import { normalize } from './norm';
@@ -15,11 +16,31 @@ export interface BlockTracer {
 }
 
 export interface BlockInputs {
-  /** Self-attention's mask, gate, cache and RoPE tables (the block adds the model's scaling). */
-  self: AttentionInputs;
+  /**
+   * Self-attention's mask, gate, cache and RoPE tables (the block adds the model's scaling).
+   * Blocked inputs (a `mask` instead of a `bias`) compute it in blocks of queries
+   * (blockedAttention.ts): untraced forwards only, the tracer sees no attention then.
+   */
+  self: AttentionInputs | BlockedInputs;
   /** Encoder output and its attention inputs, for decoder blocks of encoder–decoder models. */
   memory?: tf.Tensor;
-  cross?: AttentionInputs;
+  cross?: AttentionInputs | BlockedInputs;
+}
+
+/** Attention with full scores and probabilities for the tracer, or in blocks of queries. */
+function attend(
+  xq: tf.Tensor,
+  xkv: tf.Tensor,
+  p: AttentionParams,
+  nHeads: number,
+  io: AttentionInputs | BlockedInputs,
+  kind: 'self' | 'cross',
+  tracer?: BlockTracer,
+): Pick<AttentionResult, 'out' | 'kv'> {
+  if ('mask' in io) return blockedAttention(xq, xkv, p, nHeads, io);
+  const r = multiHeadAttention(xq, xkv, p, nHeads, io);
+  tracer?.attention(kind, r, p);
+  return r;
 }
 
 export interface BlockOutput {
@@ -68,8 +89,7 @@ export function block(
   let selfKeys: BlockOutput['selfKeys'] | undefined;
   x = subLayer(x, p.ln1, 'ln_1', (h) => {
     const self = cfg.unscaledScores ? { ...io.self, unscaled: true } : io.self;
-    const r = multiHeadAttention(h, h, p.attn, cfg.nHeads, self);
-    tracer?.attention('self', r, p.attn);
+    const r = attend(h, h, p.attn, cfg.nHeads, self, 'self', tracer);
     selfKeys = r.kv;
     return r.out;
   });
@@ -78,9 +98,7 @@ export function block(
   if (p.cross && p.lnCross && io.memory && io.cross) {
     const { memory, cross } = io;
     x = subLayer(x, p.lnCross, 'ln_cross_attn', (h) => {
-      const r = multiHeadAttention(h, memory, p.cross!, cfg.nHeads, cross);
-      tracer?.attention('cross', r, p.cross!);
-      return r.out;
+      return attend(h, memory, p.cross!, cfg.nHeads, cross, 'cross', tracer).out;
     });
     tracer?.residual('after-cross-attention', x);
   }

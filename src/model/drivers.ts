@@ -1,10 +1,12 @@
 /**
  * The batch drivers: embeddings → blocks → final norm → logits for a batch, with no trace.
- * Training differentiates through them; the worker's untraced forward uses `last`.
+ * Training differentiates through them; the worker's untraced forward uses `last`, which also
+ * computes attention in blocks of queries (blockedAttention.ts) so its memory grows linearly in T.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { AttentionInputs } from './attention';
 import { block, type BlockTracer } from './block';
+import type { BlockedInputs } from './blockedAttention';
 import { stacksOf } from './config';
 import { causalBias, layerWindows, paddingBias, windowedCausalBias } from './masks';
 import type { Model } from './model';
@@ -22,14 +24,17 @@ export interface StackProbe {
   tracer?: (layer: number) => BlockTracer;
 }
 
+/** Full attention inputs (for a tracer), or blocked ones (untraced, memory linear in T). */
+type Attending = AttentionInputs | BlockedInputs;
+
 /** `self` is one set of attention inputs for every layer, or one per layer (local attention). */
 export function runStack(
   model: Model,
   stack: Stack,
   x: tf.Tensor,
-  selfInputs: AttentionInputs | ((layer: number) => AttentionInputs),
+  selfInputs: Attending | ((layer: number) => Attending),
   memory?: tf.Tensor,
-  cross?: AttentionInputs,
+  cross?: Attending,
   probe: StackProbe = {},
 ): tf.Tensor {
   const p = stackParams(model, stack);
@@ -64,6 +69,16 @@ export function decoderSelfInputs(model: Model, t: number): (layer: number) => A
   return (layer) => ({ bias: biases.get(windows[layer])!, ...(rope ? { rope } : {}) });
 }
 
+/**
+ * The same, blocked: each layer's causal mask (local where the model has windows) is built block
+ * by block of queries over only the keys the block sees, never `[T, T]` at once.
+ */
+function blockedSelfInputs(model: Model, t: number): (layer: number) => BlockedInputs {
+  const rope = ropeFor(model, t, 0, true);
+  const windows = layerWindows(model.config.attentionWindows, model.config.nLayers);
+  return (layer) => ({ mask: { causal: true, window: windows[layer] }, ...(rope ? { rope } : {}) });
+}
+
 /** Which positions get logits in the batch drivers: a 50k vocabulary makes every row costly. */
 export type LogitPositions = 'all' | 'last';
 
@@ -77,6 +92,8 @@ function logitsAt(model: Model, h: tf.Tensor, positions: LogitPositions): tf.Ten
 /**
  * Decoder-only (or encoder-only) logits for a batch: `[B, T]` int32 ids → `[B, T or 1, vocab]`.
  * `tokenTypeIds` `[B, T]` int32 (default all 0) are read only by models with token types.
+ * `last` is inference (training wants every position's loss): its attention goes in blocks of
+ * queries; `all` keeps the full attention, whose fewer, larger kernels training is tuned to.
  */
 export function decoderLogits(
   model: Model,
@@ -85,10 +102,15 @@ export function decoderLogits(
   tokenTypeIds?: tf.Tensor2D,
 ): tf.Tensor3D {
   const stack = stacksOf(model.config)[0];
-  const self =
+  const blocked = positions === 'last';
+  const t = ids.shape[1];
+  const padding = () => paddingBias(ids, model.config.padTokenId);
+  const self: Attending | ((layer: number) => Attending) =
     stack === 'decoder'
-      ? decoderSelfInputs(model, ids.shape[1])
-      : { bias: paddingBias(ids, model.config.padTokenId) };
+      ? (blocked ? blockedSelfInputs : decoderSelfInputs)(model, t)
+      : blocked
+        ? { mask: { bias: padding() } }
+        : { bias: padding() };
   const h = runStack(model, stack, embed(model, ids, 0, true, tokenTypeIds).x, self);
   return logitsAt(model, h, positions);
 }
@@ -101,18 +123,13 @@ export function encoderDecoderLogits(
   positions: LogitPositions = 'all',
 ): tf.Tensor3D {
   const sourceBias = paddingBias(sourceIds, model.config.padTokenId);
-  const memory = runStack(model, 'encoder', embed(model, sourceIds, 0, true).x, {
-    bias: sourceBias,
-  });
-  const h = runStack(
-    model,
-    'decoder',
-    embed(model, ids, 0, true).x,
-    { bias: causalBias(ids.shape[1]) },
-    memory,
-    {
-      bias: sourceBias,
-    },
-  );
+  // `last`: attention in blocks of queries, as in decoderLogits.
+  const blocked = positions === 'last';
+  const source: Attending = blocked ? { mask: { bias: sourceBias } } : { bias: sourceBias };
+  const memory = runStack(model, 'encoder', embed(model, sourceIds, 0, true).x, source);
+  const self: Attending = blocked
+    ? { mask: { causal: true, window: null } }
+    : { bias: causalBias(ids.shape[1]) };
+  const h = runStack(model, 'decoder', embed(model, ids, 0, true).x, self, memory, source);
   return logitsAt(model, h, positions);
 }

@@ -1,11 +1,13 @@
 /**
  * Peak memory of the untraced forward (the batch driver with logits for the last position, as the
- * worker's bare forward runs it): each layer's attention scores and probabilities `[1, h, T, T]`
- * are freed as soon as that layer's output exists, so the peak holds one layer's attention, not
- * every layer's (docs/performance.md, "Memory of the untraced forward").
+ * worker's bare forward runs it): each layer's attention is computed in blocks of queries, each
+ * block's scores and probabilities `[1, h, rows, T]` freed before the next, so the peak holds one
+ * block of one layer's attention and grows linearly in T (docs/performance.md, "Memory of the
+ * untraced forward").
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUERY_ROWS } from '../../src/model/blockedAttention';
 import { parseConfig } from '../../src/model/config';
 import { initModel } from '../../src/model/init';
 import {
@@ -27,7 +29,7 @@ const base = {
   n_embd: D,
   n_head: HEADS,
   n_layer: LAYERS,
-  n_positions: 256,
+  n_positions: 1024,
 };
 let decoder: Model;
 let encDec: Model;
@@ -65,21 +67,22 @@ const ids = (t: number) =>
   tf.tensor2d([Array.from({ length: t }, (_, i) => (i * 7) % 32)], [1, t], 'int32');
 
 /**
- * What an untraced forward of T tokens may hold at its peak: the `[h, T, T]` tensors of one
- * block's attentions (scores, scaled and masked scores, probabilities, softmax temporaries: five
- * or six at the peak on wasm; eight allowed), and a bounded number of `[T, width]` activations per
- * layer (the residual stream, and one block's own, the MLP at 4·d the widest). Holding every
- * layer's attention, as one tidy around the whole stack did, costs LAYERS times the first term.
+ * What an untraced forward of T tokens may hold at its peak: the `[h, rows, T]` tensors of one
+ * block of queries of one layer's attentions (scores, scaled and masked scores, probabilities,
+ * softmax temporaries: five or six at the peak on wasm; eight allowed), and a bounded number of
+ * `[T, width]` activations per layer (the residual stream, and one block's own, the MLP at 4·d
+ * the widest). Holding a whole `[h, T, T]` attention, as before blocks of queries, costs T / rows
+ * times the first term; holding every layer's, as one tidy around the stack did, LAYERS times more.
  */
 function budget(t: number, attentionsPerBlock = 1): number {
-  const oneBlockAttention = attentionsPerBlock * 8 * HEADS * t * t * FLOAT;
+  const oneBlockAttention = attentionsPerBlock * 8 * HEADS * Math.min(t, QUERY_ROWS) * t * FLOAT;
   const activations = (2 * LAYERS + 64) * t * D * FLOAT;
   return oneBlockAttention + activations;
 }
 
 describe('untraced forward memory', () => {
-  it.each([64, 128, 256])(
-    'decoder-only at T = %i holds one layer of attention at its peak, not every layer',
+  it.each([64, 128, 256, 1024])(
+    'decoder-only at T = %i holds one block of queries of one layer at its peak',
     async (t) => {
       const input = ids(t);
       const peak = await peakAbove(() => decoderLogits(decoder, input, 'last'));
@@ -87,6 +90,18 @@ describe('untraced forward memory', () => {
       expect(peak).toBeLessThan(budget(t));
     },
   );
+
+  it('grows linearly in T: twice the tokens, at most twice the peak (and a little)', async () => {
+    const peakAt = async (t: number) => {
+      const input = ids(t);
+      const peak = await peakAbove(() => decoderLogits(decoder, input, 'last'));
+      input.dispose();
+      return peak;
+    };
+    const [at512, at1024] = [await peakAt(512), await peakAt(1024)];
+    // Quadratic, it would be 4×; the terms independent of T (embedding gathers) make it < 2×.
+    expect(at1024 / at512).toBeLessThan(2.1);
+  });
 
   it('encoder–decoder at T = 128 holds one layer of attention at its peak', async () => {
     const t = 128;
