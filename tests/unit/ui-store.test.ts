@@ -412,6 +412,69 @@ describe('store: loading and running', () => {
     expect(details().map((c) => c.kind === 'detail' && c.layer.layer)).toEqual([1, 0]);
   });
 
+  it("a long input's step-through asks for the focused layer's q, k and v, not a whole forward", async () => {
+    await loaded('#text=ab&tab=heads');
+    const run = main().last('run');
+    expect(run.opts.captureQKV).toBe(false);
+    const m = (shape: number[]) => ({
+      shape,
+      data: new Float32Array(shape.reduce((a, b) => a * b)),
+    });
+    const summarised = (layer: number, full: boolean, qkv = false): LayerChunk => {
+      const c = layerChunk(layer, 0.5);
+      const a = c.attentions[0];
+      const summary = {
+        kind: 'self' as const,
+        causal: true,
+        pooled: a.probs,
+        pooledMask: a.mask,
+        factor: 1,
+        headGate: a.headGate,
+        metrics: [],
+      };
+      const exact = qkv ? [{ ...a, q: m([2, 2, 4]), k: m([2, 2, 4]), v: m([2, 2, 4]) }] : [a];
+      return { ...c, attentions: full ? exact : [], summaries: [summary] };
+    };
+    main().events.onChunk(run.id, embedding);
+    main().events.onChunk(run.id, summarised(0, true));
+    main().events.onChunk(run.id, summarised(1, false));
+    main().events.onDone(run.id, [], timings);
+    const runs = () => main().calls.filter((c) => c.kind === 'run').length;
+    const details = () => main().calls.filter((c) => c.kind === 'detail');
+    const runsBefore = runs();
+    store.getState().setTab('step');
+    store.getState().setTab('heads');
+    store.getState().setTab('step');
+    expect(runs()).toBe(runsBefore);
+    expect(details()).toEqual([
+      { kind: 'detail', run: run.id, layer: { stack: 'decoder', layer: 0 }, captureQKV: true },
+    ]);
+    main().events.onChunk(run.id, { ...summarised(0, true, true), summaries: undefined });
+    expect(store.getState().run!.trace.decoder!.layers[0].attentions[0].q).toBeDefined();
+    // Held now: the tab coming back asks for nothing; another layer comes with its q, k and v.
+    store.getState().setTab('heads');
+    store.getState().setTab('step');
+    store.getState().setFocus({ stack: 'decoder', kind: 'self', layer: 1, head: 0 });
+    expect(details().map((c) => c.kind === 'detail' && [c.layer.layer, c.captureQKV])).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+    expect(runs()).toBe(runsBefore);
+  });
+
+  it('a short input without q, k and v runs again for the step-through', async () => {
+    await loaded('#text=ab&tab=heads');
+    const run = main().last('run');
+    main().events.onChunk(run.id, embedding);
+    main().events.onChunk(run.id, layerChunk(0, 0.5));
+    main().events.onChunk(run.id, layerChunk(1, 0.5));
+    main().events.onDone(run.id, [], timings);
+    store.getState().setTab('step');
+    expect(main().last('run').id).not.toBe(run.id);
+    expect(main().last('run').opts.captureQKV).toBe(true);
+    expect(main().calls.some((c) => c.kind === 'detail')).toBe(false);
+  });
+
   it('keeps the model on screen usable while another loads; a cancelled load changes nothing', async () => {
     await loaded();
     main().events.onDone(main().last('run').id, [], timings);

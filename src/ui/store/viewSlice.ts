@@ -1,8 +1,7 @@
 /** The view: what the URL hash carries besides the input (focus, mode, tab, theme, zoom…). */
 import { DEFAULT_VIEW } from '../lib/urlState';
-import { wantsQKV } from './inputs';
 import type { Get, Set, StoreDeps } from './deps';
-import { fetchDetail } from './detail';
+import { fetchDetail, fetchQKV } from './detail';
 import { clampFocus } from './shape';
 import type { ViewSlice } from './types';
 
@@ -24,9 +23,8 @@ export function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
     },
     setMode(mode) {
       set({ mode });
-      const run = get().run;
       // Attention × ‖value‖ needs the value norms, which come with q, k and v.
-      if (mode === 'weighted' && run && !run.captureQKV) get().runNow();
+      if (mode === 'weighted') fetchQKV(set, get);
     },
     setWords: (words) => set({ words }),
     setQuery: (query) => set({ query: Math.max(0, query) }),
@@ -39,9 +37,8 @@ export function viewSlice(set: Set, get: Get, deps: StoreDeps): ViewSlice {
     },
     setTab(tab) {
       set({ tab });
-      const run = get().run;
       // The step-through and the KV cache need q, k and v, which runs only capture when asked.
-      if (wantsQKV(get()) && run && !run.captureQKV) get().runNow();
+      fetchQKV(set, get);
     },
     setTheme: (theme) => set({ theme }),
     setZoom: (zoom) => set({ zoom }),
