@@ -215,6 +215,48 @@ describe('subword → word aggregation', () => {
     );
     expect(Array.from(aggregateMask(mask, n, groups, groups))).toEqual([1, 0, 0, 1, 1, 0, 1, 1, 1]);
   });
+
+  it("a layer's aggregated mask is reused for its heads, but not across other words", () => {
+    const n = 4;
+    const mask = Float32Array.from({ length: n * n }, (_, i) =>
+      i % n <= Math.floor(i / n) ? 1 : 0,
+    );
+    const groups = [[0], [1, 2], [3]];
+    const first = aggregateMask(mask, n, groups, groups);
+    expect(aggregateMask(mask, n, [[0], [1, 2], [3]], [[0], [1, 2], [3]])).toBe(first);
+    // The same mask read with other words (another tokenization of the axis) is aggregated anew.
+    const other = [
+      [0, 1],
+      [2, 3],
+    ];
+    expect(Array.from(aggregateMask(mask, n, other, other))).toEqual([1, 0, 1, 1]);
+    expect(Array.from(aggregateMask(mask, n, groups, [[0], [1], [2, 3]]))).toEqual([
+      1, 0, 0, 1, 1, 1, 1, 1, 1,
+    ]);
+  });
+
+  it('agrees with the sum over every piece pair at 1,024 tokens in uneven words', () => {
+    const n = 1024;
+    const rand = rng(12);
+    const p = Float32Array.from({ length: n * n }, () => Math.abs(rand()));
+    const groups: number[][] = [];
+    for (let i = 0; i < n;) {
+      const len = 1 + (i % 3);
+      groups.push(Array.from({ length: Math.min(len, n - i) }, (_, k) => i + k));
+      i += len;
+    }
+    const w = aggregateToWords(p, n, groups, groups);
+    for (const [qw, kw] of [
+      [0, 0],
+      [17, 3],
+      [groups.length - 1, groups.length - 1],
+      [300, 299],
+    ]) {
+      let sum = 0;
+      for (const i of groups[qw]) for (const j of groups[kw]) sum += p[i * n + j];
+      expect(w[qw * groups.length + kw]).toBeCloseTo(sum / groups[qw].length, 5);
+    }
+  });
 });
 
 describe('positional similarity', () => {

@@ -41,20 +41,21 @@ export function wordText(pieces: string[], group: number[]): string {
   return completeBytePieces(group.map((i) => pieces[i])).join('');
 }
 
-/** One value per (query word, key word) cell, computed from the piece indices of both words. */
-function perWordCell(
-  queryGroups: number[][],
-  keyGroups: number[][],
-  cell: (queryPieces: number[], keyPieces: number[]) => number,
-): Float32Array {
-  const out = new Float32Array(queryGroups.length * keyGroups.length);
-  queryGroups.forEach((qg, qw) => {
-    keyGroups.forEach((kg, kw) => {
-      out[qw * keyGroups.length + kw] = cell(qg, kg);
-    });
+/** The word of each of `n` pieces (every piece is in one of `groups`): one index per piece. */
+function wordOfPiece(groups: number[][], n: number): Int32Array {
+  const word = new Int32Array(n);
+  groups.forEach((g, w) => {
+    for (const i of g) word[i] = w;
   });
-  return out;
+  return word;
 }
+
+/*
+ * Both aggregations read the `[queries, keys]` matrix once, row by row, adding each row into
+ * its word's row through a piece → word table: at 1,024 tokens a head is a million cells, and
+ * visiting them per (query word, key word) cell took two frames of main-thread time
+ * (docs/performance.md, "Long inputs").
+ */
 
 /** Aggregate a `[queries, keys]` attention matrix to `[queryWords, keyWords]`. */
 export function aggregateToWords(
@@ -63,12 +64,23 @@ export function aggregateToWords(
   queryGroups: number[][],
   keyGroups: number[][],
 ): Float32Array {
-  return perWordCell(queryGroups, keyGroups, (qg, kg) => {
-    let sum = 0;
-    for (const i of qg) for (const j of kg) sum += probs[i * nKeys + j];
-    return sum / qg.length;
+  const nWords = keyGroups.length;
+  const keyWord = wordOfPiece(keyGroups, nKeys);
+  const out = new Float32Array(queryGroups.length * nWords);
+  const sum = new Float64Array(nWords);
+  queryGroups.forEach((qg, qw) => {
+    sum.fill(0);
+    for (const i of qg) {
+      const row = i * nKeys;
+      for (let j = 0; j < nKeys; j++) sum[keyWord[j]] += probs[row + j];
+    }
+    for (let kw = 0; kw < nWords; kw++) out[qw * nWords + kw] = sum[kw] / qg.length;
   });
+  return out;
 }
+
+/** The last mask aggregated, by mask: every head of a layer shares it (one per layer and run). */
+const maskCache = new WeakMap<object, { groups: number[][][]; out: Float32Array }>();
 
 /** A word-level cell is masked when every piece pair in it is. */
 export function aggregateMask(
@@ -77,7 +89,33 @@ export function aggregateMask(
   queryGroups: number[][],
   keyGroups: number[][],
 ): Float32Array {
-  return perWordCell(queryGroups, keyGroups, (qg, kg) =>
-    qg.some((i) => kg.some((j) => mask[i * nKeys + j] !== 0)) ? 1 : 0,
+  const cached = maskCache.get(mask);
+  if (cached && sameGroups(cached.groups, [queryGroups, keyGroups])) return cached.out;
+  const nWords = keyGroups.length;
+  const out = new Float32Array(queryGroups.length * nWords);
+  queryGroups.forEach((qg, qw) => {
+    keyGroups.forEach((kg, kw) => {
+      // Most cells of a causal mask are decided by their first pair.
+      cell: for (const i of qg) {
+        for (const j of kg) {
+          if (mask[i * nKeys + j] !== 0) {
+            out[qw * nWords + kw] = 1;
+            break cell;
+          }
+        }
+      }
+    });
+  });
+  maskCache.set(mask, { groups: [queryGroups, keyGroups], out });
+  return out;
+}
+
+function sameGroups(a: number[][][], b: number[][][]): boolean {
+  return a.every(
+    (groups, axis) =>
+      groups.length === b[axis].length &&
+      groups.every(
+        (g, w) => g.length === b[axis][w].length && g.every((i, k) => i === b[axis][w][k]),
+      ),
   );
 }
