@@ -82,7 +82,10 @@ export function aggregateToWords(
 /** The last mask aggregated, by mask: every head of a layer shares it (one per layer and run). */
 const maskCache = new WeakMap<object, { groups: number[][][]; out: Float32Array }>();
 
-/** A word-level cell is masked when every piece pair in it is. */
+/**
+ * A word-level cell is masked when every piece pair in it is. The array may be the one an earlier
+ * call returned for this mask (read it, do not change it).
+ */
 export function aggregateMask(
   mask: ArrayLike<number>,
   nKeys: number,
