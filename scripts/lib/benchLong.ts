@@ -19,6 +19,11 @@ export interface LongRow {
   detailMs?: number;
   /** Largest VmHWM of the renderer processes after the runs (MB). */
   rendererPeakMb?: number;
+  /**
+   * VmHWM of the GPU process (MB): where WebGL's textures live (SwiftShader emulates the GPU in
+   * that process), so on webgl the renderer peak leaves the model's tensors out.
+   */
+  gpuPeakMb?: number;
   skipped?: string;
 }
 
@@ -28,13 +33,21 @@ export interface LongRow {
  */
 const LONG_LIMIT_MS = 180_000;
 
-/** Peak resident memory (VmHWM) of the Chromium renderer processes started under this one, MB. */
-function rendererPeakMb(): number {
+/** Peak resident memory (VmHWM) of the Chromium processes of a type started under this one, MB. */
+function peakMb(processType: 'renderer' | 'gpu-process'): number {
   let peak = 0;
   for (const { pid, type } of chromiumProcesses()) {
-    if (type === 'renderer') peak = Math.max(peak, statusBytes(pid, 'VmHWM') / 2 ** 20);
+    if (type === processType) peak = Math.max(peak, statusBytes(pid, 'VmHWM') / 2 ** 20);
   }
   return peak;
+}
+
+/** The row's memory: the renderer's peak, and the GPU process's on webgl. */
+function peaks(backend: BackendName): Pick<LongRow, 'rendererPeakMb' | 'gpuPeakMb'> {
+  return {
+    rendererPeakMb: peakMb('renderer'),
+    ...(backend === 'webgl' ? { gpuPeakMb: peakMb('gpu-process') } : {}),
+  };
 }
 
 /**
@@ -125,7 +138,7 @@ export async function benchLong(
         ? `skipped: the traced run took over ${limitMs / 1000} s`
         : `skipped: the text became ${n} tokens, not ${tokens}`;
     // The peak so far still says what the page held.
-    row.rendererPeakMb = rendererPeakMb();
+    Object.assign(row, peaks(backend));
     console.log(formatLong(row));
     return row;
   }
@@ -136,13 +149,17 @@ export async function benchLong(
   row.maskMs = await step('mask-off');
   await step('mask-on');
   row.detailMs = (await focusAndRepaint(page, limitMs)) ?? undefined;
-  row.rendererPeakMb = rendererPeakMb();
+  Object.assign(row, peaks(backend));
   console.log(formatLong(row));
   return row;
 }
 
+/** A peak in GB, '' when not measured. */
+const gb = (mb?: number) => (mb === undefined ? '' : (mb / 1024).toFixed(2));
+
 function formatLong(r: LongRow): string {
-  const peak = `renderer peak ${((r.rendererPeakMb ?? 0) / 1024).toFixed(2)} GB`;
+  const gpu = r.gpuPeakMb === undefined ? '' : `, GPU process peak ${gb(r.gpuPeakMb)} GB`;
+  const peak = `renderer peak ${gb(r.rendererPeakMb ?? 0)} GB${gpu}`;
   if (r.skipped) return `${r.model} ${r.backend} ${r.tokens}: ${r.skipped}, ${peak} by then`;
   const s = (v?: number) => (v === undefined ? 'did not repaint' : `${(v / 1000).toFixed(1)} s`);
   return `${r.model} ${r.backend} ${r.tokens}: traced run ${s(r.tracedMs)}, head ablation → repainted ${s(r.ablateMs)}, mask toggle → repainted ${s(r.maskMs)}, another layer in full → repainted ${s(r.detailMs)}, ${peak}`;
@@ -151,15 +168,15 @@ function formatLong(r: LongRow): string {
 /** The rows as a markdown table. */
 export function longTable(long: LongRow[]): string[] {
   const rows = [
-    '| model | backend | tokens | traced run → painted (s) | head ablation → repainted (s) | mask toggle → repainted (s) | focus another layer → exact, repainted (s) | renderer peak (GB) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| model | backend | tokens | traced run → painted (s) | head ablation → repainted (s) | mask toggle → repainted (s) | focus another layer → exact, repainted (s) | renderer peak (GB) | GPU process peak (GB) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const sec = (v?: number) => (v === undefined ? 'no repaint' : (v / 1000).toFixed(1));
   for (const r of long) {
     rows.push(
       r.skipped
-        ? `| ${r.model} | ${r.backend} | ${r.tokens} | ${r.skipped} | | | | ${((r.rendererPeakMb ?? 0) / 1024).toFixed(2)} by then |`
-        : `| ${r.model} | ${r.backend} | ${r.tokens} | ${sec(r.tracedMs)} | ${sec(r.ablateMs)} | ${sec(r.maskMs)} | ${sec(r.detailMs)} | ${((r.rendererPeakMb ?? 0) / 1024).toFixed(2)} |`,
+        ? `| ${r.model} | ${r.backend} | ${r.tokens} | ${r.skipped} | | | | ${gb(r.rendererPeakMb ?? 0)} by then | ${gb(r.gpuPeakMb)} |`
+        : `| ${r.model} | ${r.backend} | ${r.tokens} | ${sec(r.tracedMs)} | ${sec(r.ablateMs)} | ${sec(r.maskMs)} | ${sec(r.detailMs)} | ${gb(r.rendererPeakMb ?? 0)} | ${gb(r.gpuPeakMb)} |`,
     );
   }
   return rows;

@@ -264,6 +264,38 @@ describe('1,024 tokens at the full context', () => {
     );
     expect((await dataset(thumb(1, 2))).checksum).toBe(checksum(await pooled(1, 2)));
     await noFailures();
+
+    // On a tab that reads no q, k, v, a run does not capture them; back on the step-through, a
+    // long input asks the worker for the focused layer's (one block traced again), not for a
+    // whole forward: the run on screen stays, and its layer 1 gains q, k and v.
+    await page.locator('[data-testid="tab-heads"]').click();
+    await page.locator('[data-testid="mask-toggle"]').check();
+    const plainId = await settled(maskId);
+    const qkvOf = () =>
+      page.evaluate(() => {
+        const run = window.__attentionLab!.store!.getState().run!;
+        const att = run.trace.decoder!.layers[1].attentions[0];
+        return { id: run.id, captureQKV: run.captureQKV, q: att?.q?.shape ?? null };
+      });
+    expect(await qkvOf()).toEqual({ id: plainId, captureQKV: false, q: null });
+    await page.locator('[data-testid="tab-step"]').click();
+    await page.waitForFunction(
+      () =>
+        window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1].attentions[0]?.q !==
+        undefined,
+      undefined,
+      { timeout: 300_000, polling: 250 },
+    );
+    const dh = CONFIG.n_embd / CONFIG.n_head;
+    expect(await qkvOf()).toEqual({ id: plainId, captureQKV: false, q: [CONFIG.n_head, T, dh] });
+    // The step-through recomputes the focused query's scores and probabilities from q and k:
+    // they match the exact matrices of the layer.
+    await page.locator('[data-testid="step-through"]').waitFor();
+    const step = await dataset('[data-testid="step-through"]');
+    expect(step.requestId).toBe(String(plainId));
+    expect(Number(step.scoreError)).toBeLessThan(1e-4);
+    expect(Number(step.probError)).toBeLessThan(1e-5);
+    await noFailures();
     await screenshot(page, 'long-1024');
   }, 900_000);
 });
