@@ -41,23 +41,28 @@ export function wordText(pieces: string[], group: number[]): string {
   return completeBytePieces(group.map((i) => pieces[i])).join('');
 }
 
-/** The word of each of `n` pieces (every piece is in one of `groups`): one index per piece. */
-function wordOfPiece(groups: number[][], n: number): Int32Array {
+/**
+ * The `n` pieces as runs of consecutive pieces of one word (every piece is in one of `groups`):
+ * `[start, end, word]` triples, one per word where words are contiguous, as wordGroups makes them.
+ */
+function wordRuns(groups: number[][], n: number): Int32Array {
   const word = new Int32Array(n);
   groups.forEach((g, w) => {
     for (const i of g) word[i] = w;
   });
-  return word;
+  const runs: number[] = [];
+  for (let j = 0; j < n; j++) {
+    if (j > 0 && word[j] === word[j - 1]) runs[runs.length - 2] = j + 1;
+    else runs.push(j, j + 1, word[j]);
+  }
+  return Int32Array.from(runs);
 }
 
-/*
- * Both aggregations read the `[queries, keys]` matrix once, row by row, adding each row into
- * its word's row through a piece → word table: at 1,024 tokens a head is a million cells, and
- * visiting them per (query word, key word) cell took two frames of main-thread time
- * (docs/performance.md, "Long inputs").
+/**
+ * Aggregate a `[queries, keys]` attention matrix to `[queryWords, keyWords]`. It reads the matrix
+ * once, row by row, summing each word's run of keys: at 1,024 tokens a head is a million cells,
+ * and visiting them cell by word cell took most of a frame (docs/performance.md, "Long inputs").
  */
-
-/** Aggregate a `[queries, keys]` attention matrix to `[queryWords, keyWords]`. */
 export function aggregateToWords(
   probs: ArrayLike<number>,
   nKeys: number,
@@ -65,14 +70,18 @@ export function aggregateToWords(
   keyGroups: number[][],
 ): Float32Array {
   const nWords = keyGroups.length;
-  const keyWord = wordOfPiece(keyGroups, nKeys);
+  const runs = wordRuns(keyGroups, nKeys);
   const out = new Float32Array(queryGroups.length * nWords);
   const sum = new Float64Array(nWords);
   queryGroups.forEach((qg, qw) => {
     sum.fill(0);
     for (const i of qg) {
       const row = i * nKeys;
-      for (let j = 0; j < nKeys; j++) sum[keyWord[j]] += probs[row + j];
+      for (let r = 0; r < runs.length; r += 3) {
+        let run = 0;
+        for (let j = row + runs[r]; j < row + runs[r + 1]; j++) run += probs[j];
+        sum[runs[r + 2]] += run;
+      }
     }
     for (let kw = 0; kw < nWords; kw++) out[qw * nWords + kw] = sum[kw] / qg.length;
   });
@@ -95,19 +104,23 @@ export function aggregateMask(
   const cached = maskCache.get(mask);
   if (cached && sameGroups(cached.groups, [queryGroups, keyGroups])) return cached.out;
   const nWords = keyGroups.length;
+  const runs = wordRuns(keyGroups, nKeys);
   const out = new Float32Array(queryGroups.length * nWords);
   queryGroups.forEach((qg, qw) => {
-    keyGroups.forEach((kg, kw) => {
-      // Most cells of a causal mask are decided by their first pair.
-      cell: for (const i of qg) {
-        for (const j of kg) {
-          if (mask[i * nKeys + j] !== 0) {
-            out[qw * nWords + kw] = 1;
-            break cell;
+    const at = qw * nWords;
+    for (const i of qg) {
+      const row = i * nKeys;
+      for (let r = 0; r < runs.length; r += 3) {
+        if (out[at + runs[r + 2]] === 1) continue;
+        // Most cells of a causal mask are decided by their first pair.
+        for (let j = row + runs[r]; j < row + runs[r + 1]; j++) {
+          if (mask[j] !== 0) {
+            out[at + runs[r + 2]] = 1;
+            break;
           }
         }
       }
-    });
+    }
   });
   maskCache.set(mask, { groups: [queryGroups, keyGroups], out });
   return out;
