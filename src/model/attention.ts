@@ -7,7 +7,7 @@ import { applyRope, type RopeTables } from './rope';
 export const MASKED = -1e9;
 
 /** [B, T, n·dh] → [B, n, T, dh]: each head sees its own dh-wide slice of q, k and v. */
-export function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
+function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
   const [b, t, d] = x.shape;
   return tf.transpose(tf.reshape(x, [b, t, d / headDim, headDim]), [0, 2, 1, 3]);
 }
@@ -67,17 +67,17 @@ export interface AttentionResult {
 }
 
 /**
- * Multi-head attention. Queries come from `xq`, keys and values from `xkv` (the same tensor for
- * self-attention, the encoder output for cross-attention). Where `p.k` is narrower than `p.q`
- * the key/value heads are shared by groups of query heads (grouped-query attention).
+ * Queries `[B, h, Tq, d/h]`, keys and values `[B, h, Tk, d/h]` (rotated where the model uses RoPE,
+ * after the cached ones, shared heads repeated), and `kv`, the keys and values before repeat_kv:
+ * what multiHeadAttention and the blocked attention (blockedAttention.ts) start from.
  */
-export function multiHeadAttention(
+export function headsOf(
   xq: tf.Tensor,
   xkv: tf.Tensor,
   p: AttentionParams,
   nHeads: number,
-  io: AttentionInputs,
-): AttentionResult {
+  io: Pick<AttentionInputs, 'rope' | 'past'>,
+): Pick<AttentionResult, 'q' | 'k' | 'v' | 'kv'> & { headDim: number } {
   const headDim = p.q.w.shape[1] / nHeads;
   let q = splitHeads(linear(xq, p.q), headDim);
   let k = splitHeads(linear(xkv, p.k), headDim);
@@ -90,10 +90,23 @@ export function multiHeadAttention(
     k = tf.concat([io.past.k, k], 2);
     v = tf.concat([io.past.v, v], 2);
   }
-  const kv = { k, v };
   const rep = nHeads / k.shape[1]!;
-  k = repeatKv(k, rep);
-  v = repeatKv(v, rep);
+  return { headDim, q, k: repeatKv(k, rep), v: repeatKv(v, rep), kv: { k, v } };
+}
+
+/**
+ * Multi-head attention. Queries come from `xq`, keys and values from `xkv` (the same tensor for
+ * self-attention, the encoder output for cross-attention). Where `p.k` is narrower than `p.q`
+ * the key/value heads are shared by groups of query heads (grouped-query attention).
+ */
+export function multiHeadAttention(
+  xq: tf.Tensor,
+  xkv: tf.Tensor,
+  p: AttentionParams,
+  nHeads: number,
+  io: AttentionInputs,
+): AttentionResult {
+  const { headDim, q, k, v, kv } = headsOf(xq, xkv, p, nHeads, io);
   const qk = tf.matMul(q, k, false, true);
   const scores = io.unscaled ? qk : tf.div(qk, Math.sqrt(headDim)); // q·k / √(d/h)
   const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0

@@ -9,16 +9,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  headsOf,
   mergeHeads,
   MASKED,
-  repeatKv,
-  splitHeads,
   type AttentionInputs,
   type AttentionResult,
 } from './attention';
 import { linear } from './linear';
 import type { AttentionParams } from './params';
-import { applyRope } from './rope';
 
 /** Queries per block: at 1,024 tokens and 12 heads, one block's scores are 6 MB, not 50 MB. */
 export const QUERY_ROWS = 128;
@@ -107,22 +105,7 @@ export function blockedAttention(
   io: BlockedInputs,
   rows = QUERY_ROWS,
 ): Pick<AttentionResult, 'out' | 'kv'> {
-  const headDim = p.q.w.shape[1] / nHeads;
-  let q = splitHeads(linear(xq, p.q), headDim);
-  let k = splitHeads(linear(xkv, p.k), headDim);
-  let v = splitHeads(linear(xkv, p.v), headDim);
-  if (io.rope) {
-    q = applyRope(q, io.rope);
-    k = applyRope(k, io.rope);
-  }
-  if (io.past) {
-    k = tf.concat([io.past.k, k], 2);
-    v = tf.concat([io.past.v, v], 2);
-  }
-  const kv = { k, v };
-  const rep = nHeads / k.shape[1]!;
-  const keys = repeatKv(k, rep); // [B, h, Tk, d/h]
-  const values = repeatKv(v, rep);
+  const { headDim, q, k: keys, v: values, kv } = headsOf(xq, xkv, p, nHeads, io);
   const [tq, tk] = [q.shape[2]!, keys.shape[2]!];
   const band = 'causal' in io.mask ? causalBand(Math.min(rows, tq), io.mask.window) : null;
   const blocks: tf.Tensor[] = [];
