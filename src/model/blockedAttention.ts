@@ -87,10 +87,10 @@ function blockBias(
   return { from, to, bias: tf.reshape(bias, [1, 1, rows, to - from]) };
 }
 
-/** Rows `[start, start + rows)` of axis 2 of a `[B, h, T, d/h]` tensor. */
+/** Rows `[start, start + rows)` of axis 2 of a `[B, h, T, d/h]` tensor (no copy when all of it). */
 function rowsOf(x: tf.Tensor, start: number, rows: number): tf.Tensor {
-  const [b, h, , dh] = x.shape as number[];
-  return tf.slice(x, [0, 0, start, 0], [b, h, rows, dh]);
+  const [b, h, t, dh] = x.shape as number[];
+  return start === 0 && rows === t ? x : tf.slice(x, [0, 0, start, 0], [b, h, rows, dh]);
 }
 
 /**
