@@ -1,8 +1,11 @@
 /**
  * A cached generation step computes only the new token's rows: its chunks hold `[heads, 1, keys]`
  * attention instead of `[heads, tokens, keys]`. `mergeStep` puts such a chunk together with the
- * previous full chunk of the same place, so the UI always receives whole chunks.
+ * previous full chunk of the same place, so the UI always receives whole chunks. A long input's
+ * layer holds summaries (and the exact matrices only for the layer shown): the step's exact rows
+ * are folded into them, and appended to the exact matrices where there are any.
  */
+import { foldRows } from '../model/analysis/attentionSummary';
 import type {
   AttentionTrace,
   EmbeddingChunk,
@@ -91,10 +94,18 @@ function mergeEmbedding(a: EmbeddingChunk, b: EmbeddingChunk): EmbeddingChunk {
   };
 }
 
-function mergeLayer(a: LayerChunk, b: LayerChunk): LayerChunk {
+function mergeLayer(a: LayerChunk, b: LayerChunk, ids?: readonly number[]): LayerChunk {
+  // A long input's layer shown as summaries only stays so; the step's rows go into them.
+  const summaryOnly = a.summaries !== undefined && a.attentions.length === 0;
+  const firstRow = a.hidden.shape[0];
   return {
     ...b,
-    attentions: b.attentions.map((att, i) => mergeAttention(a.attentions[i], att)),
+    attentions: summaryOnly
+      ? []
+      : b.attentions.map((att, i) => mergeAttention(a.attentions[i], att)),
+    ...(a.summaries
+      ? { summaries: a.summaries.map((s, i) => foldRows(s, b.attentions[i], firstRow, ids)) }
+      : {}),
     norms: b.norms.map((n, i) => mergeNorms(a.norms[i], n)),
     residual: b.residual.map((r, i) => ({
       point: r.point,
@@ -117,12 +128,20 @@ function mergeOutput(a: OutputChunk, b: OutputChunk): OutputChunk {
   };
 }
 
-/** The full chunk after a generation step: `previous` (all earlier rows) plus `step` (new rows). */
-export function mergeStep(previous: TraceChunk, step: TraceChunk): TraceChunk {
+/**
+ * The full chunk after a generation step: `previous` (all earlier rows) plus `step` (new rows).
+ * `ids`: the stack's tokens, the new ones included (a long input's summaries measure the
+ * induction score on them).
+ */
+export function mergeStep(
+  previous: TraceChunk,
+  step: TraceChunk,
+  ids?: readonly number[],
+): TraceChunk {
   if (previous.type === 'embedding' && step.type === 'embedding') {
     return mergeEmbedding(previous, step);
   }
-  if (previous.type === 'layer' && step.type === 'layer') return mergeLayer(previous, step);
+  if (previous.type === 'layer' && step.type === 'layer') return mergeLayer(previous, step, ids);
   if (previous.type === 'output' && step.type === 'output') return mergeOutput(previous, step);
   throw new Error(`cannot merge a ${step.type} chunk into a ${previous.type} chunk`);
 }

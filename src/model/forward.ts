@@ -14,7 +14,7 @@ import type { HeadRef, Model } from './model';
 import { normalize } from './norm';
 import { embed, logitsOf, stackParams } from './parts';
 import { Recorder } from './recorder';
-import { keepStack, type KeptInputs } from './retrace';
+import { extendStack, keepStack, type KeptInputs } from './retrace';
 import type { Matrix, Stack, Trace, TraceChunk } from './trace';
 import { assembleTrace } from './trace';
 import { disposeStackContext, stackContext, traceBlock, type LayerRef } from './tracedBlock';
@@ -58,10 +58,13 @@ export interface ForwardOptions {
   /**
    * Long inputs (docs/performance.md): every layer's attention comes as summaries (pooled
    * probabilities, head metrics), and in full only for the `detail` layer; the exact matrices of
-   * the others are never read back. Not with a KV cache.
+   * the others are never read back.
    */
   summarise?: { detail?: LayerRef };
-  /** Filled with each block's input, so that `retraceLayer` can trace a layer again later. */
+  /**
+   * Filled with each block's input, so that `retraceLayer` can trace a layer again later; a
+   * cached step appends its new rows to what the forward that filled the cache kept.
+   */
   keep?: KeptInputs;
 }
 
@@ -111,7 +114,12 @@ async function traceStack(
   });
 
   const c = { ...stackContext(model, stack, { real, padded }, opts, memory), ids };
-  const kept = opts.keep && keepStack(opts.keep, stack, { real, padded }, memory);
+  // A cached step on a kept forward (a long input's generation) extends its block inputs.
+  const kept =
+    opts.keep &&
+    (past > 0
+      ? extendStack(opts.keep, stack, real)
+      : keepStack(opts.keep, stack, { real, padded }, memory));
   try {
     await stream.push(rec, () => ({
       type: 'embedding',
@@ -125,7 +133,7 @@ async function traceStack(
       if (opts.shouldStop?.())
         throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
       rec = new Recorder();
-      kept?.inputs.push(x.clone());
+      kept?.add(layer, x);
       const out = traceBlock(model, c, layer, x, opts, rec);
       x.dispose();
       x = out.x;
@@ -243,8 +251,7 @@ export async function runForward(
     checkIds(source, cfg, 'the source text', 0);
   }
 
-  if (opts.keep) {
-    if (cache) throw new Error('a forward with a KV cache keeps no block inputs');
+  if (opts.keep && past === 0) {
     const { causalMask, causalEncoder, usePositions, ablatedHeads } = opts;
     opts.keep.options = { causalMask, causalEncoder, usePositions, ablatedHeads };
   }

@@ -20,10 +20,19 @@ export interface KeptInputs {
 }
 
 export interface KeptStack {
-  inputs: tf.Tensor[];
+  /**
+   * Per block, its input in pieces along the tokens: the forward's `[1, P, d]`, then one `[1, n, d]`
+   * per cached generation step (no copy of the whole input per step).
+   */
+  inputs: tf.Tensor[][];
   real: number;
   padded: number;
   memory?: { x: tf.Tensor; length: number };
+}
+
+/** Where a traced forward puts each block's input. */
+export interface Keeper {
+  add(layer: number, x: tf.Tensor): void;
 }
 
 export function keptInputs(): KeptInputs {
@@ -32,7 +41,7 @@ export function keptInputs(): KeptInputs {
 
 export function disposeKept(kept: KeptInputs): void {
   for (const s of Object.values(kept.stacks))
-    tf.dispose([...s.inputs, ...(s.memory ? [s.memory.x] : [])]);
+    tf.dispose([...s.inputs.flat(), ...(s.memory ? [s.memory.x] : [])]);
   kept.stacks = {};
 }
 
@@ -42,14 +51,28 @@ export function keepStack(
   stack: Stack,
   lengths: { real: number; padded: number },
   memory?: { x: tf.Tensor; length: number },
-): KeptStack {
+): Keeper {
   const kept: KeptStack = {
     inputs: [],
     ...lengths,
     ...(memory ? { memory: { x: memory.x.clone(), length: memory.length } } : {}),
   };
   keep.stacks[stack] = kept;
-  return kept;
+  return { add: (layer, x) => (kept.inputs[layer] = [x.clone()]) };
+}
+
+/**
+ * Keep a cached step's `n` new tokens after those of the forward that filled the cache (never
+ * padded: a cache grows by exact lengths). A step that fails leaves the stack half extended: the
+ * caller then drops what was kept.
+ */
+export function extendStack(keep: KeptInputs, stack: Stack, n: number): Keeper {
+  const kept = keep.stacks[stack];
+  if (!kept || kept.padded !== kept.real)
+    throw new Error(`no unpadded ${stack} forward was kept to extend`);
+  kept.real += n;
+  kept.padded += n;
+  return { add: (layer, x) => kept.inputs[layer].push(x.clone()) };
 }
 
 /**
@@ -64,10 +87,11 @@ export async function retraceLayer(
   captureQKV: boolean,
 ): Promise<LayerChunk> {
   const s = kept.stacks[stack];
-  const x = s?.inputs[layer];
-  if (!s || !x) throw new Error(`the forward kept no input for ${stack} layer ${layer}`);
+  const pieces = s?.inputs[layer];
+  if (!s || !pieces) throw new Error(`the forward kept no input for ${stack} layer ${layer}`);
   const opts: ForwardOptions = { ...kept.options, captureQKV };
   const c = stackContext(model, stack, s, opts, s.memory);
+  const x = pieces.length === 1 ? pieces[0] : tf.concat(pieces, 1);
   const rec = new Recorder();
   try {
     const out = traceBlock(model, c, layer, x, opts, rec);
@@ -75,6 +99,7 @@ export async function retraceLayer(
     await rec.flush();
     return out.chunk();
   } finally {
+    if (x !== pieces[0]) x.dispose();
     disposeStackContext(c);
   }
 }

@@ -4,7 +4,7 @@
  * UI can paint layer 0 while layer 1 is still being computed. All matrices are plain
  * `Float32Array`s with a shape: they cross the worker boundary as transferables.
  */
-import type { HeadMetrics } from './analysis/headMetrics';
+import type { HeadMetrics, HeadTally } from './analysis/headMetrics';
 
 export interface Matrix {
   /** Row-major, outermost first, e.g. `[heads, queries, keys]`. */
@@ -88,6 +88,8 @@ export interface AttentionSummary {
   headGate: Float32Array;
   /** Measured on the exact probabilities, per head. */
   metrics: HeadMetrics[];
+  /** The sums behind `metrics`, per head: what a generated row is added to (`foldRows`). */
+  tallies: HeadTally[];
 }
 
 export interface LayerChunk {

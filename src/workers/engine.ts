@@ -416,13 +416,21 @@ export class Engine {
     if (argmax(session.next) === this.endOfText()) {
       throw new EngineError('bad-input', 'the model has ended the text: it predicts its end token');
     }
-    // A long input's trace is summarised, and summaries are not grown row by row: its steps run
-    // the whole sequence (one token longer), without the KV cache.
+    // A long input's trace is summarised, and its block inputs are kept for `detail`: a cached
+    // step extends those the previous step kept, and the page folds its rows into the summaries.
+    // Without them (the sequence has just become long, or a run preceded) the step runs the
+    // whole sequence into a fresh cache, summarised.
     const long = this.isLong({ ...session, ids: [...session.ids, 0] });
-    const step = nextStep(session, request.interventions, request.sampling ?? GREEDY, !long);
+    const kept = long ? this.keptFor(session) : null;
+    const step = nextStep(
+      session,
+      request.interventions,
+      request.sampling ?? GREEDY,
+      !long || !!kept,
+    );
     this.postTokens(request.id, 'decoder', step.ids, false);
     this.session = null; // until the step succeeds: a half-filled cache is useless
-    this.dropKept();
+    if (!kept || step.queryStart === 0) this.dropKept();
     try {
       const job: ForwardJob = {
         id: request.id,
@@ -440,16 +448,32 @@ export class Engine {
         }),
       };
       const context = this.forwardContext(request.id);
-      const next = long
-        ? await this.longForward(request.id, request.detail, (l) =>
-            tracedForward(context, { ...job, long: l }),
-          )
-        : await tracedForward(context, job);
+      let next: Float32Array;
+      if (this.kept) {
+        next = await tracedForward(context, {
+          ...job,
+          long: { detail: request.detail, keep: this.kept.inputs },
+        });
+        this.kept.run = request.id;
+      } else {
+        next = long
+          ? await this.longForward(request.id, request.detail, (l) =>
+              tracedForward(context, { ...job, long: l }),
+            )
+          : await tracedForward(context, job);
+      }
       this.session = { ...session, ids: step.ids, next };
     } catch (e) {
       disposeSession(session);
+      this.dropKept(); // a failed step may have extended some layers' inputs and not others
       throw e;
     }
+  }
+
+  /** The kept block inputs of `session`'s sequence, if the last forward kept them. */
+  private keptFor(session: Session): KeptInputs | null {
+    const decoder = this.kept?.inputs.stacks.decoder;
+    return decoder && decoder.real === session.ids.length ? this.kept!.inputs : null;
   }
 
   private async measureRnn({

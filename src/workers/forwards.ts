@@ -52,7 +52,10 @@ export interface ForwardJob {
   startedAt: number;
   /** What `done` says of the sequence `generate` would continue, given the token it appends. */
   continuation?: (nextId: number) => Continuation;
-  /** A long input: summaries for every layer but `detail`, block inputs kept in `keep`. */
+  /**
+   * A long input: summaries for every layer but `detail` (unless only new rows are computed),
+   * block inputs kept in `keep` (a cached step appends to those of the forward before it).
+   */
   long?: { detail?: LayerRef; keep: KeptInputs };
 }
 
@@ -183,7 +186,10 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
     shouldStop: ctx.stopped,
     ...(job.cache ? { cache: job.cache } : {}),
     ...(ctx.padToBuckets && !job.cache ? { padTo: bucketLength(longest, cfg.contextLength) } : {}),
-    ...(job.long ? { summarise: { detail: job.long.detail }, keep: job.long.keep } : {}),
+    // A cached step's new rows are small ([heads, 1, keys] a layer): they cross in full, and the
+    // page folds them into the summaries it holds (analysis/attentionSummary.ts, foldRows).
+    ...(job.long ? { keep: job.long.keep } : {}),
+    ...(job.long && job.queryStart === 0 ? { summarise: { detail: job.long.detail } } : {}),
   };
   let postMs = 0;
   let inCallbackMs = 0;

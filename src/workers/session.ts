@@ -42,25 +42,25 @@ function interventionsKey(i: Interventions): string {
 
 /**
  * The next step of `session` under `interventions`, appending the token `sampling` picks; the
- * session's cache is kept (reused), or replaced by an empty one (causal mask, `cacheable`) or none.
+ * session's cache is kept (reused, unless `reusable` is false: the step must run the whole
+ * sequence), or replaced by an empty one (causal mask) or none.
  */
 export function nextStep(
   session: Session,
   interventions: Interventions,
   sampling: Sampling,
-  cacheable = true,
+  reusable = true,
 ): Step {
   const u = stepUniform(sampling.seed, session.ids.length);
   const nextId = sampleToken(session.next, sampling, u);
   const ids = [...session.ids, nextId];
   const key = interventionsKey(interventions);
-  const reuse = cacheable && session.cache?.interventions === key && interventions.causalMask;
+  const reuse = reusable && session.cache?.interventions === key && interventions.causalMask;
   if (!reuse) {
     session.cache?.kv.dispose();
-    session.cache =
-      cacheable && interventions.causalMask
-        ? { kv: createKVCache(), interventions: key }
-        : undefined;
+    session.cache = interventions.causalMask
+      ? { kv: createKVCache(), interventions: key }
+      : undefined;
   }
   return {
     ids,

@@ -4,7 +4,8 @@
  * wasm backend, with exactly 1,024 tokens typed into the text box. The traced run, a head
  * ablation and the causal mask toggle must each finish and repaint (request ids and the checksum
  * of the numbers behind each canvas match the run in the store) without a crash; the big heatmap
- * shows a window of the 1,024 queries, and its overview moves it.
+ * shows a window of the 1,024 queries, and its overview moves it. Generation just under the full
+ * context goes through the KV cache, and the page's summaries take each new row.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -297,5 +298,85 @@ describe('1,024 tokens at the full context', () => {
     expect(Number(step.probError)).toBeLessThan(1e-5);
     await noFailures();
     await screenshot(page, 'long-1024');
+  }, 900_000);
+
+  it('generates through the KV cache, the summaries taking each new row exactly', async () => {
+    await page.goto(`${server.url}?backend=wasm`);
+    const first = await settled();
+    const prompt = T - 24;
+    await page.locator('[data-testid="token-input"]').fill(TEXT.slice(0, prompt));
+    let id = await settled(first);
+    const steps = 3;
+    for (let step = 0; step < steps; step++) {
+      await page.evaluate(() => window.__attentionLab!.store!.getState().generateNext());
+      id = await settled(id);
+    }
+    const n = prompt + steps;
+    const state = await page.evaluate(() => {
+      const run = window.__attentionLab!.store!.getState().run!;
+      return {
+        tokens: run.tokens.decoder!.length,
+        computedFrom: run.computedFrom,
+        pooled: run.trace.decoder!.layers.map((l) => [
+          l.summaries![0].factor,
+          ...l.summaries![0].pooled.shape,
+        ]),
+      };
+    });
+    // The last step computed one row (the first re-ran the prompt into a fresh cache); every
+    // layer's summary grew by the steps' rows, at the prompt's pooling factor.
+    const factor = Math.ceil(prompt / 128);
+    const cells = Math.ceil(n / factor);
+    expect(state).toEqual({
+      tokens: n,
+      computedFrom: n - 1,
+      pooled: [0, 1].map(() => [factor, 4, cells, cells]),
+    });
+    expect(await layersInFull()).toEqual([0]);
+
+    // Layer 1 in full (traced again from the kept inputs, which the steps extended): its
+    // max-pooling at the summary's factor is the summary the steps folded, its metrics too.
+    const thumb = (layer: number, head: number) =>
+      `[data-testid="head-cell"][data-layer="${layer}"][data-head="${head}"] canvas`;
+    await page.locator(thumb(1, 2)).click();
+    await page.waitForFunction(
+      () =>
+        window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1].attentions.length >
+        0,
+      undefined,
+      { timeout: 300_000, polling: 250 },
+    );
+    const worst = await page.evaluate(() => {
+      const layer = window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1];
+      const [att] = layer.attentions;
+      const [summary] = layer.summaries!;
+      const [heads, nq, nk] = att.probs.shape;
+      const [, rows, cols] = summary.pooled.shape;
+      const f = summary.factor;
+      let diff = 0;
+      for (let h = 0; h < heads; h++) {
+        const max = new Float32Array(rows * cols);
+        for (let q = 0; q < nq; q++)
+          for (let k = 0; k <= q; k++) {
+            const at = Math.floor(q / f) * cols + Math.floor(k / f);
+            max[at] = Math.max(max[at], att.probs.data[(h * nq + q) * nk + k]);
+          }
+        for (let i = 0; i < rows * cols; i++)
+          diff = Math.max(diff, Math.abs(max[i] - summary.pooled.data[h * rows * cols + i]));
+      }
+      // First-token attention, a metric shown in the table: the mean of column 0.
+      let first = 0;
+      for (let q = 0; q < nq; q++) first += att.probs.data[2 * nq * nk + q * nk];
+      return {
+        shape: [nq, nk],
+        pooled: diff,
+        firstToken: Math.abs(first / nq - summary.metrics[2].firstToken),
+      };
+    });
+    expect(worst.shape).toEqual([n, n]);
+    expect(worst.pooled).toBeLessThan(1e-5);
+    expect(worst.firstToken).toBeLessThan(1e-5);
+    expect((await dataset(thumb(1, 2))).checksum).toBe(checksum(await pooled(1, 2)));
+    await noFailures();
   }, 900_000);
 });

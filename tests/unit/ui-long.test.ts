@@ -1,8 +1,13 @@
-/** Long inputs in the UI: the heatmap's window, the head view's range, metrics in O(T²) once. */
+/**
+ * Long inputs in the UI: the heatmap's window, the head view's range, metrics in O(T²) once, and
+ * the summaries growing by generated rows.
+ */
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/model/random';
-import type { AttentionTrace } from '../../src/model/trace';
+import { row, type AttentionTrace } from '../../src/model/trace';
+import { foldRows, summarise, SUMMARY_CELLS } from '../../src/model/analysis/attentionSummary';
 import { headMetrics, largestHolding } from '../../src/model/analysis/headMetrics';
+import { maxPool } from '../../src/model/analysis/pool';
 import { cachedMetrics, measureHead, measureKey } from '../../src/ui/lib/metricsCache';
 import {
   centredOn,
@@ -143,5 +148,94 @@ describe('metrics cache', () => {
     const a = att();
     expect(measureKey(a, 0)).toBe(measureKey(a, 0));
     expect(measureKey(a, 0)).not.toBe(measureKey(a, 1));
+  });
+});
+
+describe("a long input's summary takes generated rows", () => {
+  /** A causal attention over `n` tokens: each row a random distribution over its visible keys. */
+  function causalAttention(n: number, heads: number, rng: Rng) {
+    const probs = new Float32Array(heads * n * n);
+    const mask = new Float32Array(n * n);
+    for (let h = 0; h < heads; h++) {
+      for (let q = 0; q < n; q++) {
+        const w = Array.from({ length: q + 1 }, () => rng.next() ** 4);
+        const sum = w.reduce((a, b) => a + b, 0);
+        w.forEach((x, k) => {
+          probs[(h * n + q) * n + k] = x / sum;
+          mask[q * n + k] = 1;
+        });
+      }
+    }
+    return { probs: { shape: [heads, n, n], data: probs }, mask: { shape: [n, n], data: mask } };
+  }
+  /** Rows `from … to − 1` of `a`, cut to `to` keys: what a cached step sends. */
+  const stepRows = (a: ReturnType<typeof causalAttention>, from: number, to: number) => {
+    const [heads, , n] = a.probs.shape;
+    const probs = new Float32Array(heads * (to - from) * to);
+    const mask = new Float32Array((to - from) * to);
+    for (let q = from; q < to; q++) {
+      mask.set(a.mask.data.subarray(q * n, q * n + to), (q - from) * to);
+      for (let h = 0; h < heads; h++) {
+        const at = (h * (to - from) + q - from) * to;
+        probs.set(a.probs.data.subarray((h * n + q) * n, (h * n + q) * n + to), at);
+      }
+    }
+    return {
+      probs: { shape: [heads, to - from, to], data: probs },
+      mask: { shape: [to - from, to], data: mask },
+      headGate: new Float32Array(heads).fill(1),
+    };
+  };
+
+  it('equals the summary of the whole matrix, pooled again by 2 past 128 cells', () => {
+    const rng = new Rng(7);
+    const [heads, prompt, total] = [2, 120, 140];
+    const full = causalAttention(total, heads, rng);
+    const ids = Array.from({ length: total }, () => rng.int(9));
+    let summary = summarise(
+      { kind: 'self', causal: true, ...stepRows(full, 0, prompt) },
+      ids.slice(0, prompt),
+    );
+    expect(summary.factor).toBe(1);
+    for (let n = prompt; n < total; n++) {
+      summary = foldRows(summary, stepRows(full, n, n + 1), n, ids.slice(0, n + 1));
+      // 129 cells a side would pass SUMMARY_CELLS: pooled again by 2.
+      expect(summary.factor).toBe(n + 1 > SUMMARY_CELLS ? 2 : 1);
+    }
+    // Max-pooling by 2 of the whole matrix, cell for cell; the metrics to float64 rounding.
+    expect(summary.pooled.shape).toEqual([heads, total / 2, total / 2]);
+    for (let h = 0; h < heads; h++) {
+      const whole = maxPool(row(full.probs, h), total, total, 2, full.mask.data);
+      expect(row(summary.pooled, h)).toEqual(whole.values);
+      expect(summary.pooledMask.data).toEqual(whole.mask);
+      const m = headMetrics(row(full.probs, h), total, total, full.mask.data, ids);
+      for (const [key, value] of Object.entries(summary.metrics[h]))
+        expect(value, key).toBeCloseTo(m[key as keyof typeof m], 10);
+    }
+    expect(summary.metrics[0].induction).not.toBeNaN();
+  });
+
+  it('grows by a cell every `factor` rows, exactly the pooling of the whole matrix', () => {
+    const rng = new Rng(3);
+    const [heads, prompt, total] = [3, 300, 307];
+    const full = causalAttention(total, heads, rng);
+    let summary = summarise({ kind: 'self', causal: true, ...stepRows(full, 0, prompt) });
+    expect(summary.factor).toBe(3);
+    // Two rows in one step, then one at a time.
+    summary = foldRows(summary, stepRows(full, prompt, prompt + 2), prompt);
+    for (let n = prompt + 2; n < total; n++)
+      summary = foldRows(summary, stepRows(full, n, n + 1), n);
+    expect(summary.factor).toBe(3);
+    expect(summary.pooled.shape).toEqual([heads, 103, 103]);
+    for (let h = 0; h < heads; h++) {
+      const whole = maxPool(row(full.probs, h), total, total, 3, full.mask.data);
+      expect(row(summary.pooled, h)).toEqual(whole.values);
+      expect(summary.pooledMask.data).toEqual(whole.mask);
+      expect(summary.metrics[h].induction).toBeNaN(); // no tokens given
+      expect(summary.metrics[h].entropy).toBeCloseTo(
+        headMetrics(row(full.probs, h), total, total, full.mask.data).entropy,
+        10,
+      );
+    }
   });
 });

@@ -385,6 +385,7 @@ describe('store: loading and running', () => {
         factor: 1,
         headGate: c.attentions[0].headGate,
         metrics: [],
+        tallies: [],
       };
       return { ...c, attentions: full ? c.attentions : [], summaries: [summary] };
     };

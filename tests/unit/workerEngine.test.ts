@@ -9,7 +9,9 @@ import { ForwardError } from '../../src/model/model';
 import { parseConfig } from '../../src/model/config';
 import { CharsTokenizer, type Tokenizer } from '../../src/model/tokenizer';
 import { headMetrics } from '../../src/model/analysis/headMetrics';
-import { row, type LayerChunk, type TraceChunk } from '../../src/model/trace';
+import { row, type LayerChunk, type Trace, type TraceChunk } from '../../src/model/trace';
+import { growTrace } from '../../src/ui/store/runReducer';
+import { maxAbsDiff } from './helpers';
 import { Engine } from '../../src/workers/engine';
 import { errorCodeOf } from '../../src/workers/engineErrors';
 import { bucketLength, topK } from '../../src/workers/forwards';
@@ -698,6 +700,9 @@ describe('long inputs', () => {
   /** The layer chunks of a request, by layer. */
   const layersOf = (h: Harness, id: number): LayerChunk[] =>
     h.chunks(id).flatMap((c) => (c.chunk.type === 'layer' ? [c.chunk] : []));
+  /** Equal length, and every value within `tolerance`. */
+  const expectClose = (a: Float32Array, b: Float32Array, tolerance: number) =>
+    expect(maxAbsDiff(Array.from(a), Array.from(b))).toBeLessThan(tolerance);
   const exact = (l: LayerChunk) => {
     const { scores, probs, q, k, v, headOutputs, valueNorms } = l.attentions[0];
     return { scores, probs, q, k, v, headOutputs, valueNorms, hidden: l.hidden };
@@ -778,38 +783,130 @@ describe('long inputs', () => {
     }
   });
 
-  it('generates over the whole sequence, summarised, and keeps no tensors but the last inputs', async () => {
+  it("generates a long input's tokens with the KV cache: the logits of uncached runs, summaries folded on the page", async () => {
+    // Every input is long here; the reference engine runs every sequence whole, without a cache.
     harness = new Harness(false, 0);
-    await harness.load();
-    const weights = tf.memory().numTensors;
-    const run = harness.runRequest('ab');
-    await harness.send(run);
-    for (let step = 0; step < 3; step++) {
-      const id = harness.id();
-      await harness.send({
-        type: 'generate',
-        id,
-        interventions: PLAIN,
-        topK: 3,
-        captureQKV: false,
-      });
-      const chunks = harness.chunks(id);
-      expect(chunks.map((c) => c.queryStart)).toEqual(chunks.map(() => 0));
-      const layers = layersOf(harness, id);
-      expect(layers.map((l) => l.summaries?.[0].pooled.shape)).toEqual(
-        layers.map(() => [2, 3 + step, 3 + step]),
-      );
-      await harness.send({
-        type: 'detail',
-        id: harness.id(),
-        run: id,
-        layer: { stack: 'decoder', layer: 1 },
-        captureQKV: false,
-      });
-      // One kept input per layer, of the latest run only.
+    const reference = new Harness();
+    try {
+      await harness.load();
+      await reference.load();
+      const weights = tf.memory().numTensors;
+      const run = { ...harness.runRequest('abc'), detail: { stack: 'decoder' as const, layer: 1 } };
+      await harness.send(run);
+      const prompt = harness.only(run.id, 'tokens').tokens.map((t) => t.id);
+      // The page's trace, grown by the run reducer from the messages as the page gets them.
+      let trace: Trace = {};
+      const grow = (id: number) => {
+        for (const c of harness.chunks(id)) trace = growTrace(trace, c.chunk, c.queryStart);
+      };
+      grow(run.id);
+      const detail = { stack: 'decoder' as const, layer: 1 };
+      for (let step = 0; step < 4; step++) {
+        const id = harness.id();
+        await harness.send({
+          type: 'generate',
+          id,
+          interventions: PLAIN,
+          topK: 3,
+          captureQKV: false,
+          detail,
+        });
+        const ids = harness.only(id, 'tokens').tokens.map((t) => t.id);
+        const length = prompt.length + step;
+        expect(ids).toHaveLength(length + 1);
+        // The first step runs the whole sequence into a fresh cache, summarised; the next ones
+        // one token through it, their rows in full.
+        const chunks = harness.chunks(id);
+        expect(chunks.map((c) => c.queryStart)).toEqual(
+          chunks.map(() => (step === 0 ? 0 : length)),
+        );
+        const layers = layersOf(harness, id);
+        expect(layers.map((l) => l.attentions[0]?.probs.shape)).toEqual(
+          step === 0
+            ? [undefined, [2, length + 1, length + 1], undefined]
+            : layers.map(() => [2, 1, length + 1]),
+        );
+        expect(layers.map((l) => l.summaries !== undefined)).toEqual(layers.map(() => step === 0));
+        grow(id);
+
+        // The same logits and greedy token as a run of the whole sequence, within 1e-4.
+        const check = reference.id();
+        await reference.send({
+          type: 'run',
+          id: check,
+          input: { ids },
+          interventions: PLAIN,
+          captureQKV: false,
+          topK: 3,
+        });
+        const lastRow = (m: Response[]) => {
+          const out = m.flatMap((x) =>
+            x.type === 'chunk' && x.chunk.type === 'output' ? [x.chunk.logits!] : [],
+          )[0];
+          return row(out, out.shape[0] - 1);
+        };
+        const cached = lastRow(harness.of(id));
+        const whole = lastRow(reference.of(check));
+        expectClose(cached, whole, 1e-4);
+        const [ours, theirs] = [harness.only(id, 'done'), reference.only(check, 'done')];
+        expect(ours.predictions.map((p) => p.id)).toEqual(theirs.predictions.map((p) => p.id));
+
+        // The page's summaries equal those of the whole sequence's attention, and its layer in
+        // full the whole sequence's matrices; any layer traced again too.
+        const wholeLayers = layersOf(reference, check);
+        trace.decoder!.layers.forEach((l, layer) => {
+          const att = wholeLayers[layer].attentions[0];
+          const [summary] = l.summaries!;
+          expect(summary.pooled.shape).toEqual([2, length + 1, length + 1]);
+          expectClose(summary.pooled.data, att.probs.data, 1e-5);
+          expect(summary.pooledMask).toEqual(att.mask);
+          summary.metrics.forEach((m, h) => {
+            const expected = headMetrics(
+              row(att.probs, h),
+              length + 1,
+              length + 1,
+              att.mask.data,
+              ids,
+            );
+            for (const [key, value] of Object.entries(m))
+              expect(value, key).toBeCloseTo(expected[key as keyof typeof expected], 5);
+          });
+          expect(l.attentions.length).toBe(layer === 1 ? 1 : 0);
+        });
+        expectClose(
+          trace.decoder!.layers[1].attentions[0].probs.data,
+          wholeLayers[1].attentions[0].probs.data,
+          1e-5,
+        );
+        const before = harness.sent.length;
+        await harness.send({
+          type: 'detail',
+          id: harness.id(),
+          run: id,
+          layer: { stack: 'decoder', layer: 2 },
+          captureQKV: false,
+        });
+        const [answer] = harness.sent.slice(before).map((x) => x.message);
+        if (answer.type !== 'chunk' || answer.chunk.type !== 'layer') throw new Error('no chunk');
+        expect(answer.id).toBe(id);
+        expectClose(
+          answer.chunk.attentions[0].probs.data,
+          wholeLayers[2].attentions[0].probs.data,
+          1e-5,
+        );
+        expectClose(answer.chunk.hidden.data, wholeLayers[2].hidden.data, 1e-5);
+        // Held: per layer the kept input (in pieces: the first step's, then one per step) and the
+        // cached keys and values.
+        const layerCount = DECODER_CONFIG.n_layer;
+        expect(tf.memory().numTensors).toBe(weights + layerCount * (1 + step) + 2 * layerCount);
+      }
+      expect(harness.sent.filter((x) => x.message.type === 'error')).toEqual([]);
+      // A new run drops the session: its cache and the kept inputs.
+      await harness.send(harness.runRequest('x'));
       expect(tf.memory().numTensors).toBe(weights + DECODER_CONFIG.n_layer);
+    } finally {
+      reference.engine.dispose();
     }
-    expect(harness.sent.filter((s) => s.message.type === 'error')).toEqual([]);
   });
 });
 

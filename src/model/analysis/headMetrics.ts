@@ -46,40 +46,84 @@ export function inductionScore(
   nKeys: number,
   ids: readonly number[],
 ): number {
+  const { sum, count } = inductionSums(probs, nQueries, nKeys, ids, 0);
+  return count ? sum / count : NaN;
+}
+
+/** The induction score's sum and count over rows `firstRow …` (`probs` holds those rows). */
+function inductionSums(
+  probs: ArrayLike<number>,
+  nQueries: number,
+  nKeys: number,
+  ids: readonly number[],
+  firstRow: number,
+): { sum: number; count: number } {
   const last = new Map<number, number>();
   let sum = 0;
   let count = 0;
-  for (let i = 0; i < Math.min(nQueries, ids.length); i++) {
+  for (let i = 0; i < Math.min(firstRow + nQueries, ids.length); i++) {
     const j = last.get(ids[i]);
-    if (j !== undefined && j + 1 < nKeys) {
-      sum += probs[i * nKeys + j + 1];
+    if (i >= firstRow && j !== undefined && j + 1 < nKeys) {
+      sum += probs[(i - firstRow) * nKeys + j + 1];
       count++;
     }
     last.set(ids[i], i);
   }
-  return count ? sum / count : NaN;
+  return { sum, count };
 }
 
-/** The head's metrics; `ids`: the tokens of a self-attention, for the induction score. */
-export function headMetrics(
+/**
+ * The sums and counts behind a head's metrics, over some of its query rows: the metrics are means
+ * over rows, so the tallies of two row ranges add up to the tally of both (a long input's summary
+ * takes a generated row this way: attentionSummary.ts).
+ */
+export interface HeadTally {
+  rows: number;
+  entropy: number;
+  normalised: number;
+  /** Rows that see ≥ 2 keys: the count of `normalised` and `sparsity`. */
+  spread: number;
+  previous: number;
+  previousCount: number;
+  first: number;
+  self: number;
+  selfCount: number;
+  sparsity: number;
+  induction: number;
+  inductionCount: number;
+}
+
+/**
+ * The tally of query rows `firstRow … firstRow + nQueries − 1`, whose probabilities (and mask)
+ * `probs` holds row by row, `[nQueries, nKeys]`; `ids`: the tokens of a self-attention (all of
+ * them, from 0), for the induction score.
+ */
+export function headTally(
   probs: ArrayLike<number>,
   nQueries: number,
   nKeys: number,
   mask?: ArrayLike<number>,
   ids?: readonly number[],
-): HeadMetrics {
-  let entropy = 0;
-  let normalised = 0;
-  let normalisedCount = 0;
-  let previous = 0;
-  let previousCount = 0;
-  let first = 0;
-  let self = 0;
-  let selfCount = 0;
-  let sparsity = 0;
+  firstRow = 0,
+): HeadTally {
+  const t: HeadTally = {
+    rows: nQueries,
+    entropy: 0,
+    normalised: 0,
+    spread: 0,
+    previous: 0,
+    previousCount: 0,
+    first: 0,
+    self: 0,
+    selfCount: 0,
+    sparsity: 0,
+    induction: 0,
+    inductionCount: 0,
+  };
   const visibleP = new Float64Array(nKeys);
-  for (let i = 0; i < nQueries; i++) {
-    const base = i * nKeys;
+  for (let r = 0; r < nQueries; r++) {
+    const i = firstRow + r;
+    const base = r * nKeys;
     let h = 0;
     let visible = 0;
     let rowMass = 0;
@@ -90,32 +134,61 @@ export function headMetrics(
       rowMass += p;
       if (p > 0) h -= p * Math.log2(p);
     }
-    entropy += h;
-    first += probs[base];
+    t.entropy += h;
+    t.first += probs[base];
     if (i >= 1 && i - 1 < nKeys) {
-      previous += probs[base + i - 1];
-      previousCount++;
+      t.previous += probs[base + i - 1];
+      t.previousCount++;
     }
     if (i < nKeys) {
-      self += probs[base + i];
-      selfCount++;
+      t.self += probs[base + i];
+      t.selfCount++;
     }
     if (visible >= 2 && rowMass > 0) {
-      normalised += h / Math.log2(visible);
-      normalisedCount++;
+      t.normalised += h / Math.log2(visible);
+      t.spread++;
       const needed = largestHolding(visibleP, visible, MASS * rowMass - 1e-12);
-      sparsity += 1 - needed / visible;
+      t.sparsity += 1 - needed / visible;
     }
   }
+  if (ids) {
+    const { sum, count } = inductionSums(probs, nQueries, nKeys, ids, firstRow);
+    t.induction = sum;
+    t.inductionCount = count;
+  }
+  return t;
+}
+
+/** The tally of both row ranges. */
+export function addTallies(a: HeadTally, b: HeadTally): HeadTally {
+  const sum = { ...a };
+  for (const key of Object.keys(b) as (keyof HeadTally)[]) sum[key] += b[key];
+  return sum;
+}
+
+/** The metrics of a tally; `withInduction`: whether it was taken with the tokens (self-attention). */
+export function metricsOf(t: HeadTally, withInduction: boolean): HeadMetrics {
+  const mean = (sum: number, count: number) => (count ? sum / count : 0);
   return {
-    entropy: nQueries ? entropy / nQueries : 0,
-    normalisedEntropy: normalisedCount ? normalised / normalisedCount : 0,
-    previousToken: previousCount ? previous / previousCount : 0,
-    firstToken: nQueries ? first / nQueries : 0,
-    selfAttention: selfCount ? self / selfCount : 0,
-    sparsity: normalisedCount ? sparsity / normalisedCount : 0,
-    induction: ids ? inductionScore(probs, nQueries, nKeys, ids) : NaN,
+    entropy: mean(t.entropy, t.rows),
+    normalisedEntropy: mean(t.normalised, t.spread),
+    previousToken: mean(t.previous, t.previousCount),
+    firstToken: mean(t.first, t.rows),
+    selfAttention: mean(t.self, t.selfCount),
+    sparsity: mean(t.sparsity, t.spread),
+    induction: withInduction && t.inductionCount ? t.induction / t.inductionCount : NaN,
   };
+}
+
+/** The head's metrics; `ids`: the tokens of a self-attention, for the induction score. */
+export function headMetrics(
+  probs: ArrayLike<number>,
+  nQueries: number,
+  nKeys: number,
+  mask?: ArrayLike<number>,
+  ids?: readonly number[],
+): HeadMetrics {
+  return metricsOf(headTally(probs, nQueries, nKeys, mask, ids), ids !== undefined);
 }
 
 /**

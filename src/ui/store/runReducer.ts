@@ -49,7 +49,8 @@ function chunkAt(stack: StackTrace | undefined, chunk: TraceChunk): TraceChunk |
 /**
  * The trace with `chunk` in its place. Chunks come in forward order (the embedding first); a
  * chunk with `queryStart > 0` holds a generation step's new rows, merged into the chunk it
- * continues. A full embedding starts its stack over.
+ * continues (a long input's summaries take the rows: mergeStep). A full embedding starts its
+ * stack over.
  */
 export function growTrace(trace: Trace, chunk: TraceChunk, queryStart: number): Trace {
   const stack = trace[chunk.stack];
@@ -57,7 +58,7 @@ export function growTrace(trace: Trace, chunk: TraceChunk, queryStart: number): 
     const previous = chunkAt(stack, chunk);
     if (!previous)
       throw new Error(`a generation step has no ${chunk.stack} ${chunk.type} to extend`);
-    chunk = mergeStep(previous, chunk);
+    chunk = mergeStep(previous, chunk, stack?.embedding.inputIds);
   }
   if (chunk.type === 'embedding') {
     const kept =
