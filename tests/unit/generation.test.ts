@@ -83,6 +83,25 @@ describe('sampling', () => {
     expect(samplingDistribution(logits, sampling({ topK: 2, topP: 0.5 })).ids).toEqual([1]);
   });
 
+  it('orders the kept tokens as a full sort would: most likely first, the smaller id among equals', () => {
+    const rng = new Rng(5);
+    // 3,000 logits rounded to a few values: many ties.
+    const logits = Float32Array.from({ length: 3000 }, () => Math.round(2 * rng.normal()) / 2);
+    const max = Math.max(...logits);
+    for (const s of [{}, { topK: 50 }, { topP: 0.5 }, { topK: 700, topP: 0.8, temperature: 0.7 }]) {
+      const got = samplingDistribution(logits, sampling(s));
+      const { temperature, topK, topP } = sampling(s);
+      const w = Array.from(logits, (l) => Math.exp((l - max) / temperature));
+      const sorted = w.map((_, i) => i).sort((a, b) => w[b] - w[a] || a - b);
+      const top = topK > 0 ? sorted.slice(0, topK) : sorted;
+      const total = top.reduce((sum, id) => sum + w[id], 0);
+      let mass = 0;
+      const kept = top.filter((id) => (mass < topP - 1e-12 ? (mass += w[id] / total) : 0));
+      expect(got.ids, JSON.stringify(s)).toEqual(kept);
+      got.ids.forEach((id, i) => expect(got.probs[i]).toBeCloseTo(w[id] / total / mass, 12));
+    }
+  });
+
   it('the same seed gives the same sequence; the draw depends on the seed and position only', () => {
     const rng = new Rng(9);
     const table = Array.from({ length: 30 }, () => randomLogits(rng, 40));
