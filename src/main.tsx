@@ -6,7 +6,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import './ui/styles.css';
 import { EngineClient } from './client/client';
-import { backendFromUrl, fetchModelIndex } from './client/page';
+import { backendFromUrl, fetchModelIndex, threadsFromUrl } from './client/page';
 import { App } from './ui/App';
 import { StoreContext } from './ui/context';
 import { parseView, serializeView } from './ui/lib/urlState';
@@ -30,10 +30,12 @@ if (!location.hash.includes('text=')) initialView.text = DEFAULT_TEXT;
 if (!location.hash.includes('src=')) initialView.sourceText = DEFAULT_SOURCE;
 
 const backend = backendFromUrl(location.href);
+const threads = threadsFromUrl(location.href);
 const store = createLabStore({
   createEngine: (listener, role) =>
     new EngineClient(batchChunksPerFrame(listener, requestAnimationFrame), {
       ...(backend ? { backend } : {}),
+      ...(threads ? { threads } : {}),
       debugHandle: role === 'main',
     }),
   fetchIndex: () => fetchModelIndex(),

@@ -67,6 +67,8 @@ export interface EngineClientOptions {
   workerFactory?: () => Worker;
   /** Backend to try first (`?backend=` in the app, tests, the bench). */
   backend?: BackendName;
+  /** wasm threads when cross-origin isolated (`?threads=`); default one per core, at most 4. */
+  threads?: number;
   /** Page URL that shipped models are found relative to. Default: `location.href`. */
   pageUrl?: string;
   /**
@@ -380,6 +382,7 @@ export class EngineClient {
       type: 'init',
       pageUrl: this.pageUrl,
       ...(this.options.backend ? { backend: this.options.backend } : {}),
+      ...(this.options.threads ? { threads: this.options.threads } : {}),
       ...(canvas ? { canvas } : {}),
     };
     worker.postMessage(init, canvas ? [canvas] : []);

@@ -12,6 +12,15 @@ export function backendFromUrl(url: string): BackendName | undefined {
     : undefined;
 }
 
+/**
+ * The wasm thread count asked for by `?threads=` (1–16), if any: it counts only where the page is
+ * cross-origin isolated (docs/performance.md, wasm threads).
+ */
+export function threadsFromUrl(url: string): number | undefined {
+  const value = Number(new URL(url).searchParams.get('threads') ?? NaN);
+  return Number.isInteger(value) && value >= 1 && value <= 16 ? value : undefined;
+}
+
 /** Read and check `models/index.json` next to the page. */
 export async function fetchModelIndex(pageUrl: string = location.href): Promise<ModelIndex> {
   const url = new URL('models/index.json', pageUrl);

@@ -24,6 +24,8 @@ export interface BackendOptions {
    * of their own, but can use one the page made with `transferControlToOffscreen`.
    */
   canvas?: OffscreenCanvas;
+  /** wasm threads when cross-origin isolated (default: one per core, at most 4). */
+  threads?: number;
 }
 
 const ORDER: BackendName[] = ['webgl', 'wasm', 'cpu'];
@@ -58,10 +60,10 @@ threadedSimdFactory.toString = () =>
  * `navigator.hardwareConcurrency` (it assumes two hyper-threads per core), read once as its module
  * starts: on two cores it would never run a second thread. So the count is doubled for that start.
  */
-async function setWasmBackend(): Promise<boolean> {
+async function setWasmBackend(threads?: number): Promise<boolean> {
   if (!self.crossOriginIsolated) return tf.setBackend('wasm');
   const cores = navigator.hardwareConcurrency || 1;
-  setThreadsCount(Math.min(4, cores));
+  setThreadsCount(threads ?? Math.min(4, cores));
   Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
   try {
     return await tf.setBackend('wasm');
@@ -119,7 +121,11 @@ async function trySetBackend(name: BackendName, options: BackendOptions): Promis
           : null;
     if (problem) return problem;
     const started =
-      name === 'wasm' ? await setWasmBackend() : name === 'cpu' ? await tf.setBackend('cpu') : true;
+      name === 'wasm'
+        ? await setWasmBackend(options.threads)
+        : name === 'cpu'
+          ? await tf.setBackend('cpu')
+          : true;
     if (!started) return 'failed to initialise';
     await tf.ready();
     if (name === 'wasm') installWasmKernels();

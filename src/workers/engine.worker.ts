@@ -23,7 +23,11 @@ const noBackend = (id: number, message: string) =>
 
 async function start(init: Extract<Request, { type: 'init' }>): Promise<Engine | null> {
   try {
-    const info = await selectBackend({ preferred: init.backend, canvas: init.canvas });
+    const info = await selectBackend({
+      preferred: init.backend,
+      canvas: init.canvas,
+      threads: init.threads,
+    });
     post({ type: 'backend', info });
     if (info.backend === 'webgl') watchContextLoss(() => post({ type: 'context-lost' }));
     // Chrome and Edge say how much memory the device has (capped at 8 GiB); others do not.

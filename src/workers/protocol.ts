@@ -138,9 +138,16 @@ export type Request =
   /**
    * First message to a fresh worker. `pageUrl` locates shipped models (`models/NAME/` next to the
    * page); `backend` is tried first (tests, the bench, `?backend=`); `canvas` is an
-   * OffscreenCanvas from the page for browsers whose workers cannot make one (Safari).
+   * OffscreenCanvas from the page for browsers whose workers cannot make one (Safari); `threads`:
+   * tfjs-wasm's thread count when cross-origin isolated (`?threads=`, docs/performance.md).
    */
-  | { type: 'init'; pageUrl: string; backend?: BackendName; canvas?: OffscreenCanvas }
+  | {
+      type: 'init';
+      pageUrl: string;
+      backend?: BackendName;
+      canvas?: OffscreenCanvas;
+      threads?: number;
+    }
   | { type: 'load'; id: number; source: ModelSource }
   | {
       type: 'run';

@@ -2,7 +2,7 @@
  * Served cross-origin isolated (COOP/COEP, as `npm start` and `npm run preview` serve it), the app
  * runs on tfjs-wasm's threaded build with more than one thread, and its worker does not crash
  * (it used to, "ReferenceError: e is not defined", src/workers/backend.ts); without the headers it
- * runs on one thread. Both compute the same predictions.
+ * runs on one thread, and `?threads=N` sets the count. All compute the same predictions.
  */
 import { describe, expect, it } from 'vitest';
 import type { DebugEvent } from '../../src/client/debug';
@@ -17,8 +17,8 @@ interface Outcome {
 }
 
 /** Open the app on wasm, let it load its default model and run its default text. */
-async function runOnWasm(headers?: Record<string, string>): Promise<Outcome> {
-  const app = await openApp({ query: '?backend=wasm', headers });
+async function runOnWasm(headers?: Record<string, string>, query = ''): Promise<Outcome> {
+  const app = await openApp({ query: `?backend=wasm${query}`, headers });
   try {
     const backend = (await app.waitForEvent('backend')).detail as Outcome['backend'];
     await app.waitForEvent('loaded');
@@ -58,5 +58,13 @@ describe('wasm threads', () => {
     expect(isolated.problems).toEqual([]);
     expect(isolated.errors).toEqual([]);
     expect(JSON.stringify(isolated.predictions)).toBe(JSON.stringify(plain.predictions));
+  });
+
+  it('run the count ?threads= asks for under COOP/COEP (scripts/bench-threads.ts)', async () => {
+    const one = await runOnWasm(CROSS_ORIGIN_ISOLATION, '&threads=1');
+    expect(one.isolated).toBe(true);
+    expect(one.backend).toMatchObject({ backend: 'wasm', threads: 1 });
+    expect(one.problems).toEqual([]);
+    expect(JSON.stringify(one.predictions)).toBe(JSON.stringify(plain.predictions));
   });
 });

@@ -12,6 +12,7 @@ import { newRun, reduceRun, isRunMessage } from '../../src/ui/store/runReducer';
 import type { RunState } from '../../src/ui/store/types';
 import { Engine } from '../../src/workers/engine';
 import { appendRows } from '../../src/client/mergeStep';
+import { backendFromUrl, threadsFromUrl } from '../../src/client/page';
 import type { ModelInfo, Request, Response } from '../../src/workers/protocol';
 import { DECODER_CHUNKS, fakeFetch, PAGE, PLAIN } from './workerFixtures';
 
@@ -534,5 +535,37 @@ describe('appendRows', () => {
       0,
     );
     expect(rows).toEqual({ shape: [3], data: new Float32Array([1, 2, 3]) });
+  });
+});
+
+describe('page URL options', () => {
+  it('reads ?threads= (1–16) and ?backend=, ignoring anything else', () => {
+    const at = (query: string) => `https://lab.example/${query}`;
+    expect(threadsFromUrl(at('?threads=2'))).toBe(2);
+    expect(threadsFromUrl(at('?backend=wasm&threads=1'))).toBe(1);
+    for (const bad of ['', '?threads=0', '?threads=17', '?threads=1.5', '?threads=two'])
+      expect(threadsFromUrl(at(bad)), bad).toBeUndefined();
+    expect(backendFromUrl(at('?backend=wasm&threads=2'))).toBe('wasm');
+    expect(backendFromUrl(at('?backend=tpu'))).toBeUndefined();
+  });
+
+  it('passes the thread count to the worker in its init message', async () => {
+    const workers: InProcessWorker[] = [];
+    const r = recorder();
+    const client = new EngineClient(r.listener, {
+      pageUrl: PAGE,
+      debugHandle: false,
+      threads: 2,
+      workerFactory: () => {
+        const worker = new InProcessWorker();
+        workers.push(worker);
+        return worker as unknown as Worker;
+      },
+    });
+    const loaded = r.next('loaded');
+    client.load({ kind: 'shipped', name: 'tiny' });
+    await loaded;
+    expect(workers[0].received[0]).toMatchObject({ type: 'init', threads: 2 });
+    client.dispose();
   });
 });
