@@ -151,6 +151,21 @@ async function probsRows(layer: number, head: number, row0: number, rows: number
   );
 }
 
+/** The canvas of one head's thumbnail. */
+const thumb = (layer: number, head: number) =>
+  `[data-testid="head-cell"][data-layer="${layer}"][data-head="${head}"] canvas`;
+
+/** Until the store holds `layer`'s exact attention (a `detail` answer). */
+async function layerArrivesInFull(layer: number): Promise<void> {
+  await page.waitForFunction(
+    (layer) =>
+      window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[layer].attentions.length >
+      0,
+    layer,
+    { timeout: 300_000, polling: 250 },
+  );
+}
+
 async function dataset(selector: string): Promise<Record<string, string | undefined>> {
   return page
     .locator(selector)
@@ -192,8 +207,6 @@ describe('1,024 tokens at the full context', () => {
 
     // Ablate head 1 of layer 0: layer 1 changes, layer 0's pattern (the gate acts on its output)
     // does not; every thumbnail shows the new run.
-    const thumb = (layer: number, head: number) =>
-      `[data-testid="head-cell"][data-layer="${layer}"][data-head="${head}"] canvas`;
     const layer1Before = (await dataset(thumb(1, 0))).checksum;
     await page.locator('[data-testid="ablate-toggle"][data-layer="0"][data-head="1"]').click();
     const ablatedId = await settled(id);
@@ -248,13 +261,7 @@ describe('1,024 tokens at the full context', () => {
     // Focus layer 1: the worker traces it again, exactly, and the page now holds it in full
     // instead of layer 0; the big heatmap shows it, and its hover values are the exact ones.
     await page.locator(thumb(1, 2)).click();
-    await page.waitForFunction(
-      () =>
-        window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1].attentions.length >
-        0,
-      undefined,
-      { timeout: 300_000, polling: 250 },
-    );
+    await layerArrivesInFull(1);
     expect(await layersInFull()).toEqual([1]);
     const row0 = Number((await dataset('[data-testid="attention-overview-window"]')).row0);
     await page.waitForFunction(
@@ -336,16 +343,8 @@ describe('1,024 tokens at the full context', () => {
 
     // Layer 1 in full (traced again from the kept inputs, which the steps extended): its
     // max-pooling at the summary's factor is the summary the steps folded, its metrics too.
-    const thumb = (layer: number, head: number) =>
-      `[data-testid="head-cell"][data-layer="${layer}"][data-head="${head}"] canvas`;
     await page.locator(thumb(1, 2)).click();
-    await page.waitForFunction(
-      () =>
-        window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1].attentions.length >
-        0,
-      undefined,
-      { timeout: 300_000, polling: 250 },
-    );
+    await layerArrivesInFull(1);
     const worst = await page.evaluate(() => {
       const layer = window.__attentionLab!.store!.getState().run!.trace.decoder!.layers[1];
       const [att] = layer.attentions;
