@@ -432,6 +432,7 @@ describe('store: loading and running', () => {
         factor: 1,
         headGate: a.headGate,
         metrics: [],
+        tallies: [],
       };
       const exact = qkv ? [{ ...a, q: m([2, 2, 4]), k: m([2, 2, 4]), v: m([2, 2, 4]) }] : [a];
       return { ...c, attentions: full ? exact : [], summaries: [summary] };
