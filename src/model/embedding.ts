@@ -30,10 +30,9 @@ export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
 
 /**
  * Logits of hidden states against the vocabulary: `[n, d] → [n, vocab]`. An untied head is
- * stored as `[d, cols]` chunks (h·W). A tied head uses the embedding table itself, h·Eᵀ, computed
- * as (E·hᵀ)ᵀ: the table stays the untransposed operand, so no backend ever copies a vocab × d
- * chunk into its transpose (tfjs-wasm's fast products take no transposed operand: it would copy
- * the whole table on every forward, docs/performance.md); only hᵀ and the logits are transposed.
+ * stored as `[d, cols]` chunks (h·W). A tied head uses the embedding table itself, h·Eᵀ: no
+ * backend copies a vocab × d chunk into its transpose for it (on wasm our kernel reads the rows
+ * of E in place, and tfjs's XNNPACK path computes it as (E·hᵀ)ᵀ; wasmKernels.ts).
  */
 export function vocabularyLogits(
   h: tf.Tensor2D,
@@ -41,23 +40,13 @@ export function vocabularyLogits(
   tied: boolean,
   bias?: tf.Tensor1D,
 ): tf.Tensor2D {
-  let logits: tf.Tensor2D;
-  if (tied) {
-    const transposed = joined(
-      chunks.map((c) => tf.matMul(c, h, false, true)), // E_c·hᵀ: [rows, n]
-      0,
-    );
-    logits = tf.transpose(transposed);
-  } else {
-    logits = joined(
-      chunks.map((c) => tf.matMul(h, c)), // [n, cols]
-      1,
-    );
-  }
+  const logits = joined(
+    chunks.map((c) => tf.matMul(h, c, false, tied)), // h·E_cᵀ or h·W_c: [n, rows or cols]
+  );
   return bias ? tf.add(logits, bias) : logits;
 }
 
-/** The chunks' results side by side along `axis`. */
-function joined(parts: tf.Tensor2D[], axis: number): tf.Tensor2D {
-  return parts.length === 1 ? parts[0] : tf.concat(parts, axis);
+/** The chunks' results side by side. */
+function joined(parts: tf.Tensor2D[]): tf.Tensor2D {
+  return parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 }
