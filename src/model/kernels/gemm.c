@@ -30,6 +30,18 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+// Lanes q = 0…3 of (v0[t], v1[t], v2[t], v3[t]) for t = 0…3: four rows' floats p…p+3 turned
+// into four columns, one per p.
+#define TRANSPOSE(v0, v1, v2, v3, c0, c1, c2, c3)                                                 \
+  do {                                                                                             \
+    v128_t t0 = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5); \
+    v128_t t2 = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7); \
+    c0 = wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5);                                                   \
+    c1 = wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7);                                                   \
+    c2 = wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5);                                                   \
+    c3 = wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7);                                                   \
+  } while (0)
+
 // One mr × 8 tile of C from a panel b ([kc][8], packed) over kc:
 // acc = (C's tile if accumulate, else init or 0) + Σ_p a[i, p] · b[p, :]. Writes nr ≤ 8 columns;
 // a partial tile goes through tmp, so nothing past the row's end is read or written.
@@ -111,7 +123,28 @@ static void pack(float *panels, const float *b, int transposed, int n, int k, in
     }
     return;
   }
-  for (int q = 0; q < ((nc + NR - 1) & ~(NR - 1)); q++) {
+  int q = 0;
+  for (; q + 4 <= nc; q += 4) { // four rows of b at a time, transposed in registers
+    float *to = panels + q / NR * PANEL + q % NR;
+    const float *r0 = b + (j0 + q) * k + p0, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      v128_t c0, c1, c2, c3;
+      TRANSPOSE(wasm_v128_load(r0 + p), wasm_v128_load(r1 + p), wasm_v128_load(r2 + p),
+                wasm_v128_load(r3 + p), c0, c1, c2, c3);
+      wasm_v128_store(to + p * NR, c0);
+      wasm_v128_store(to + (p + 1) * NR, c1);
+      wasm_v128_store(to + (p + 2) * NR, c2);
+      wasm_v128_store(to + (p + 3) * NR, c3);
+    }
+    for (; p < kc; p++) {
+      to[p * NR] = r0[p];
+      to[p * NR + 1] = r1[p];
+      to[p * NR + 2] = r2[p];
+      to[p * NR + 3] = r3[p];
+    }
+  }
+  for (; q < ((nc + NR - 1) & ~(NR - 1)); q++) {
     float *to = panels + q / NR * PANEL + q % NR;
     if (q < nc) {
       const float *row = b + (j0 + q) * k + p0;
@@ -146,8 +179,26 @@ static void product(const float *a, const float *b, int transposed, float *c, co
   }
 }
 
-// c[N] = x[K] · b[K, N] (+ bias), one row: four rows of b at a time added into c, so b streams
-// through once in order (a tile of one row would wait on its two accumulators).
+// At M = 1 each output is still summed in the tiles' order (bias, then p = 0, 1, …, one
+// multiply-add each), so a row's logits are the same bits whether it is computed alone (a
+// generation step, the last position) or among others.
+
+// Up to 4 floats from p (count ≥ 1), zero past count: the partial columns, read in bounds.
+INLINE v128_t load_partial(const float *p, int count) {
+  return wasm_f32x4_make(p[0], count > 1 ? p[1] : 0.f, count > 2 ? p[2] : 0.f,
+                         count > 3 ? p[3] : 0.f);
+}
+
+// Lanes 0 … count−1 of v to p (count ≤ 4): the partial columns, written in bounds.
+INLINE void store_partial(float *p, v128_t v, int count) {
+  p[0] = wasm_f32x4_extract_lane(v, 0);
+  if (count > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
+  if (count > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
+  if (count > 3) p[3] = wasm_f32x4_extract_lane(v, 3);
+}
+
+// c[N] = x[K] · b[K, N] (+ bias), one row: b streams through once, row by row, each row
+// multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
 static void gemv_nn(const float *x, const float *b, float *c, const float *bias, int n, int k) {
   int n4 = n & ~3;
   for (int j = 0; j < n; j++) c[j] = bias ? bias[j] : 0.f;
@@ -158,55 +209,77 @@ static void gemv_nn(const float *x, const float *b, float *c, const float *bias,
     v128_t x2 = wasm_f32x4_splat(x[p + 2]), x3 = wasm_f32x4_splat(x[p + 3]);
     for (int j = 0; j < n4; j += 4) {
       v128_t s = MADD(x0, wasm_v128_load(b0 + j), wasm_v128_load(c + j));
-      v128_t t = MADD(x1, wasm_v128_load(b1 + j), wasm_f32x4_mul(x2, wasm_v128_load(b2 + j)));
-      s = MADD(x3, wasm_v128_load(b3 + j), s);
-      wasm_v128_store(c + j, wasm_f32x4_add(s, t));
+      s = MADD(x1, wasm_v128_load(b1 + j), s);
+      s = MADD(x2, wasm_v128_load(b2 + j), s);
+      wasm_v128_store(c + j, MADD(x3, wasm_v128_load(b3 + j), s));
     }
-    for (int j = n4; j < n; j++) c[j] += x[p] * b0[j] + x[p + 1] * b1[j] + x[p + 2] * b2[j] + x[p + 3] * b3[j];
+  }
+  for (; p < k; p++) {
+    v128_t xp = wasm_f32x4_splat(x[p]);
+    for (int j = 0; j < n4; j += 4)
+      wasm_v128_store(c + j, MADD(xp, wasm_v128_load(b + p * n + j), wasm_v128_load(c + j)));
+  }
+  if (n4 == n) return;
+  v128_t s = load_partial(c + n4, n - n4);
+  for (p = 0; p < k; p++)
+    s = MADD(wasm_f32x4_splat(x[p]), load_partial(b + p * n + n4, n - n4), s);
+  store_partial(c + n4, s, n - n4);
+}
+
+
+// Outputs j … j+4g−1 of x[K] · b[N, K]ᵀ (rows past n repeat row n−1; the caller stores only
+// the valid lanes): g groups of four rows in one pass over x, so the groups' multiply-add chains
+// run side by side. Each group's lane q sums row j+q in p order.
+INLINE void dot_rows(int g, const float *x, const float *b, int n, int k, int j,
+                     const float *bias, v128_t *out) {
+  const float *r[4][4];
+  v128_t acc[4];
+  for (int t = 0; t < g; t++) {
+    int row[4];
+    for (int q = 0; q < 4; q++) {
+      row[q] = j + 4 * t + q < n ? j + 4 * t + q : n - 1;
+      r[t][q] = b + row[q] * k;
+    }
+    acc[t] = bias ? wasm_f32x4_make(bias[row[0]], bias[row[1]], bias[row[2]], bias[row[3]])
+                  : wasm_f32x4_splat(0.f);
+  }
+  int p = 0;
+  for (; p + 4 <= k; p += 4) {
+    v128_t x0 = wasm_f32x4_splat(x[p]), x1 = wasm_f32x4_splat(x[p + 1]);
+    v128_t x2 = wasm_f32x4_splat(x[p + 2]), x3 = wasm_f32x4_splat(x[p + 3]);
+    for (int t = 0; t < g; t++) {
+      v128_t c0, c1, c2, c3;
+      TRANSPOSE(wasm_v128_load(r[t][0] + p), wasm_v128_load(r[t][1] + p),
+                wasm_v128_load(r[t][2] + p), wasm_v128_load(r[t][3] + p), c0, c1, c2, c3);
+      acc[t] = MADD(x3, c3, MADD(x2, c2, MADD(x1, c1, MADD(x0, c0, acc[t]))));
+    }
   }
   for (; p < k; p++)
-    for (int j = 0; j < n; j++) c[j] += x[p] * b[p * n + j];
+    for (int t = 0; t < g; t++)
+      acc[t] = MADD(wasm_f32x4_splat(x[p]),
+                    wasm_f32x4_make(r[t][0][p], r[t][1][p], r[t][2][p], r[t][3][p]), acc[t]);
+  for (int t = 0; t < g; t++) out[t] = acc[t];
+}
+
+// c[N] = x[K] · b[N, K]ᵀ (+ bias), one row (the tied LM head's h·Eᵀ): 16 rows of b at a time.
+static void dots(const float *x, const float *b, float *c, const float *bias, int n, int k) {
+  v128_t out[4];
+  int j = 0;
+  for (; j + 16 <= n; j += 16) {
+    dot_rows(4, x, b, n, k, j, bias, out);
+    for (int t = 0; t < 4; t++) wasm_v128_store(c + j + 4 * t, out[t]);
+  }
+  for (; j < n; j += 4) {
+    dot_rows(1, x, b, n, k, j, bias, out);
+    if (j + 4 <= n) wasm_v128_store(c + j, out[0]);
+    else store_partial(c + j, out[0], n - j);
+  }
 }
 
 static void nn(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
                float *scratch) {
   if (m == 1) gemv_nn(a, b, c, bias, n, k);
   else product(a, b, 0, c, bias, m, n, k, scratch);
-}
-
-// Dot products of one row x [K] with rows of b [N, K]: four rows of b at a time.
-static void dots(const float *x, const float *b, float *c, const float *bias, int n, int k) {
-  int k4 = k & ~3;
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const float *b0 = b + j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-    v128_t s0 = wasm_f32x4_splat(0.f), s1 = s0, s2 = s0, s3 = s0;
-    for (int p = 0; p < k4; p += 4) {
-      v128_t v = wasm_v128_load(x + p);
-      s0 = MADD(v, wasm_v128_load(b0 + p), s0);
-      s1 = MADD(v, wasm_v128_load(b1 + p), s1);
-      s2 = MADD(v, wasm_v128_load(b2 + p), s2);
-      s3 = MADD(v, wasm_v128_load(b3 + p), s3);
-    }
-    // Transpose-and-add: lane q of the result is the sum of s_q's four lanes.
-    v128_t t0 = wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7);
-    v128_t t2 = wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7);
-    v128_t u0 = wasm_f32x4_add(t0, t1), u1 = wasm_f32x4_add(t2, t3);
-    v128_t sum = wasm_f32x4_add(wasm_i32x4_shuffle(u0, u1, 0, 1, 4, 5),
-                                wasm_i32x4_shuffle(u0, u1, 2, 3, 6, 7));
-    for (int p = k4; p < k; p++) {
-      float xp = x[p];
-      sum = wasm_f32x4_add(sum, wasm_f32x4_make(xp * b0[p], xp * b1[p], xp * b2[p], xp * b3[p]));
-    }
-    if (bias) sum = wasm_f32x4_add(sum, wasm_v128_load(bias + j));
-    wasm_v128_store(c + j, sum);
-  }
-  for (; j < n; j++) {
-    const float *bj = b + j * k;
-    float s = bias ? bias[j] : 0.f;
-    for (int p = 0; p < k; p++) s += x[p] * bj[p];
-    c[j] = s;
-  }
 }
 
 static void nt(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
