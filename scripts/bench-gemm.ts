@@ -17,17 +17,21 @@ import { installWasmKernels } from '../src/model/wasmKernels';
 const D = 768;
 const VOCAB_CHUNK = 4096; // rows of one embedding chunk (params.ts); the head is 13 of them
 
-/** Median ms of `run` over at least 5 runs and 0.5 s. */
+/**
+ * Milliseconds of CPU time per call of `run`, over at least 0.5 s of it: CPU time, not wall time,
+ * so that other work on the machine's cores does not count.
+ */
 function time(run: () => void): number {
   run();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < 5 || performance.now() - start < 500) {
-    const t0 = performance.now();
+  const start = process.cpuUsage();
+  let calls = 0;
+  let used: NodeJS.CpuUsage;
+  do {
     run();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((x, y) => x - y)[times.length >> 1];
+    calls++;
+    used = process.cpuUsage(start);
+  } while (used.user + used.system < 500_000);
+  return (used.user + used.system) / 1000 / calls;
 }
 
 const random = (shape: number[]) => tf.randomUniform(shape, -1, 1, 'float32', 7);
