@@ -2,7 +2,7 @@
  * Served cross-origin isolated (COOP/COEP, as `npm start` and `npm run preview` serve it), the app
  * runs on tfjs-wasm's threaded build with more than one thread, and its worker does not crash
  * (it used to, "ReferenceError: e is not defined", src/workers/backend.ts); without the headers it
- * runs on one thread. Both compute the same predictions.
+ * runs on one thread. Both compute the same predictions (to float32 rounding).
  */
 import { describe, expect, it } from 'vitest';
 import type { DebugEvent } from '../../src/client/debug';
@@ -57,6 +57,11 @@ describe('wasm threads', () => {
     expect(isolated.backend.threads).toBeGreaterThan(1);
     expect(isolated.problems).toEqual([]);
     expect(isolated.errors).toEqual([]);
-    expect(JSON.stringify(isolated.predictions)).toBe(JSON.stringify(plain.predictions));
+    // One thread multiplies on our own kernels (docs/performance.md, "Own GEMM kernels"), the
+    // threaded build on XNNPACK: the same tokens in the same order, probabilities up to rounding.
+    type Ranked = { id: number; prob: number }[];
+    const [got, want] = [isolated.predictions as Ranked, plain.predictions as Ranked];
+    expect(got.map((p) => p.id)).toEqual(want.map((p) => p.id));
+    got.forEach((p, i) => expect(p.prob).toBeCloseTo(want[i].prob, 6));
   });
 });
