@@ -172,62 +172,56 @@ function xnnpackMatMul(original: tf.KernelConfig, args: Parameters<tf.KernelFunc
  * operands in place, batched over heads; Aᵀ (weight gradients in training) is copied into its
  * transpose first. Elsewhere, tfjs's XNNPACK with the fixes above.
  */
-function registerWasmMatMul(): void {
-  const original = tf.getKernel('BatchMatMul', 'wasm');
-  if (!original || (original as { ours?: boolean }).ours) return;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...original,
-    ours: true,
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      const backend = args.backend as BackendWasm;
-      if (!gemmFits(backend, a, b)) return xnnpackMatMul(original, args);
-      const a2 = transposeA ? flipped(backend, a) : a;
-      const out = gemm(backend, a2, b, transposeB);
-      if (a2 !== a) backend.disposeData(a2.dataId);
-      return out;
-    },
-  } as tf.KernelConfig);
-}
+const matMul =
+  (original: tf.KernelConfig): tf.KernelFunc =>
+  (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const backend = args.backend as BackendWasm;
+    if (!gemmFits(backend, a, b)) return xnnpackMatMul(original, args);
+    const a2 = transposeA ? flipped(backend, a) : a;
+    const out = gemm(backend, a2, b, transposeB);
+    if (a2 !== a) backend.disposeData(a2.dataId);
+    return out;
+  };
 
 /**
  * tf.fused.matMul with a bias and no activation (linear.ts) as one kernel: gemm.c starts each
  * output tile from the bias. Anything else goes to tfjs's own _FusedMatMul.
  */
-function registerWasmFusedMatMul(): void {
-  const original = tf.getKernel('_FusedMatMul', 'wasm');
+const fusedMatMul =
+  (original: tf.KernelConfig): tf.KernelFunc =>
+  (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
+    const { transposeA, transposeB, activation } = args.attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation: string;
+    };
+    const backend = args.backend as BackendWasm;
+    const n = b.shape[b.shape.length - (transposeB ? 2 : 1)];
+    const plainBias =
+      !bias ||
+      (bias.dtype === 'float32' &&
+        bias.shape[bias.shape.length - 1] === n &&
+        tf.util.sizeFromShape(bias.shape) === n);
+    if (
+      activation !== 'linear' ||
+      preluActivationWeights ||
+      transposeA ||
+      !plainBias ||
+      !gemmFits(backend, a, b)
+    )
+      return original.kernelFunc(args);
+    return gemm(backend, a, b, transposeB, bias);
+  };
+
+/** Replaces tfjs-wasm's kernel `name` (once) by `wrap(original)`, which may call the original. */
+function replaceWasmKernel(name: string, wrap: (original: tf.KernelConfig) => tf.KernelFunc) {
+  const original = tf.getKernel(name, 'wasm');
   if (!original || (original as { ours?: boolean }).ours) return;
-  tf.unregisterKernel('_FusedMatMul', 'wasm');
-  tf.registerKernel({
-    ...original,
-    ours: true,
-    kernelFunc: (args) => {
-      const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
-      const { transposeA, transposeB, activation } = args.attrs as {
-        transposeA: boolean;
-        transposeB: boolean;
-        activation: string;
-      };
-      const backend = args.backend as BackendWasm;
-      const n = b.shape[b.shape.length - (transposeB ? 2 : 1)];
-      const plainBias =
-        !bias ||
-        (bias.dtype === 'float32' &&
-          bias.shape[bias.shape.length - 1] === n &&
-          tf.util.sizeFromShape(bias.shape) === n);
-      if (
-        activation !== 'linear' ||
-        preluActivationWeights ||
-        transposeA ||
-        !plainBias ||
-        !gemmFits(backend, a, b)
-      )
-        return original.kernelFunc(args);
-      return gemm(backend, a, b, transposeB, bias);
-    },
-  } as tf.KernelConfig);
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...original, ours: true, kernelFunc: wrap(original) } as tf.KernelConfig);
 }
 
 /**
@@ -236,6 +230,6 @@ function registerWasmFusedMatMul(): void {
  */
 export function installWasmKernels(): void {
   registerWasmSegmentSum();
-  registerWasmMatMul();
-  registerWasmFusedMatMul();
+  replaceWasmKernel('BatchMatMul', matMul);
+  replaceWasmKernel('_FusedMatMul', fusedMatMul);
 }

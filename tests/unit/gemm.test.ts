@@ -2,8 +2,8 @@
  * Our wasm matrix products (src/model/kernels/gemm.c): the committed binary is built from the
  * committed source; each entry point, in both variants, equals a float64 product on shapes that
  * are no multiple of the tiles and blocks, writes nothing outside its output and reads its
- * operands without changing them; through tfjs (BatchMatMul, _FusedMatMul) it equals the cpu
- * backend.
+ * operands without changing them; Node's tfjs-wasm runs on it (model-kernels.test.ts compares
+ * its products through tfjs with the cpu backend's).
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -200,41 +200,4 @@ describe('through tfjs on wasm', () => {
     expect(gemmVariant()).toBe('simd');
     expect(hasGemm(tf.backend() as BackendWasm)).toBe(true);
   });
-
-  // [a, b, transposeB, bias]: linear layers (one row, several), the tied head's h·Eᵀ.
-  const fused: [number[], number[], boolean, boolean][] = [
-    [[9, 20], [20, 30], false, true],
-    [[1, 20], [20, 30], false, true],
-    [[1, 20], [30, 20], true, false],
-    [[6, 20], [300, 20], true, true],
-    [[2, 5, 20], [20, 11], false, true],
-  ];
-  for (const [aShape, bShape, transposeB, withBias] of fused)
-    it(`tf.fused.matMul [${aShape}]·[${bShape}]${transposeB ? 'ᵀ' : ''}${withBias ? ' + bias' : ''} equals the cpu backend`, async () => {
-      const product = () =>
-        tf.tidy(() => {
-          const values = (shape: number[], salt: number) =>
-            tf.tensor(
-              Array.from({ length: tf.util.sizeFromShape(shape) }, (_, i) => value(i, salt)),
-              shape,
-            );
-          const n = bShape[transposeB ? bShape.length - 2 : bShape.length - 1];
-          const out = tf.fused.matMul({
-            a: values(aShape, 1),
-            b: values(bShape, 2),
-            transposeB,
-            bias: withBias ? values([n], 3) : undefined,
-          });
-          return { shape: out.shape, data: out.dataSync() };
-        });
-      await tf.setBackend('cpu');
-      const want = product();
-      await tf.setBackend('wasm');
-      const before = tf.memory().numTensors;
-      const got = product();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(got.shape).toEqual(want.shape);
-      const diff = Math.max(...Array.from(want.data, (w, i) => Math.abs(w - got.data[i])));
-      expect(diff).toBeLessThan(1e-4);
-    });
 });
