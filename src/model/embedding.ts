@@ -3,37 +3,40 @@ import { EMBEDDING_CHUNK_ROWS } from './params';
 
 /**
  * Look token ids up in an embedding table kept as row chunks: `[...ids] → [...ids, d]`.
- * Each chunk answers for the ids in its range and contributes zeros elsewhere, so no single
- * `gather` ever touches a texture wider than the chunk.
+ * No single `gather` ever touches a texture wider than one chunk: every chunk looks every id up
+ * at its offset within a chunk, and each id then takes the row of its own chunk through a 0/1
+ * weight (a product that adds exact zeros to that row). Ids outside the table get zeros.
+ * About 30 kernels whatever the number of chunks, instead of 11 per chunk (13 for GPT-2).
  */
 export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
-  const flat = tf.cast(tf.reshape(ids, [-1]), 'int32');
-  if (chunks.length === 1)
-    return tf.reshape(tf.gather(chunks[0], flat), [...ids.shape, chunks[0].shape[1]]);
-  let sum: tf.Tensor | undefined;
-  chunks.forEach((chunk, c) => {
-    // An int32 scalar keeps the ids int32 (a plain number would make them float32).
-    const local = tf.sub(flat, tf.scalar(c * EMBEDDING_CHUNK_ROWS, 'int32'));
-    const inside = tf.expandDims(
-      tf.cast(tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, chunk.shape[0])), 'float32'),
-      1,
-    );
-    const clamped = tf.maximum(
-      tf.minimum(local, tf.scalar(chunk.shape[0] - 1, 'int32')),
-      tf.scalar(0, 'int32'),
-    );
-    const rows = tf.mul(tf.gather(chunk, clamped), inside);
-    sum = sum ? tf.add(sum, rows) : rows;
-  });
-  return tf.reshape(sum as tf.Tensor, [...ids.shape, chunks[0].shape[1]]);
+  const flat = tf.cast(tf.reshape(ids, [-1]), 'int32'); // [n]
+  const d = chunks[0].shape[1];
+  if (chunks.length === 1) return tf.reshape(tf.gather(chunks[0], flat), [...ids.shape, d]);
+  // Int32 scalars keep the ids int32 (a plain number would make them float32).
+  const size = tf.scalar(EMBEDDING_CHUNK_ROWS, 'int32');
+  const local = tf.mod(flat, size); // row within its chunk
+  const last = chunks[chunks.length - 1];
+  const rows = chunks.map((chunk, c) =>
+    // The last chunk is shorter: clamp, the weight below drops those rows.
+    tf.gather(
+      chunk,
+      c === chunks.length - 1 ? tf.minimum(local, tf.scalar(last.shape[0] - 1, 'int32')) : local,
+    ),
+  );
+  const vocab = EMBEDDING_CHUNK_ROWS * (chunks.length - 1) + last.shape[0];
+  const inside = tf.logicalAnd(tf.greaterEqual(flat, 0), tf.less(flat, vocab));
+  const chunkOf = tf.where(inside, tf.floorDiv(flat, size), tf.scalar(-1, 'int32')); // −1: none
+  // oneHot in int32, then cast: tfjs-wasm 4.22's OneHot writes int32 bits whatever the dtype asked.
+  const weight = tf.expandDims(tf.cast(tf.oneHot(chunkOf, chunks.length), 'float32'), 1); // [n, 1, C]
+  const picked = tf.matMul(weight, tf.stack(rows, 1)); // [n, 1, C]·[n, C, d] → [n, 1, d]
+  return tf.reshape(picked, [...ids.shape, d]);
 }
 
 /**
  * Logits of hidden states against the vocabulary: `[n, d] → [n, vocab]`. An untied head is
- * stored as `[d, cols]` chunks (h·W). A tied head uses the embedding table itself, h·Eᵀ, computed
- * as (E·hᵀ)ᵀ: the table stays the untransposed operand, so no backend ever copies a vocab × d
- * chunk into its transpose (tfjs-wasm's fast products take no transposed operand: it would copy
- * the whole table on every forward, docs/performance.md); only hᵀ and the logits are transposed.
+ * stored as `[d, cols]` chunks (h·W). A tied head uses the embedding table itself, h·Eᵀ: no
+ * backend copies a vocab × d chunk into its transpose for it (on wasm our kernel reads the rows
+ * of E in place, and tfjs's XNNPACK path computes it as (E·hᵀ)ᵀ; wasmKernels.ts).
  */
 export function vocabularyLogits(
   h: tf.Tensor2D,
@@ -41,23 +44,13 @@ export function vocabularyLogits(
   tied: boolean,
   bias?: tf.Tensor1D,
 ): tf.Tensor2D {
-  let logits: tf.Tensor2D;
-  if (tied) {
-    const transposed = joined(
-      chunks.map((c) => tf.matMul(c, h, false, true)), // E_c·hᵀ: [rows, n]
-      0,
-    );
-    logits = tf.transpose(transposed);
-  } else {
-    logits = joined(
-      chunks.map((c) => tf.matMul(h, c)), // [n, cols]
-      1,
-    );
-  }
+  const logits = joined(
+    chunks.map((c) => tf.matMul(h, c, false, tied)), // h·E_cᵀ or h·W_c: [n, rows or cols]
+  );
   return bias ? tf.add(logits, bias) : logits;
 }
 
-/** The chunks' results side by side along `axis`. */
-function joined(parts: tf.Tensor2D[], axis: number): tf.Tensor2D {
-  return parts.length === 1 ? parts[0] : tf.concat(parts, axis);
+/** The chunks' results side by side. */
+function joined(parts: tf.Tensor2D[]): tf.Tensor2D {
+  return parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 }

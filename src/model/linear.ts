@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Linear } from './params';
 
-/** x @ W + b for x of any rank `[..., in]` → `[..., out]`. */
+/**
+ * x @ W + b for x of any rank `[..., in]` → `[..., out]`. The bias goes into the product
+ * (tf.fused.matMul), so wasm adds it in the same kernel (wasmKernels.ts).
+ */
 export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
   const inFeatures = x.shape[x.shape.length - 1];
-  const y = tf.matMul(tf.reshape(x, [-1, inFeatures]), p.w);
-  const out = p.b ? tf.add(y, p.b) : y;
-  return tf.reshape(out, [...x.shape.slice(0, -1), p.w.shape[1]]);
+  const y = tf.fused.matMul({ a: tf.reshape(x, [-1, inFeatures]), b: p.w, bias: p.b });
+  return tf.reshape(y, [...x.shape.slice(0, -1), p.w.shape[1]]);
 }

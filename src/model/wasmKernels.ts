@@ -1,9 +1,11 @@
 /**
- * Two fixes to tfjs's wasm backend, shared by training and inference: a missing gradient kernel
- * and a fast path for transposed and batched matrix products.
+ * Fixes to tfjs's wasm backend, shared by training and inference: a missing gradient kernel, and
+ * matrix products (plain, transposed, batched, with a bias) on our own SIMD kernels
+ * (kernels/gemm.ts), or on tfjs's XNNPACK where those cannot run.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { gemm, gemmFits } from './kernels/gemm';
 
 /**
  * The gradient of `gather` (every embedding lookup) is an UnsortedSegmentSum, which the wasm
@@ -113,66 +115,121 @@ function slicedMatMul(backend: BackendWasm, a: tf.TensorInfo, b: tf.TensorInfo):
   return out;
 }
 
-/**
- * tfjs-wasm multiplies only plain 2-D matrices with XNNPACK (docs/performance.md); an operand
- * marked transposed, which every weight gradient (Xᵀ·dY), input gradient (dY·Wᵀ) and q·kᵀ asks
- * for, or a batch of matrices (attention's products, one per head) takes a loop about ten times
- * slower (docs/performance.md). This BatchMatMul copies a transposed operand into its transpose
- * first (cheap for the operands that ask for it; the tied LM head is arranged so its table is
- * never the transposed one, embedding.ts) and runs a batch as 2-D products (slicedMatMul).
- */
-const XNNPACK_MIN_ROWS = 8;
-
-function registerWasmPlainMatMul(): void {
-  const original = tf.getKernel('BatchMatMul', 'wasm');
-  const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transpose || (original as { plain?: boolean }).plain) return;
-  const single = (t: tf.TensorInfo) => t.shape.slice(0, -2).every((n) => n === 1);
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...original,
-    plain: true,
-    kernelFunc: (args) => {
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-      const batched = !single(a) || !single(b);
-      const rows = a.shape[a.shape.length - (transposeA ? 1 : 2)];
-      // Below 8 rows (a generation step's one query) XNNPACK's packing of each matrix costs
-      // more than the loop saves (docs/performance.md).
-      if ((!transposeA && !transposeB && !batched) || (batched && rows < XNNPACK_MIN_ROWS))
-        return original.kernelFunc(args);
-      const backend = args.backend as BackendWasm;
-      const flip = (t: tf.TensorInfo) => {
-        const rank = t.shape.length;
-        const perm = [...Array(rank).keys()];
-        [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
-        return transpose.kernelFunc({
-          inputs: { x: t },
-          backend,
-          attrs: { perm },
-        }) as tf.TensorInfo;
-      };
-      const a2 = transposeA ? flip(a) : a;
-      const b2 = transposeB ? flip(b) : b;
-      const out = batched
-        ? slicedMatMul(backend, a2, b2)
-        : original.kernelFunc({
-            ...args,
-            inputs: { a: a2, b: b2 },
-            attrs: { ...args.attrs, transposeA: false, transposeB: false },
-          });
-      if (a2 !== a) backend.disposeData(a2.dataId);
-      if (b2 !== b) backend.disposeData(b2.dataId);
-      return out;
-    },
-  } as tf.KernelConfig);
+/** The same matrix with its last two dimensions swapped, as a new tensor (tfjs's Transpose). */
+function flipped(backend: BackendWasm, t: tf.TensorInfo): tf.TensorInfo {
+  const rank = t.shape.length;
+  const perm = [...Array(rank).keys()];
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  const transpose = tf.getKernel('Transpose', 'wasm')!;
+  return transpose.kernelFunc({ inputs: { x: t }, backend, attrs: { perm } }) as tf.TensorInfo;
 }
 
 /**
- * Installs both wasm kernels above (once; a no-op before the wasm backend is imported). Training,
+ * Without our kernels (tfjs's threaded build, or no SIMD): tfjs-wasm multiplies only plain 2-D
+ * matrices with XNNPACK; an operand marked transposed, which every weight gradient (Xᵀ·dY), input
+ * gradient (dY·Wᵀ) and q·kᵀ asks for, or a batch of matrices (attention's products, one per head)
+ * takes a loop about ten times slower (docs/performance.md). This copies a transposed operand
+ * into its transpose first and runs a batch as 2-D products (slicedMatMul). h·Eᵀ with a large E
+ * (the tied LM head) runs as (E·hᵀ)ᵀ, so the vocabulary table is never the one copied.
+ */
+const XNNPACK_MIN_ROWS = 8;
+
+function xnnpackMatMul(original: tf.KernelConfig, args: Parameters<tf.KernelFunc>[0]) {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const backend = args.backend as BackendWasm;
+  const single = (t: tf.TensorInfo) => t.shape.slice(0, -2).every((n) => n === 1);
+  const batched = !single(a) || !single(b);
+  const size = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape);
+  if (transposeB && !transposeA && !batched && size(b) > size(a)) {
+    const attrs = { ...args.attrs, transposeA: false, transposeB: true };
+    const product = xnnpackMatMul(original, { ...args, inputs: { a: b, b: a }, attrs }); // b·aᵀ
+    const out = flipped(backend, product);
+    backend.disposeData(product.dataId);
+    return out;
+  }
+  const rows = a.shape[a.shape.length - (transposeA ? 1 : 2)];
+  // Below 8 rows (a generation step's one query) XNNPACK's packing of each matrix costs
+  // more than the loop saves (docs/performance.md).
+  if ((!transposeA && !transposeB && !batched) || (batched && rows < XNNPACK_MIN_ROWS))
+    return original.kernelFunc(args) as tf.TensorInfo;
+  const a2 = transposeA ? flipped(backend, a) : a;
+  const b2 = transposeB ? flipped(backend, b) : b;
+  const out = batched
+    ? slicedMatMul(backend, a2, b2)
+    : (original.kernelFunc({
+        ...args,
+        inputs: { a: a2, b: b2 },
+        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+      }) as tf.TensorInfo);
+  if (a2 !== a) backend.disposeData(a2.dataId);
+  if (b2 !== b) backend.disposeData(b2.dataId);
+  return out;
+}
+
+/**
+ * BatchMatMul on our own kernels (kernels/gemm.ts) wherever they run: A·B and A·Bᵀ read both
+ * operands in place, batched over heads; Aᵀ (weight gradients in training) is copied into its
+ * transpose first. Elsewhere, tfjs's XNNPACK with the fixes above.
+ */
+const matMul =
+  (original: tf.KernelConfig): tf.KernelFunc =>
+  (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const backend = args.backend as BackendWasm;
+    if (!gemmFits(backend, a, b)) return xnnpackMatMul(original, args);
+    const a2 = transposeA ? flipped(backend, a) : a;
+    const out = gemm(backend, a2, b, transposeB);
+    if (a2 !== a) backend.disposeData(a2.dataId);
+    return out;
+  };
+
+/**
+ * tf.fused.matMul with a bias and no activation (linear.ts) as one kernel: gemm.c starts each
+ * output tile from the bias. Anything else goes to tfjs's own _FusedMatMul.
+ */
+const fusedMatMul =
+  (original: tf.KernelConfig): tf.KernelFunc =>
+  (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
+    const { transposeA, transposeB, activation } = args.attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation: string;
+    };
+    const backend = args.backend as BackendWasm;
+    const n = b.shape[b.shape.length - (transposeB ? 2 : 1)];
+    const plainBias =
+      !bias ||
+      (bias.dtype === 'float32' &&
+        bias.shape[bias.shape.length - 1] === n &&
+        tf.util.sizeFromShape(bias.shape) === n);
+    if (
+      activation !== 'linear' ||
+      preluActivationWeights ||
+      transposeA ||
+      !plainBias ||
+      !gemmFits(backend, a, b)
+    )
+      return original.kernelFunc(args);
+    return gemm(backend, a, b, transposeB, bias);
+  };
+
+/** Replaces tfjs-wasm's kernel `name` (once) by `wrap(original)`, which may call the original. */
+function replaceWasmKernel(name: string, wrap: (original: tf.KernelConfig) => tf.KernelFunc) {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original || (original as { ours?: boolean }).ours) return;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...original, ours: true, kernelFunc: wrap(original) } as tf.KernelConfig);
+}
+
+/**
+ * Installs the wasm kernels above (once; a no-op before the wasm backend is imported). Training,
  * the worker's wasm fallback and the Node scripts all call it after choosing wasm.
  */
 export function installWasmKernels(): void {
   registerWasmSegmentSum();
-  registerWasmPlainMatMul();
+  replaceWasmKernel('BatchMatMul', matMul);
+  replaceWasmKernel('_FusedMatMul', fusedMatMul);
 }

@@ -1,7 +1,7 @@
 /**
  * The fast paths compute what the plain formulas do: gelu_new as one sigmoid against its tanh
- * definition, the wasm BatchMatMul (transposed operands copied, batches as 2-D XNNPACK products)
- * against the cpu backend, and the tied LM head without a transposed copy of the vocabulary.
+ * definition, the wasm BatchMatMul and _FusedMatMul (our kernels, kernels/gemm.c) against the cpu
+ * backend, and the tied LM head without a transposed copy of the vocabulary.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -40,6 +40,28 @@ describe('gelu_new', () => {
   }
 });
 
+/** `product` on the cpu backend and on wasm: the same shape, values within `tolerance`, no leak. */
+async function expectWasmEqualsCpu(
+  product: () => { shape: number[]; data: ArrayLike<number> },
+  tolerance: number,
+) {
+  await tf.setBackend('cpu');
+  const want = product();
+  await tf.setBackend('wasm');
+  const before = tf.memory().numTensors;
+  const got = product();
+  expect(tf.memory().numTensors).toBe(before);
+  expect(got.shape).toEqual(want.shape);
+  const diff = Math.max(...Array.from(want.data, (w, i) => Math.abs(w - got.data[i])));
+  expect(diff).toBeLessThan(tolerance);
+}
+
+const values = (shape: number[], salt: number) =>
+  tf.tensor(
+    Array.from({ length: tf.util.sizeFromShape(shape) }, (_, i) => Math.sin(i * 1.7 + salt)),
+    shape,
+  );
+
 describe('wasm BatchMatMul', () => {
   // [a shape, b shape, transposeA, transposeB]: batches of heads, broadcasts, 2-D, one query row.
   const cases: [number[], number[], boolean, boolean][] = [
@@ -54,29 +76,46 @@ describe('wasm BatchMatMul', () => {
     [[9, 4], [6, 4], false, true],
     [[4, 9], [4, 6], true, false],
   ];
-  const values = (shape: number[], salt: number) =>
-    Array.from({ length: tf.util.sizeFromShape(shape) }, (_, i) => Math.sin(i * 1.7 + salt));
 
   for (const [aShape, bShape, transposeA, transposeB] of cases) {
-    it(`gives the cpu backend's product for [${aShape}]${transposeA ? 'ᵀ' : ''} · [${bShape}]${transposeB ? 'ᵀ' : ''}`, async () => {
-      const product = () =>
-        tf.tidy(() => {
-          const a = tf.tensor(values(aShape, 1), aShape);
-          const b = tf.tensor(values(bShape, 2), bShape);
-          const out = tf.matMul(a, b, transposeA, transposeB);
-          return { shape: out.shape, data: out.dataSync() };
-        });
-      await tf.setBackend('cpu');
-      const want = product();
-      await tf.setBackend('wasm');
-      const before = tf.memory().numTensors;
-      const got = product();
-      expect(tf.memory().numTensors).toBe(before);
-      expect(got.shape).toEqual(want.shape);
-      const diff = Math.max(...Array.from(want.data, (w, i) => Math.abs(w - got.data[i])));
-      expect(diff).toBeLessThan(1e-5);
-    });
+    it(`gives the cpu backend's product for [${aShape}]${transposeA ? 'ᵀ' : ''} · [${bShape}]${transposeB ? 'ᵀ' : ''}`, () =>
+      expectWasmEqualsCpu(
+        () =>
+          tf.tidy(() => {
+            const out = tf.matMul(values(aShape, 1), values(bShape, 2), transposeA, transposeB);
+            return { shape: out.shape, data: out.dataSync() };
+          }),
+        1e-5,
+      ));
   }
+});
+
+describe('wasm _FusedMatMul (linear layers with their bias)', () => {
+  // [a, b, transposeB, bias]: rows (one, several, batched) against a weight, the head's h·Eᵀ.
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[9, 20], [20, 30], false, true],
+    [[1, 20], [20, 30], false, true],
+    [[1, 20], [30, 20], true, false],
+    [[6, 20], [300, 20], true, true],
+    [[2, 5, 20], [20, 11], false, true],
+  ];
+  for (const [aShape, bShape, transposeB, withBias] of cases)
+    it(`gives the cpu backend's [${aShape}]·[${bShape}]${transposeB ? 'ᵀ' : ''}${withBias ? ' + bias' : ''}`, () =>
+      expectWasmEqualsCpu(
+        () =>
+          tf.tidy(() => {
+            const n = bShape[bShape.length - (transposeB ? 2 : 1)];
+            const bias = withBias ? values([n], 3) : undefined;
+            const out = tf.fused.matMul({
+              a: values(aShape, 1),
+              b: values(bShape, 2),
+              transposeB,
+              bias,
+            });
+            return { shape: out.shape, data: out.dataSync() };
+          }),
+        1e-4,
+      ));
 });
 
 describe('the tied LM head', () => {

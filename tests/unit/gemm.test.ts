@@ -1,0 +1,203 @@
+/**
+ * Our wasm matrix products (src/model/kernels/gemm.c): the committed binary is built from the
+ * committed source; each entry point, in both variants, equals a float64 product on shapes that
+ * are no multiple of the tiles and blocks, writes nothing outside its output and reads its
+ * operands without changing them; Node's tfjs-wasm runs on it (model-kernels.test.ts compares
+ * its products through tfjs with the cpu backend's).
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gemmVariant, hasGemm } from '../../src/model/kernels/gemm';
+import { GEMM_RELAXED, GEMM_SIMD, GEMM_SOURCE_SHA256 } from '../../src/model/kernels/gemmWasm';
+import { installWasmKernels } from '../../src/model/wasmKernels';
+
+it('the committed kernels are built from the committed gemm.c (npm run build:kernels)', () => {
+  const source = readFileSync(new URL('../../src/model/kernels/gemm.c', import.meta.url));
+  expect(createHash('sha256').update(source).digest('hex')).toBe(GEMM_SOURCE_SHA256);
+});
+
+interface Case {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  broadcast: 'none' | 'a' | 'b';
+  transposed: boolean;
+  bias: boolean;
+}
+
+const value = (i: number, salt: number) => Math.sin(i * 0.731 + salt) * (1 + (i % 5));
+
+/**
+ * Runs every case through a module's gemm_nn / gemm_nt on a fresh memory laid out as
+ * [A][gap][B][gap][bias][gap][C][gap][scratch], the gaps filled with NaN. Returns each case's C
+ * and whether the operands and every gap came back unchanged. Plain JavaScript, so that a Node
+ * with relaxed SIMD enabled can run it in a child process.
+ */
+const RUN_CASES = `(bytes, cases) => {
+  const module = new WebAssembly.Module(bytes);
+  return cases.map((c) => {
+    const memory = new WebAssembly.Memory({ initial: 64 });
+    const g = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    const f = new Float32Array(memory.buffer);
+    f.fill(NaN);
+    const gap = 16;
+    const sizeA = (c.broadcast === 'a' ? 1 : c.batch) * c.m * c.k;
+    const sizeB = (c.broadcast === 'b' ? 1 : c.batch) * c.k * c.n;
+    const at = { a: 64 };
+    at.b = at.a + sizeA + gap;
+    at.bias = at.b + sizeB + gap;
+    at.c = at.bias + c.n + gap;
+    at.scratch = at.c + c.batch * c.m * c.n + gap;
+    const value = (i, salt) => Math.sin(i * 0.731 + salt) * (1 + (i % 5));
+    for (let i = 0; i < sizeA; i++) f[at.a + i] = value(i, 1);
+    for (let i = 0; i < sizeB; i++) f[at.b + i] = value(i, 2);
+    for (let i = 0; i < c.n; i++) f[at.bias + i] = value(i, 3);
+    const before = f.slice(0, at.scratch);
+    const entry = c.transposed ? g.gemm_nt : g.gemm_nn;
+    entry(at.a * 4, at.b * 4, at.c * 4, c.bias ? at.bias * 4 : 0, c.m, c.n, c.k, c.batch,
+      c.broadcast === 'a' ? 0 : c.m * c.k, c.broadcast === 'b' ? 0 : c.k * c.n, at.scratch * 4);
+    const out = Array.from(f.subarray(at.c, at.c + c.batch * c.m * c.n));
+    let untouched = true;
+    for (let i = 0; i < at.scratch; i++) {
+      const inC = i >= at.c && i < at.c + out.length;
+      if (!inC && !Object.is(f[i], before[i])) untouched = false;
+    }
+    return { out, untouched };
+  });
+}`;
+
+type Run = (bytes: Uint8Array, cases: Case[]) => { out: number[]; untouched: boolean }[];
+
+const decode = (base64: string) => Uint8Array.from(Buffer.from(base64, 'base64'));
+
+/** float64 C of a case, and the bound on float32 rounding: (k + 2)·2⁻²⁴·Σ|a·b| per entry. */
+function reference(c: Case): { want: number[]; bound: number[] } {
+  const want: number[] = [];
+  const bound: number[] = [];
+  for (let t = 0; t < c.batch; t++) {
+    const offA = c.broadcast === 'a' ? 0 : t * c.m * c.k;
+    const offB = c.broadcast === 'b' ? 0 : t * c.k * c.n;
+    for (let i = 0; i < c.m; i++)
+      for (let j = 0; j < c.n; j++) {
+        let sum = c.bias ? Math.fround(value(j, 3)) : 0;
+        let size = Math.abs(sum);
+        for (let p = 0; p < c.k; p++) {
+          const a = Math.fround(value(offA + i * c.k + p, 1));
+          const b = Math.fround(value(offB + (c.transposed ? j * c.k + p : p * c.n + j), 2));
+          sum += a * b;
+          size += Math.abs(a * b);
+        }
+        want.push(sum);
+        bound.push((c.k + 2) * 2 ** -24 * size + 1e-30);
+      }
+  }
+  return { want, bound };
+}
+
+// Tiles are 4 × 8, blocks 256 deep and 256 wide; M = 1 takes its own paths.
+const shapes: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 13, 7],
+  [1, 300, 520],
+  [2, 9, 5],
+  [3, 8, 4],
+  [5, 17, 3],
+  [7, 300, 9],
+  [13, 23, 600],
+  [4, 8, 0],
+  [9, 64, 64],
+];
+const cases: Case[] = shapes.flatMap(([m, n, k], s) =>
+  [false, true].map((transposed) => ({
+    m,
+    n,
+    k,
+    transposed,
+    batch: s % 3 === 0 ? 1 : 3,
+    broadcast: (['none', 'a', 'b'] as const)[s % 3],
+    bias: s % 2 === 1 || k === 0,
+  })),
+);
+
+function check(results: ReturnType<Run>) {
+  results.forEach(({ out, untouched }, i) => {
+    const { want, bound } = reference(cases[i]);
+    const label = JSON.stringify(cases[i]);
+    expect(untouched, label).toBe(true);
+    expect(out.length, label).toBe(want.length);
+    const worst = Math.max(0, ...out.map((x, q) => Math.abs(x - want[q]) / bound[q]));
+    expect(worst, label).toBeLessThanOrEqual(1); // NaN (an unwritten entry) fails too
+  });
+}
+
+/** RUN_CASES on the plain module here, or on the relaxed one in a Node that validates it. */
+function run(variant: 'simd' | 'relaxed', list: Case[]): ReturnType<Run> {
+  if (variant === 'simd')
+    return (new Function(`return ${RUN_CASES}`)() as Run)(decode(GEMM_SIMD), list);
+  const script = `const run = ${RUN_CASES};
+    const { bytes, cases } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+    process.stdout.write(JSON.stringify(run(Buffer.from(bytes, 'base64'), cases)));`;
+  const output = execFileSync(
+    process.execPath,
+    ['--experimental-wasm-relaxed-simd', '-e', script],
+    {
+      input: JSON.stringify({ bytes: GEMM_RELAXED, cases: list }),
+      maxBuffer: 1 << 26,
+    },
+  );
+  return JSON.parse(output.toString()) as ReturnType<Run>;
+}
+
+describe('gemm.c', () => {
+  for (const variant of ['simd', 'relaxed'] as const) {
+    it(`${variant}: equals a float64 product on every shape, batch and broadcast`, () => {
+      check(run(variant, cases));
+    });
+
+    // A generation step or the last position (M = 1) gets the bits that row gets among others.
+    it(`${variant}: a row alone gives the same bits as in a block of rows`, () => {
+      const shape = { n: 37, k: 133, batch: 1, broadcast: 'none', bias: true } as const;
+      const list = [false, true].flatMap((transposed) =>
+        [1, 6].map((m) => ({ ...shape, m, transposed })),
+      );
+      const [nnAlone, nnBlock, ntAlone, ntBlock] = run(variant, list).map((r) => r.out);
+      expect(nnAlone).toEqual(nnBlock.slice(0, shape.n));
+      expect(ntAlone).toEqual(ntBlock.slice(0, shape.n));
+    });
+  }
+
+  // wasm-ld gives the module a stack pointer at an address of its own choosing, which in tfjs's
+  // memory belongs to tfjs: code that used it (a spilled array) would overwrite tfjs's data.
+  it('never touches a stack or any global of its own', async () => {
+    const wabt = await (await import('wabt')).default();
+    for (const bytes of [GEMM_SIMD, GEMM_RELAXED]) {
+      const module = wabt.readWasm(decode(bytes), {
+        simd: true,
+        bulk_memory: true,
+        relaxed_simd: true,
+      });
+      const text = module.toText({});
+      module.destroy();
+      expect(text).toContain('(import "env" "memory"');
+      expect(text).not.toMatch(/global\.(get|set)|\(data/);
+    }
+  });
+});
+
+describe('through tfjs on wasm', () => {
+  beforeAll(async () => {
+    expect(await tf.setBackend('wasm')).toBe(true);
+    await tf.ready();
+    installWasmKernels();
+  });
+
+  it('runs on our kernels in Node (plain SIMD)', () => {
+    expect(gemmVariant()).toBe('simd');
+    expect(hasGemm(tf.backend() as BackendWasm)).toBe(true);
+  });
+});
