@@ -42,6 +42,12 @@ export interface PyTorchPhase {
   repeatedRows: number;
   /** Fraction of each batch that starts with random tokens written twice. */
   randomRepeatedRows: number;
+  /** Fraction of each batch that is one random block written over and over (default 0). */
+  filledRepeatedRows?: number;
+  /** This phase's own batch, dropout and weight decay, where they differ from the settings'. */
+  batch?: number;
+  dropout?: number;
+  weightDecay?: number;
   /** Ship the weights of the best validation point or of the last step. */
   keep: 'best' | 'last';
 }

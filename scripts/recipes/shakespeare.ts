@@ -100,15 +100,42 @@ const INDUCTION_SCHEDULE: Schedule = {
   clipNorm: 1,
 };
 
+/** Blocks written over and over: a constant rate, as the short experiment that found the heads. */
+const FILLED_SCHEDULE: Schedule = {
+  steps: 1100,
+  warmupSteps: 20,
+  peakLearningRate: 1e-3,
+  finalLearningRate: 1e-3,
+  clipNorm: 1,
+};
+
+const RECOVERY_SCHEDULE: Schedule = {
+  steps: 600,
+  warmupSteps: 50,
+  peakLearningRate: 5e-4,
+  finalLearningRate: 5e-5,
+  clipNorm: 1,
+};
+
+const SETTLE_SCHEDULE: Schedule = {
+  steps: 900,
+  warmupSteps: 30,
+  peakLearningRate: 3e-4,
+  finalLearningRate: 3e-5,
+  clipNorm: 1,
+};
+
 /**
- * First screens, measured on the shipped weights: after the repeated "DUKE OF" both twins
- * predict " YORK" (pre-norm 77%, post-norm 79%); pre-norm's layer 3 head 4 looks from the second
- * " OF" at the " YORK" that followed the first (0.73), post-norm's layer 0 head 0 less sharply
- * (0.21). To re-tune after retraining (tests/unit/first-screen.test.ts prints them).
+ * First screens, measured on the shipped weights: after the repeated "KING RICHARD" both twins
+ * predict " II" (pre-norm 95%, post-norm 86%); pre-norm's layer 3 head 4 looks from the second
+ * " RICHARD" at the " II" that followed the first (1.00), post-norm's layer 2 head 5 too (0.98),
+ * both induction heads on random tokens as well (docs/training.md). To re-tune after retraining
+ * (tests/unit/first-screen.test.ts prints them).
  */
+const EXAMPLE_TEXT = 'KING RICHARD II:\nMowbray, impeach him.\n\nKING RICHARD';
 const EXAMPLES: Record<NormPlacement, ModelExample> = {
-  pre: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd3.4', query: 14 },
-  post: { text: 'DUKE OF YORK:\nMy lord, my lord.\n\nDUKE OF', head: 'd0.0', query: 14 },
+  pre: { text: EXAMPLE_TEXT, head: 'd3.4', query: 18 },
+  post: { text: EXAMPLE_TEXT, head: 'd2.5', query: 18 },
 };
 
 /**
@@ -135,7 +162,7 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
     title: `Shakespeare LM (${norm}-norm)`,
     description: `A 4-layer, 6-head GPT (d = 192, context ${CONTEXT}, byte-level BPE of ${VOCAB} tokens) trained by the project on Tiny Shakespeare, with LayerNorm ${where} each sub-layer. Its twin differs only in norm placement.`,
     howTo:
-      'Type text in the style of the plays, best a speaker and a line ("DUKE OF YORK:↵My lord, my lord.↵↵DUKE OF"). The model is small: it predicts the names and words it has seen often, and when a name repeats, later heads look back at what followed it the first time. Compare the pre- and post-norm twins in the LayerNorm & residuals tab.',
+      'Type text in the style of the plays, best a speaker and a line, then the speaker again ("KING RICHARD II:↵Mowbray, impeach him.↵↵KING RICHARD"). The model is small: it predicts the names and words it has seen often, and when a name repeats, its induction heads look back at what followed it the first time (try "repeat random tokens" in the Head metrics tab). Compare the pre- and post-norm twins in the LayerNorm & residuals tab.',
     example: EXAMPLES[norm],
     seed: 1234,
     schedule: SCHEDULE,
@@ -159,6 +186,41 @@ function shakespeareRecipe(norm: NormPlacement): Recipe {
           seed: 4321,
           repeatedRows: REPEATED_ROWS,
           randomRepeatedRows: 0.3,
+          keep: 'last',
+        },
+        // Phase 2 grew none either: one repeat per row gave too few copy targets. Rows that are
+        // nothing but a short random block written over and over (every token after the first
+        // copy scored), without dropout or weight decay, grow induction heads after ~500 steps
+        // (docs/training.md) while the text loss climbs: the model copies everything.
+        {
+          schedule: FILLED_SCHEDULE,
+          seed: 777,
+          repeatedRows: 0,
+          randomRepeatedRows: 0,
+          filledRepeatedRows: 1,
+          batch: 16,
+          dropout: 0,
+          weightDecay: 0,
+          keep: 'last',
+        },
+        // Text again, a quarter of each batch still filled repeats so the heads stay.
+        {
+          schedule: RECOVERY_SCHEDULE,
+          seed: 999,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0,
+          filledRepeatedRows: 0.25,
+          dropout: 0.1,
+          keep: 'last',
+        },
+        // And longer at a lower rate, fewer filled repeats: the text loss was still falling.
+        {
+          schedule: SETTLE_SCHEDULE,
+          seed: 2024,
+          repeatedRows: REPEATED_ROWS,
+          randomRepeatedRows: 0,
+          filledRepeatedRows: 0.15,
+          dropout: 0.1,
           keep: 'last',
         },
       ],

@@ -52,9 +52,15 @@ export async function trainWithPyTorch(recipe: Recipe, steps?: number): Promise<
         ...['--steps', s.steps, '--warmup', s.warmupSteps, '--lr', s.peakLearningRate],
         ...['--final-lr', s.finalLearningRate, '--clip', s.clipNorm, '--seed', phase.seed],
         ...['--eval-every', recipe.evalEvery, '--keep', phase.keep],
-        ...['--batch', settings.batch, '--dropout', settings.dropout],
-        ...['--repeat-rows', phase.repeatedRows, '--weight-decay', settings.weightDecay],
-        ...['--random-repeat-rows', phase.randomRepeatedRows],
+        ...[
+          '--batch',
+          phase.batch ?? settings.batch,
+          '--dropout',
+          phase.dropout ?? settings.dropout,
+        ],
+        ...['--weight-decay', phase.weightDecay ?? settings.weightDecay],
+        ...['--repeat-rows', phase.repeatedRows, '--random-repeat-rows', phase.randomRepeatedRows],
+        ...['--filled-repeat-rows', phase.filledRepeatedRows ?? 0],
         ...(from ? ['--finetune-from', from] : []),
       ].map(String);
       const run = spawnSync('python3', args, { stdio: 'inherit' });

@@ -278,6 +278,8 @@ def main():
                     help="fraction of each batch whose window is a text span written twice")
     ap.add_argument("--random-repeat-rows", type=float, default=0.0,
                     help="fraction of each batch that starts with random tokens written twice")
+    ap.add_argument("--filled-repeat-rows", type=float, default=0.0,
+                    help="fraction of each batch that is one random block of 4-32 tokens written over and over")
     ap.add_argument("--finetune-from", help="start from these F16 weights (a fresh optimizer)")
     ap.add_argument("--keep", choices=["best", "last"], default="best",
                     help="ship the weights of the best validation point, or of the last step")
@@ -335,6 +337,16 @@ def main():
             h = int(torch.randint(8, CONTEXT // 2 + 1, (1,), generator=batches))
             block = torch.randint(0, vocab, (h,), generator=batches)
             row = torch.cat([block, block, train[starts[r]:starts[r] + CONTEXT + 1 - 2 * h]])
+            x[r], y[r] = row[:CONTEXT], row[1:CONTEXT + 1]
+            y[r, :h] = -100
+        # Why blocks written over and over: one repeat per row (above) gave too few copy targets
+        # for the induction head to form on this compute; a short block repeated to fill the row
+        # scores every token after its first copy, and the head formed within ~800 steps
+        # (docs/training.md). Its first copy is noise, not scored.
+        filled = repeated + int(args.random_repeat_rows * args.batch)
+        for r in range(filled, filled + int(args.filled_repeat_rows * args.batch)):
+            h = int(torch.randint(4, 33, (1,), generator=batches))
+            row = torch.randint(0, vocab, (h,), generator=batches).repeat(CONTEXT // h + 2)
             x[r], y[r] = row[:CONTEXT], row[1:CONTEXT + 1]
             y[r, :h] = -100
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
