@@ -94,6 +94,33 @@ export function headsOf(
   return { headDim, q, k: repeatKv(k, rep), v: repeatKv(v, rep), kv: { k, v } };
 }
 
+/** e_ij = q_i·k_j / √(d/h), or q_i·k_j where the model does not scale (GPT-Neo): `[B, h, Tq, Tk]`. */
+export function attentionScores(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  headDim: number,
+  unscaled?: boolean,
+): tf.Tensor {
+  const qk = tf.matMul(q, k, false, true);
+  return unscaled ? qk : tf.div(qk, Math.sqrt(headDim));
+}
+
+/**
+ * Heads' outputs `[B, h, Tq, d/h]` after the interventions: the gate (0 ablates a head), then,
+ * where `patch.where` is 1, `patched` (the other run's rows for these queries) in their place.
+ */
+export function intervened(
+  heads: tf.Tensor,
+  io: Pick<AttentionInputs, 'gate' | 'patch'>,
+  patched = io.patch?.heads,
+): tf.Tensor {
+  let out = io.gate ? tf.mul(heads, io.gate) : heads;
+  // x·(1 − w) + y·w with w ∈ {0, 1} is exactly x or y: a patched head is the other run's bits.
+  if (io.patch && patched)
+    out = tf.add(tf.mul(out, tf.sub(1, io.patch.where)), tf.mul(patched, io.patch.where));
+  return out;
+}
+
 /**
  * Multi-head attention. Queries come from `xq`, keys and values from `xkv` (the same tensor for
  * self-attention, the encoder output for cross-attention). Where `p.k` is narrower than `p.q`
@@ -107,17 +134,9 @@ export function multiHeadAttention(
   io: AttentionInputs,
 ): AttentionResult {
   const { headDim, q, k, v, kv } = headsOf(xq, xkv, p, nHeads, io);
-  const qk = tf.matMul(q, k, false, true);
-  const scores = io.unscaled ? qk : tf.div(qk, Math.sqrt(headDim)); // q·k / √(d/h)
+  const scores = attentionScores(q, k, headDim, io.unscaled);
   const probs = tf.softmax(tf.add(scores, io.bias)); // masked keys get exactly 0
-  let heads = tf.matMul(probs, v); // weighted sum of the values
-  if (io.gate) heads = tf.mul(heads, io.gate);
-  // x·(1 − w) + y·w with w ∈ {0, 1} is exactly x or y: a patched head is the other run's bits.
-  if (io.patch)
-    heads = tf.add(
-      tf.mul(heads, tf.sub(1, io.patch.where)),
-      tf.mul(io.patch.heads, io.patch.where),
-    );
+  const heads = intervened(tf.matMul(probs, v), io); // weighted sum of the values
   const out = linear(mergeHeads(heads), p.o);
   return { out, scores, probs, q, k, v, heads, kv };
 }

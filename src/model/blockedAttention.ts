@@ -9,7 +9,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  attentionScores,
   headsOf,
+  intervened,
   mergeHeads,
   MASKED,
   type AttentionInputs,
@@ -117,15 +119,9 @@ export function blockedAttention(
         const { from, to, bias } = blockBias(io.mask, band, start, n, tq, tk);
         const kBlock = rowsOf(keys, from, to - from);
         const vBlock = rowsOf(values, from, to - from);
-        const qk = tf.matMul(rowsOf(q, start, n), kBlock, false, true);
-        const scores = io.unscaled ? qk : tf.div(qk, Math.sqrt(headDim));
-        let heads = tf.matMul(tf.softmax(tf.add(scores, bias)), vBlock); // [B, h, n, d/h]
-        if (io.gate) heads = tf.mul(heads, io.gate);
-        if (io.patch) {
-          const other = rowsOf(io.patch.heads, start, n);
-          heads = tf.add(tf.mul(heads, tf.sub(1, io.patch.where)), tf.mul(other, io.patch.where));
-        }
-        return heads;
+        const scores = attentionScores(rowsOf(q, start, n), kBlock, headDim, io.unscaled);
+        const heads = tf.matMul(tf.softmax(tf.add(scores, bias)), vBlock); // [B, h, n, d/h]
+        return intervened(heads, io, io.patch && rowsOf(io.patch.heads, start, n));
       }),
     );
   }
