@@ -430,7 +430,8 @@ export class Engine {
     );
     this.postTokens(request.id, 'decoder', step.ids, false);
     this.session = null; // until the step succeeds: a half-filled cache is useless
-    if (!kept || step.queryStart === 0) this.dropKept();
+    const extend = kept !== null && step.queryStart > 0; // the step adds to the kept inputs
+    if (!extend) this.dropKept();
     try {
       const job: ForwardJob = {
         id: request.id,
@@ -449,12 +450,10 @@ export class Engine {
       };
       const context = this.forwardContext(request.id);
       let next: Float32Array;
-      if (this.kept) {
-        next = await tracedForward(context, {
-          ...job,
-          long: { detail: request.detail, keep: this.kept.inputs },
-        });
-        this.kept.run = request.id;
+      if (extend) {
+        const extended = { detail: request.detail, keep: kept };
+        next = await tracedForward(context, { ...job, long: extended });
+        this.kept!.run = request.id;
       } else {
         next = long
           ? await this.longForward(request.id, request.detail, (l) =>
