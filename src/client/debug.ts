@@ -5,6 +5,7 @@
  * screen, not just the store.
  */
 import type { EngineClient } from './client';
+import type { ClientMessage } from './types';
 
 export interface DebugEvent {
   /**
@@ -61,6 +62,49 @@ export function registerDebugClient(client: EngineClient): void {
 export function recordDebugEvent(event: string, id: number, detail: unknown): void {
   const h = handle();
   if (h) push(h.events, { event, id, at: performance.now(), detail });
+}
+
+/** The request id a message belongs to (0 for those without one). */
+export function messageId(message: ClientMessage): number {
+  return 'id' in message ? message.id : 0;
+}
+
+/** What the log keeps of a message passed on: a small summary, never a matrix. */
+export function eventDetail(m: ClientMessage): unknown {
+  switch (m.type) {
+    case 'backend':
+      return m.info;
+    case 'cache':
+      return m.usage;
+    case 'tokenizer':
+      return { kind: m.answer.kind };
+    case 'progress':
+      return { stage: m.stage, loaded: m.loaded };
+    case 'loaded':
+      return { name: m.info.name, config: m.info.config };
+    case 'tokens':
+      return { stack: m.stack, count: m.tokens.length, truncated: m.truncated };
+    case 'chunk':
+      return {
+        type: m.chunk.type,
+        stack: m.chunk.stack,
+        layer: m.chunk.type === 'layer' ? m.chunk.layer : null,
+        queryStart: m.queryStart,
+        rows: m.chunk.hidden.shape[0],
+      };
+    case 'done':
+      return { predictions: m.predictions, timings: m.timings };
+    case 'rnn-row':
+      return m.row;
+    case 'rnn-done':
+      return m.stop;
+    case 'analysis':
+      return { tool: m.result.tool, ms: m.ms };
+    case 'error':
+      return { code: m.code, message: m.message };
+    case 'notice':
+      return m.message;
+  }
 }
 
 /** UI panels call this after painting data of run `id`. */

@@ -59,6 +59,14 @@ export interface ForwardJob {
   long?: { detail?: LayerRef; keep: KeptInputs };
 }
 
+/**
+ * A traced forward lets pending messages in (`yieldToMessages`) between chunks at most this often
+ * (ms): a frame, since the page shows chunks at most once a frame (ui/store/frameBatch.ts). A
+ * round trip per chunk cost a generation step on wasm about 1.3 ms of its ~60 in 14 chunks; a
+ * newer run or a cancel still stops the forward within a frame and a layer.
+ */
+const YIELD_EVERY_MS = 16;
+
 function now(): number {
   return performance.now();
 }
@@ -96,23 +104,31 @@ export function transferablesOf(chunk: TraceChunk): ArrayBuffer[] {
   return [chunk.hidden.data.buffer as ArrayBuffer];
 }
 
-/** Top-k of softmax(logits), computed in float64. */
+/**
+ * Top-k of softmax(logits), computed in float64. Two indexed passes (select, then the
+ * normaliser): this runs on every forward's 50k logits, and `for…of` over a Float32Array or a
+ * separate pass for the maximum cost twice as long (docs/performance.md, page-side overhead).
+ */
 export function topK(logits: Float32Array, k: number, piece: (id: number) => string): Prediction[] {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
+  const n = logits.length;
+  const keep = Math.max(1, k); // the first is the maximum the normaliser needs
   const best: number[] = [];
-  for (let id = 0; id < logits.length; id++) {
-    if (best.length === k && logits[id] <= logits[best[k - 1]]) continue;
-    let at = best.length === k ? k - 1 : best.length;
+  for (let id = 0; id < n; id++) {
+    const v = logits[id];
+    if (best.length === keep && v <= logits[best[keep - 1]]) continue;
+    let at = best.length === keep ? keep - 1 : best.length;
     best[at] = id;
-    while (at > 0 && logits[best[at - 1]] < logits[id]) {
+    while (at > 0 && logits[best[at - 1]] < v) {
       best[at] = best[at - 1];
       best[--at] = id;
     }
   }
-  return best.map((id) => ({ id, piece: piece(id), prob: Math.exp(logits[id] - max) / sum }));
+  const max = logits[best[0]];
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[i] - max);
+  return best
+    .slice(0, k)
+    .map((id) => ({ id, piece: piece(id), prob: Math.exp(logits[id] - max) / sum }));
 }
 
 /**
@@ -198,6 +214,7 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
   let predictions: Prediction[] = [];
   let predicted = null as Float32Array | null;
   const forwardStart = now();
+  let yielded = forwardStart;
   await runForward(model, job.input, options, async (chunk) => {
     if (ctx.stopped()) {
       throw new ForwardError('cancelled', 'the forward was superseded or cancelled');
@@ -224,7 +241,10 @@ export async function tracedForward(ctx: ForwardContext, job: ForwardJob): Promi
       transferablesOf(chunk),
     );
     postMs += now() - t;
-    await ctx.yieldToMessages();
+    if (now() - yielded >= YIELD_EVERY_MS) {
+      await ctx.yieldToMessages();
+      yielded = now();
+    }
     inCallbackMs += now() - t;
   });
   const end = now();

@@ -111,6 +111,18 @@ describe('pure helpers', () => {
     got.forEach((p) => expect(p.prob).toBeCloseTo(Math.exp(logits[p.id]) / z, 6));
     expect(got[0].piece).toBe('t4');
   });
+
+  it('agrees with sorting the whole vector, ties and k beyond the vocabulary included', () => {
+    // Values on a coarse grid, so many tie; the earlier id comes first among equals.
+    const logits = Float32Array.from({ length: 5000 }, (_, i) => ((i * 7919) % 61) / 4 - 7);
+    const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+    const z = logits.reduce((s, v) => s + Math.exp(v), 0);
+    const got = topK(logits, 40, String);
+    expect(got.map((p) => p.id)).toEqual(order.slice(0, 40));
+    got.forEach((p) => expect(p.prob).toBeCloseTo(Math.exp(logits[p.id]) / z, 9));
+    expect(topK(logits, 0, String)).toEqual([]);
+    expect(topK(new Float32Array([1, 2]), 5, String).map((p) => p.id)).toEqual([1, 0]);
+  });
 });
 
 describe('special tokens', () => {
