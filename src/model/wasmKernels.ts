@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { gatherRows } from './kernels/gather';
 import { gemm, gemmFits } from './kernels/gemm';
 
 /**
@@ -232,4 +233,5 @@ export function installWasmKernels(): void {
   registerWasmSegmentSum();
   replaceWasmKernel('BatchMatMul', matMul);
   replaceWasmKernel('_FusedMatMul', fusedMatMul);
+  replaceWasmKernel('GatherV2', gatherRows);
 }

@@ -1,7 +1,8 @@
 /**
  * The fast paths compute what the plain formulas do: gelu_new as one sigmoid against its tanh
  * definition, the wasm BatchMatMul and _FusedMatMul (our kernels, kernels/gemm.c) against the cpu
- * backend, and the tied LM head without a transposed copy of the vocabulary.
+ * backend, the tied LM head without a transposed copy of the vocabulary, and the wasm GatherV2
+ * (kernels/gather.ts) against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -184,5 +185,38 @@ describe('the tied LM head', () => {
     // and their pieces. A transposed copy of one chunk alone would be 1 MiB.
     expect(peak).toBeGreaterThan(vocab * 4);
     expect(peak).toBeLessThan(chunkBytes / 4);
+  });
+});
+
+describe('wasm GatherV2 (embedding rows)', () => {
+  const table = (dtype: 'float32' | 'int32') =>
+    dtype === 'float32' ? values([7, 3, 2], 4) : tf.reshape(tf.range(0, 42, 1, 'int32'), [7, 3, 2]);
+  // [ids, shape of ids, axis]: rows in any order and repeated, ids of rank 2; axis 1 is tfjs's.
+  const cases: [number[], number[], number][] = [
+    [[6, 0, 3, 3], [4], 0],
+    [[1, 5, 2, 6, 0, 4], [2, 3], 0],
+    [[2, 0], [2], 1],
+  ];
+  for (const dtype of ['float32', 'int32'] as const)
+    for (const [ids, shape, axis] of cases)
+      it(`gives the cpu backend's ${dtype} rows [${ids}] on axis ${axis}`, async () => {
+        const gathered = () =>
+          tf.tidy(() => {
+            const out = tf.gather(table(dtype), tf.tensor(ids, shape, 'int32'), axis);
+            return { shape: out.shape, data: Array.from(out.dataSync()) };
+          });
+        await tf.setBackend('cpu');
+        const want = gathered();
+        await tf.setBackend('wasm');
+        const before = tf.memory().numTensors;
+        expect(gathered()).toEqual(want); // a copy of the rows: the same bits
+        expect(tf.memory().numTensors).toBe(before);
+      });
+
+  it('throws on an id outside the table, as tfjs does', () => {
+    const run = (id: number) =>
+      tf.tidy(() => tf.gather(table('float32'), tf.tensor1d([0, id], 'int32')).dataSync());
+    expect(() => run(7)).toThrow(/index value 7/);
+    expect(() => run(-1)).toThrow(/index value -1/);
   });
 });
