@@ -1,7 +1,7 @@
 /**
  * The fast paths compute what the plain formulas do: gelu_new as one sigmoid against its tanh
- * definition, the wasm BatchMatMul and _FusedMatMul (our kernels, kernels/gemm.c) against the cpu
- * backend, the tied LM head without a transposed copy of the vocabulary, and the wasm GatherV2
+ * definition, the wasm BatchMatMul and _FusedMatMul (our kernels, kernels/gemm.c) and linear()
+ * calling the latter directly against the cpu backend, the tied LM head without a transposed copy of the vocabulary, and the wasm GatherV2
  * (kernels/gather.ts) against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +9,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { activate } from '../../src/model/feedForward';
+import { linear } from '../../src/model/linear';
 import { initModel } from '../../src/model/init';
 import { decoderLogits, disposeModel, type Model } from '../../src/model/model';
 import { EMBEDDING_CHUNK_ROWS } from '../../src/model/params';
@@ -117,6 +118,45 @@ describe('wasm _FusedMatMul (linear layers with their bias)', () => {
           }),
         1e-4,
       ));
+});
+
+describe('linear on our wasm kernels', () => {
+  // x of rank 3 straight into _FusedMatMul, with and without a bias.
+  for (const withBias of [true, false])
+    it(`gives the cpu backend's x·W${withBias ? ' + b' : ''} as one kernel`, async () => {
+      const layer = () => ({
+        w: values([20, 11], 2) as tf.Tensor2D,
+        b: values([11], 3) as tf.Tensor1D,
+      });
+      const run = () =>
+        tf.tidy(() => {
+          const { w, b } = layer();
+          const out = linear(values([2, 5, 20], 1), withBias ? { w, b } : { w });
+          return { shape: out.shape, data: out.dataSync() };
+        });
+      await expectWasmEqualsCpu(run, 1e-5);
+      const [x, { w, b }] = [values([2, 5, 20], 1), layer()];
+      const profile = await tf.profile(() => linear(x, { w, b }));
+      tf.dispose([x, w, b, profile.result as tf.Tensor]);
+      expect(profile.kernels.map((k) => k.name)).toEqual(['_FusedMatMul']);
+    });
+
+  it('keeps the gradient of the plain ops under a tape', () => {
+    const [x, w, b] = [values([3, 20], 1), values([20, 11], 2), values([11], 3)];
+    const grads = (fn: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
+      tf.grads((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(fn(x, w, b))))([
+        x,
+        w,
+        b,
+      ]);
+    const got = grads((x, w, b) => linear(x, { w: w as tf.Tensor2D, b: b as tf.Tensor1D }));
+    const want = grads((x, w, b) => tf.add(tf.matMul(x, w), b));
+    got.forEach((g, i) => {
+      expect(g.shape).toEqual(want[i].shape);
+      expect(tf.max(tf.abs(tf.sub(g, want[i]))).dataSync()[0]).toBeLessThan(1e-4);
+    });
+    tf.dispose([x, w, b, ...got, ...want]);
+  });
 });
 
 describe('the tied LM head', () => {
