@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { directProduct } from './kernels/direct';
+import { ownWasmKernel } from './kernels/direct';
 import type { Linear } from './params';
 
 /**
@@ -9,7 +9,7 @@ import type { Linear } from './params';
  * five more kernels and a gradient wrapper, 72 times a GPT-2-small forward.
  */
 export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
-  if (directProduct()) {
+  if (ownWasmKernel('_FusedMatMul')) {
     const inputs: tf.NamedTensorMap = p.b ? { a: x, b: p.w, bias: p.b } : { a: x, b: p.w };
     const attrs = { transposeA: false, transposeB: false, activation: 'linear' };
     return tf.engine().runKernel('_FusedMatMul', inputs, attrs) as tf.Tensor;

@@ -1,7 +1,7 @@
 /**
  * The fast paths compute what the plain formulas do: gelu_new as one sigmoid against its tanh
  * definition, the wasm BatchMatMul and _FusedMatMul (our kernels, kernels/gemm.c) and linear()
- * calling the latter directly against the cpu backend, the tied LM head without a transposed copy of the vocabulary, and the wasm GatherV2
+ * calling the latter directly, and LayerNorm as one kernel against the cpu backend, the tied LM head without a transposed copy of the vocabulary, and the wasm GatherV2
  * (kernels/gather.ts) against the cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +9,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { activate } from '../../src/model/feedForward';
+import { LAYER_NORM } from '../../src/model/kernels/layerNorm';
+import { layerNorm } from '../../src/model/layerNorm';
 import { linear } from '../../src/model/linear';
 import { initModel } from '../../src/model/init';
 import { decoderLogits, disposeModel, type Model } from '../../src/model/model';
@@ -156,6 +158,40 @@ describe('linear on our wasm kernels', () => {
       expect(tf.max(tf.abs(tf.sub(g, want[i]))).dataSync()[0]).toBeLessThan(1e-4);
     });
     tf.dispose([x, w, b, ...got, ...want]);
+  });
+});
+
+describe('LayerNorm on our wasm kernel', () => {
+  const eps = 1e-5;
+  // d = 30: not a multiple of the four lanes; rows of very different means and scales.
+  const x = () => tf.add(tf.mul(values([2, 3, 30], 5), tf.tensor([[[1]], [[40]]])), 7);
+  const params = (withBeta: boolean) => ({
+    gamma: values([30], 6) as tf.Tensor1D,
+    ...(withBeta ? { beta: values([30], 7) as tf.Tensor1D } : {}),
+  });
+
+  for (const withBeta of [true, false])
+    it(`gives the cpu backend's LayerNorm${withBeta ? '' : ' without β'} as one kernel`, async () => {
+      const run = () =>
+        tf.tidy(() => {
+          const out = layerNorm(x(), params(withBeta), eps);
+          return { shape: out.shape, data: out.dataSync() };
+        });
+      await expectWasmEqualsCpu(run, 1e-5);
+      const [input, p] = [x(), params(withBeta)];
+      const profile = await tf.profile(() => layerNorm(input, p, eps));
+      tf.dispose([input, p.gamma, p.beta ?? [], profile.result as tf.Tensor]);
+      expect(profile.kernels.map((k) => k.name)).toEqual([LAYER_NORM]);
+    });
+
+  it('gives a row the same bits alone as among others', () => {
+    const [all, last] = tf.tidy(() => {
+      const input = x();
+      const p = params(true);
+      const lastRow = tf.slice(input, [1, 2, 0], [1, 1, 30]);
+      return [layerNorm(input, p, eps), layerNorm(lastRow, p, eps)].map((t) => t.dataSync());
+    });
+    expect(Array.from(last)).toEqual(Array.from(all.slice(-30)));
   });
 });
 

@@ -10,18 +10,12 @@ import { hasGemm } from './gemm';
 
 /**
  * Whether kernel `name` of ours is installed (installWasmKernels) on the current backend, wasm,
- * and no gradient tape is recording: these calls have no gradients, so training takes the plain
- * tfjs ops.
+ * with our gemm module (hasGemm: not tfjs's threaded build, whose `_FusedMatMul` fallback wants
+ * 3-D operands), and no gradient tape is recording: these calls have no gradients, so training
+ * takes the plain tfjs ops.
  */
 export function ownWasmKernel(name: string): boolean {
   if (tf.getBackend() !== 'wasm' || tf.engine().state.gradientDepth > 0) return false;
-  return (tf.getKernel(name, 'wasm') as { ours?: boolean } | undefined)?.ours === true;
-}
-
-/**
- * Whether `_FusedMatMul` takes `[..., k]·[k, n] + bias` as it is: our kernel, and our gemm on this
- * backend (tfjs's own, its fallback, wants 3-D operands).
- */
-export function directProduct(): boolean {
-  return ownWasmKernel('_FusedMatMul') && hasGemm(tf.backend() as BackendWasm);
+  const ours = (tf.getKernel(name, 'wasm') as { ours?: boolean } | undefined)?.ours === true;
+  return ours && hasGemm(tf.backend() as BackendWasm);
 }

@@ -372,3 +372,40 @@ __attribute__((export_name("gemm_nt"))) void gemm_nt(const float *a, const float
                                                       int batch, int sa, int sb, float *scratch) {
   for (int i = 0; i < batch; i++) nt(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, scratch);
 }
+
+// y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may
+// be 0): μ and σ² (the biased variance) summed in four lanes, then one pass writes the row. A
+// row's output depends on that row only.
+__attribute__((export_name("layer_norm"))) void layer_norm(const float *x, const float *gamma,
+                                                           const float *beta, float *y, int rows,
+                                                           int d, float eps) {
+  int d4 = d & ~3;
+  for (int r = 0; r < rows; r++, x += d, y += d) {
+    v128_t s = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
+    float sum = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) +
+                wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
+    for (int j = d4; j < d; j++) sum += x[j];
+    float mean = sum / d;
+    v128_t mu = wasm_f32x4_splat(mean);
+    v128_t q = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(x + j), mu);
+      q = wasm_f32x4_add(q, wasm_f32x4_mul(c, c));
+    }
+    float squares = wasm_f32x4_extract_lane(q, 0) + wasm_f32x4_extract_lane(q, 1) +
+                    wasm_f32x4_extract_lane(q, 2) + wasm_f32x4_extract_lane(q, 3);
+    for (int j = d4; j < d; j++) squares += (x[j] - mean) * (x[j] - mean);
+    float scale = 1.f / __builtin_sqrtf(squares / d + eps);
+    v128_t sc = wasm_f32x4_splat(scale);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t v = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + j), mu), sc),
+                                wasm_v128_load(gamma + j));
+      wasm_v128_store(y + j, beta ? wasm_f32x4_add(v, wasm_v128_load(beta + j)) : v);
+    }
+    for (int j = d4; j < d; j++) {
+      float v = (x[j] - mean) * scale * gamma[j];
+      y[j] = beta ? v + beta[j] : v;
+    }
+  }
+}
