@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ownWasmKernel } from './kernels/direct';
-import { LAYER_NORM } from './kernels/layerNorm';
+import { LAYER_NORM } from './kernels/fusedOps';
 import type { LayerNormParams } from './params';
 
 /**
  * LayerNorm(x) = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ, σ² over the features of each token.
  * Nine kernels: the centred x serves the variance and the output (`tf.moments` and a second
  * x − μ made twelve, 300 of a GPT-2-small token's ~1,200; docs/performance.md, generation).
- * On wasm, outside training, one kernel of ours (kernels/layerNorm.ts).
+ * On wasm, outside training, one kernel of ours (kernels/fusedOps.ts).
  */
 export function layerNorm(x: tf.Tensor, p: LayerNormParams, eps: number): tf.Tensor {
   if (ownWasmKernel(LAYER_NORM)) {

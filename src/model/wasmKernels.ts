@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { gatherRows } from './kernels/gather';
 import { gemm, gemmFits } from './kernels/gemm';
-import { registerLayerNorm } from './kernels/layerNorm';
+import { registerFusedOps } from './kernels/fusedOps';
 
 /**
  * The gradient of `gather` (every embedding lookup) is an UnsortedSegmentSum, which the wasm
@@ -235,5 +235,5 @@ export function installWasmKernels(): void {
   replaceWasmKernel('BatchMatMul', matMul);
   replaceWasmKernel('_FusedMatMul', fusedMatMul);
   replaceWasmKernel('GatherV2', gatherRows);
-  registerLayerNorm();
+  registerFusedOps();
 }

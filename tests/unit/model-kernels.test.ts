@@ -9,7 +9,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
 import { activate } from '../../src/model/feedForward';
-import { LAYER_NORM } from '../../src/model/kernels/layerNorm';
+import { GELU_NEW, LAYER_NORM } from '../../src/model/kernels/fusedOps';
 import { layerNorm } from '../../src/model/layerNorm';
 import { linear } from '../../src/model/linear';
 import { initModel } from '../../src/model/init';
@@ -42,6 +42,17 @@ describe('gelu_new', () => {
       expect(got[xs.indexOf(19 - 20)]).toBeCloseTo(-0.158808, 5);
     });
   }
+
+  it('runs as one kernel of ours on wasm, finite or 0 where the float32 chain overflows', async () => {
+    const x = tf.tensor1d([-1e30, -100, 100, 1e30, Infinity, 0.5]);
+    const profile = await tf.profile(() => activate(x, 'gelu_new'));
+    const got = Array.from((profile.result as tf.Tensor).dataSync());
+    tf.dispose([x, profile.result as tf.Tensor]);
+    expect(profile.kernels.map((k) => k.name)).toEqual([GELU_NEW]);
+    const big = [0, 0, 100, Math.fround(1e30), Infinity]; // (−0 is 0 here)
+    expect(got.slice(0, 5).map((v) => v + 0)).toEqual(big);
+    expect(got[5]).toBeCloseTo(reference(0.5), 6);
+  });
 });
 
 /** `product` on the cpu backend and on wasm: the same shape, values within `tolerance`, no leak. */

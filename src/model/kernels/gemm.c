@@ -409,3 +409,44 @@ __attribute__((export_name("layer_norm"))) void layer_norm(const float *x, const
     }
   }
 }
+
+// e^z (Cephes' expf: z = n·ln 2 + r, |r| ≤ ½ln 2, a degree-7 polynomial of r, then 2^n
+// through the exponent bits): within 2 ulp; +∞ past 88.7, 0 below −87.3 (no subnormals).
+INLINE v128_t exp4(v128_t x) {
+  v128_t z = wasm_f32x4_max(wasm_f32x4_min(x, wasm_f32x4_splat(88.f)),
+                            wasm_f32x4_splat(-87.3365478515625f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(z, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(z, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500E-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894E-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(r, r)), r),
+                     wasm_f32x4_splat(1.f));
+  v128_t two_n = wasm_i32x4_shl(
+      wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v128_t e = wasm_f32x4_mul(p, two_n);
+  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e,
+                             wasm_f32x4_gt(x, wasm_f32x4_splat(88.7f)));
+}
+
+// gelu_new(x) = x·σ(c·(x + 0.044715·x³)), c = 2√(2/π) (feedForward.ts, activate) over n floats.
+__attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y, int n) {
+  const v128_t c = wasm_f32x4_splat(1.5957691216057308f);
+  const v128_t c3 = wasm_f32x4_splat(0.044715f * 1.5957691216057308f);
+  const v128_t one = wasm_f32x4_splat(1.f);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t v = wasm_v128_load(x + j);
+    v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+    v128_t e = exp4(wasm_f32x4_neg(inner));
+    wasm_v128_store(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, e)));
+  }
+  if (j == n) return;
+  v128_t v = load_partial(x + j, n - j);
+  v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+  store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
+}
