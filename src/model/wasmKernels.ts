@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { gatherRows } from './kernels/gather';
+import { gatherRows, registerEmbedRows } from './kernels/gather';
 import { gemm, gemmFits } from './kernels/gemm';
 import { registerFusedOps } from './kernels/fusedOps';
 
@@ -236,4 +236,5 @@ export function installWasmKernels(): void {
   replaceWasmKernel('_FusedMatMul', fusedMatMul);
   replaceWasmKernel('GatherV2', gatherRows);
   registerFusedOps();
+  registerEmbedRows();
 }

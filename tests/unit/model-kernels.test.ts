@@ -8,8 +8,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/model/config';
+import { embedTokens } from '../../src/model/embedding';
 import { activate } from '../../src/model/feedForward';
 import { GELU_NEW, LAYER_NORM } from '../../src/model/kernels/fusedOps';
+import { EMBED_ROWS } from '../../src/model/kernels/gather';
 import { layerNorm } from '../../src/model/layerNorm';
 import { linear } from '../../src/model/linear';
 import { initModel } from '../../src/model/init';
@@ -203,6 +205,39 @@ describe('LayerNorm on our wasm kernel', () => {
       return [layerNorm(input, p, eps), layerNorm(lastRow, p, eps)].map((t) => t.dataSync());
     });
     expect(Array.from(last)).toEqual(Array.from(all.slice(-30)));
+  });
+});
+
+describe('the token embedding on our wasm kernel', () => {
+  // Three chunks, the last of 2 rows: ids in each, repeated, and outside the table (zeros).
+  const size = EMBEDDING_CHUNK_ROWS;
+  const chunks = () =>
+    [values([size, 5], 8), values([size, 5], 9), values([2, 5], 10)] as tf.Tensor2D[];
+  const ids = () =>
+    tf.tensor2d(
+      [
+        [0, size + 1, 2 * size + 1, 3],
+        [2 * size + 1, 2 * size + 2, -1, size],
+      ],
+      undefined,
+      'int32',
+    );
+
+  it("gives the cpu backend's rows, as one kernel", async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const out = embedTokens(chunks(), ids());
+        return { shape: out.shape, data: out.dataSync() };
+      });
+    await expectWasmEqualsCpu(run, 1e-7);
+    expect(run().shape).toEqual([2, 4, 5]);
+    const [table, input] = [chunks(), ids()];
+    const profile = await tf.profile(() => embedTokens(table, input));
+    const got = (profile.result as tf.Tensor).arraySync() as number[][][];
+    tf.dispose([...table, input, profile.result as tf.Tensor]);
+    expect(profile.kernels.map((k) => k.name)).toEqual([EMBED_ROWS]);
+    expect(got[1][1]).toEqual([0, 0, 0, 0, 0]); // past the table
+    expect(got[1][2]).toEqual([0, 0, 0, 0, 0]); // −1
   });
 });
 
