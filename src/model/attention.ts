@@ -6,9 +6,13 @@ import { applyRope, type RopeTables } from './rope';
 /** Additive mask value: large enough that exp() underflows to exactly 0, finite so no row gives NaN. */
 export const MASKED = -1e9;
 
-/** [B, T, n·dh] → [B, n, T, dh]: each head sees its own dh-wide slice of q, k and v. */
+/**
+ * [B, T, n·dh] → [B, n, T, dh]: each head sees its own dh-wide slice of q, k and v. With one
+ * token (a generation step) the transpose moves nothing: a reshape, one kernel less.
+ */
 function splitHeads(x: tf.Tensor, headDim: number): tf.Tensor {
   const [b, t, d] = x.shape;
+  if (t === 1) return tf.reshape(x, [b, d / headDim, 1, headDim]);
   return tf.transpose(tf.reshape(x, [b, t, d / headDim, headDim]), [0, 2, 1, 3]);
 }
 
@@ -24,10 +28,10 @@ export function repeatKv(x: tf.Tensor, rep: number): tf.Tensor {
   return tf.gather(x, tf.tensor1d(source, 'int32'), 1);
 }
 
-/** [B, h, T, d/h] → [B, T, d]: concatenate the heads again. */
+/** [B, h, T, d/h] → [B, T, d]: concatenate the heads again (one token: a reshape). */
 export function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, t, dh] = x.shape;
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
+  return tf.reshape(t === 1 ? x : tf.transpose(x, [0, 2, 1, 3]), [b, t, h * dh]);
 }
 
 export interface AttentionInputs {

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { EMBED_ROWS } from './kernels/gather';
+import { ownWasmKernel } from './kernels/direct';
 import { EMBEDDING_CHUNK_ROWS } from './params';
 
 /**
@@ -6,9 +8,14 @@ import { EMBEDDING_CHUNK_ROWS } from './params';
  * No single `gather` ever touches a texture wider than one chunk: every chunk looks every id up
  * at its offset within a chunk, and each id then takes the row of its own chunk through a 0/1
  * weight (a product that adds exact zeros to that row). Ids outside the table get zeros.
- * About 30 kernels whatever the number of chunks, instead of 11 per chunk (13 for GPT-2).
+ * About 30 kernels whatever the number of chunks, instead of 11 per chunk (13 for GPT-2); on
+ * wasm, outside training, one kernel of ours that copies each id's row (kernels/gather.ts).
  */
 export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
+  if (ids.dtype === 'int32' && ownWasmKernel(EMBED_ROWS)) {
+    const named = Object.fromEntries(chunks.map((c, i) => [`c${i}`, c]));
+    return tf.engine().runKernel(EMBED_ROWS, { ids, ...named }) as tf.Tensor;
+  }
   const flat = tf.cast(tf.reshape(ids, [-1]), 'int32'); // [n]
   const d = chunks[0].shape[1];
   if (chunks.length === 1) return tf.reshape(tf.gather(chunks[0], flat), [...ids.shape, d]);

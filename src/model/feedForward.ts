@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation } from './config';
+import { ownWasmKernel } from './kernels/direct';
+import { GELU_NEW } from './kernels/fusedOps';
 import { linear } from './linear';
 import type { FeedForwardParams } from './params';
 
@@ -9,6 +11,8 @@ const TWO_SQRT_2_OVER_PI = 2 * Math.sqrt(2 / Math.PI);
 export function activate(x: tf.Tensor, fn: Activation): tf.Tensor {
   switch (fn) {
     case 'gelu_new': {
+      // On wasm, outside training, the same formula as one kernel of ours (kernels/fusedOps.ts).
+      if (ownWasmKernel(GELU_NEW)) return tf.engine().runKernel(GELU_NEW, { x }) as tf.Tensor;
       // GPT-2's tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))), written as one sigmoid
       // of a polynomial, x·(c + 0.044715c·x²) with c = 2√(2/π): six cheap element-wise kernels
       // instead of eight with Pow and Tanh, the slow ones (docs/performance.md).

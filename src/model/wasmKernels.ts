@@ -5,7 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { gatherRows, registerEmbedRows } from './kernels/gather';
 import { gemm, gemmFits } from './kernels/gemm';
+import { registerFusedOps } from './kernels/fusedOps';
 
 /**
  * The gradient of `gather` (every embedding lookup) is an UnsortedSegmentSum, which the wasm
@@ -232,4 +234,7 @@ export function installWasmKernels(): void {
   registerWasmSegmentSum();
   replaceWasmKernel('BatchMatMul', matMul);
   replaceWasmKernel('_FusedMatMul', fusedMatMul);
+  replaceWasmKernel('GatherV2', gatherRows);
+  registerFusedOps();
+  registerEmbedRows();
 }

@@ -99,7 +99,8 @@ function reference(c: Case): { want: number[]; bound: number[] } {
   return { want, bound };
 }
 
-// Tiles are 4 × 8, blocks 256 deep and 256 wide; M = 1 takes its own paths.
+// A·B: up to 64 rows, pairs of rows streaming blocks of B's rows (128 KB: 108 rows at N = 301),
+// past 64 tiles 4 × 8 in blocks 256 deep and 256 wide. A·Bᵀ: tiles, or dots at M = 1.
 const shapes: [number, number, number][] = [
   [1, 1, 1],
   [1, 13, 7],
@@ -111,6 +112,8 @@ const shapes: [number, number, number][] = [
   [13, 23, 600],
   [4, 8, 0],
   [9, 64, 64],
+  [3, 301, 250],
+  [70, 21, 300],
 ];
 const cases: Case[] = shapes.flatMap(([m, n, k], s) =>
   [false, true].map((transposed) => ({
@@ -159,15 +162,16 @@ describe('gemm.c', () => {
       check(run(variant, cases));
     });
 
-    // A generation step or the last position (M = 1) gets the bits that row gets among others.
+    // A generation step or the last position (M = 1) gets the bits that row gets among a few
+    // rows (streamed) or many (tiles).
     it(`${variant}: a row alone gives the same bits as in a block of rows`, () => {
       const shape = { n: 37, k: 133, batch: 1, broadcast: 'none', bias: true } as const;
       const list = [false, true].flatMap((transposed) =>
-        [1, 6].map((m) => ({ ...shape, m, transposed })),
+        [1, 6, 70].map((m) => ({ ...shape, m, transposed })),
       );
-      const [nnAlone, nnBlock, ntAlone, ntBlock] = run(variant, list).map((r) => r.out);
-      expect(nnAlone).toEqual(nnBlock.slice(0, shape.n));
-      expect(ntAlone).toEqual(ntBlock.slice(0, shape.n));
+      const [nnAlone, nnFew, nnMany, ntAlone, ntFew, ntMany] = run(variant, list).map((r) => r.out);
+      for (const block of [nnFew, nnMany]) expect(nnAlone).toEqual(block.slice(0, shape.n));
+      for (const block of [ntFew, ntMany]) expect(ntAlone).toEqual(block.slice(0, shape.n));
     });
   }
 

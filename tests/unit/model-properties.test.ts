@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featureStats, layerNorm } from '../../src/model/layerNorm';
+import { LAYER_NORM } from '../../src/model/kernels/fusedOps';
 import {
   createKVCache,
   disposeModel,
@@ -280,18 +281,25 @@ describe('LayerNorm', () => {
     expect(maxAbsDiff(out.flat(), expected)).toBeLessThan(1e-5);
   });
 
-  it('runs nine kernels, featureStats four (each one a GPT-2 token runs 25 and 13 times)', async () => {
-    const x = tf.ones([1, 3, 8]);
-    const p = { gamma: tf.ones([8]) as tf.Tensor1D, beta: tf.zeros([8]) as tf.Tensor1D };
+  it('runs nine kernels, one of ours on wasm; featureStats four (a GPT-2 token: 25 and 13 times)', async () => {
     // Names read at once: tf.profile hands back the same object each time.
     const names = async (f: () => tf.TensorContainer) =>
       (await tf.profile(f)).kernels.map((k) => k.name);
-    expect(await names(() => layerNorm(x, p, 1e-5))).toHaveLength(9);
-    // Mean, Sub, Square, Mean, and the mean's reshape (free: no copy).
-    expect(
-      (await names(() => Object.values(featureStats(x)))).filter((k) => k !== 'Reshape'),
-    ).toEqual(['Mean', 'Sub', 'Square', 'Mean']);
-    tf.dispose([x, p.gamma, p.beta]);
+    const backend = tf.getBackend();
+    for (const on of ['cpu', 'wasm']) {
+      await tf.setBackend(on);
+      const x = tf.ones([1, 3, 8]);
+      const p = { gamma: tf.ones([8]) as tf.Tensor1D, beta: tf.zeros([8]) as tf.Tensor1D };
+      const kernels = await names(() => layerNorm(x, p, 1e-5));
+      if (on === 'wasm') expect(kernels).toEqual([LAYER_NORM]);
+      else expect(kernels).toHaveLength(9);
+      // Mean, Sub, Square, Mean, and the mean's reshape (free: no copy).
+      expect(
+        (await names(() => Object.values(featureStats(x)))).filter((k) => k !== 'Reshape'),
+      ).toEqual(['Mean', 'Sub', 'Square', 'Mean']);
+      tf.dispose([x, p.gamma, p.beta]);
+    }
+    await tf.setBackend(backend);
   });
 
   it('with γ = 1, β = 0 its output has mean 0 and variance σ²/(σ² + ε) ≈ 1; a constant row gives β', () => {

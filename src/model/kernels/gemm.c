@@ -11,9 +11,9 @@
 // Both over a batch (strides in floats; 0 broadcasts an operand). B is never copied whole: a
 // block of op(B), 256 deep and 256 wide, is packed into the scratch area (258 KB) as panels 8
 // wide, and every 4-row tile of A runs against a panel from L1 (packed, since B's rows are
-// 3–12 KB apart: read in place, a panel's lines fall into a few cache sets and evict each other). At M = 1 (a generation step)
-// there is nothing to reuse: B streams through once, row by row (gemv_nn) or as dot products
-// with its rows (dots, the tied LM head h·Eᵀ).
+// 3–12 KB apart: read in place, a panel's lines fall into a few cache sets and evict each
+// other). Up to 64 rows of A, A·B reads B in place instead, whole rows in address order
+// (few_rows_nn); at M = 1, A·Bᵀ is dot products with B's rows (dots, the tied LM head h·Eᵀ).
 #include <wasm_simd128.h>
 
 #ifdef RELAXED
@@ -179,9 +179,9 @@ static void product(const float *a, const float *b, int transposed, float *c, co
   }
 }
 
-// At M = 1 each output is still summed in the tiles' order (bias, then p = 0, 1, …, one
-// multiply-add each), so a row's logits are the same bits whether it is computed alone (a
-// generation step, the last position) or among others.
+// Every path sums each output in the tiles' order (bias, then p = 0, 1, …, one multiply-add
+// each), so a row's logits are the same bits whether it is computed alone (a generation step,
+// the last position), among a few rows or among many.
 
 // Up to 4 floats from p (count ≥ 1), zero past count: the partial columns, read in bounds.
 INLINE v128_t load_partial(const float *p, int count) {
@@ -197,13 +197,12 @@ INLINE void store_partial(float *p, v128_t v, int count) {
   if (count > 3) p[3] = wasm_f32x4_extract_lane(v, 3);
 }
 
-// c[N] = x[K] · b[K, N] (+ bias), one row: b streams through once, row by row, each row
-// multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
-static void gemv_nn(const float *x, const float *b, float *c, const float *bias, int n, int k) {
+// c[N] += x[K] · b[K, N] over depths p0 … p0+kc−1, one row: b's rows stream through once, in
+// order, each multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
+static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0, int kc) {
   int n4 = n & ~3;
-  for (int j = 0; j < n; j++) c[j] = bias ? bias[j] : 0.f;
-  int p = 0;
-  for (; p + 4 <= k; p += 4) {
+  int p = p0, end = p0 + kc;
+  for (; p + 4 <= end; p += 4) {
     const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
     v128_t x0 = wasm_f32x4_splat(x[p]), x1 = wasm_f32x4_splat(x[p + 1]);
     v128_t x2 = wasm_f32x4_splat(x[p + 2]), x3 = wasm_f32x4_splat(x[p + 3]);
@@ -214,18 +213,17 @@ static void gemv_nn(const float *x, const float *b, float *c, const float *bias,
       wasm_v128_store(c + j, MADD(x3, wasm_v128_load(b3 + j), s));
     }
   }
-  for (; p < k; p++) {
+  for (; p < end; p++) {
     v128_t xp = wasm_f32x4_splat(x[p]);
     for (int j = 0; j < n4; j += 4)
       wasm_v128_store(c + j, MADD(xp, wasm_v128_load(b + p * n + j), wasm_v128_load(c + j)));
   }
   if (n4 == n) return;
   v128_t s = load_partial(c + n4, n - n4);
-  for (p = 0; p < k; p++)
+  for (p = p0; p < end; p++)
     s = MADD(wasm_f32x4_splat(x[p]), load_partial(b + p * n + n4, n - n4), s);
   store_partial(c + n4, s, n - n4);
 }
-
 
 // Outputs j … j+4g−1 of x[K] · b[N, K]ᵀ (rows past n repeat row n−1; the caller stores only
 // the valid lanes): g groups of four rows in one pass over x, so the groups' multiply-add chains
@@ -276,9 +274,78 @@ static void dots(const float *x, const float *b, float *c, const float *bias, in
   }
 }
 
+// Two rows of c[2, N] += x[2, K] · b[K, N] over depths p0 … p0+kc−1: b's rows stream through in
+// order, four at a time, each multiplied into both rows of c (24 KB at N = 3072: stays in L1).
+static void stream2(const float *x, int ldx, const float *b, float *c, int n, int p0, int kc) {
+  int n4 = n & ~3;
+  const float *x1r = x + ldx;
+  float *c1 = c + n;
+  int p = p0, end = p0 + kc;
+  for (; p + 4 <= end; p += 4) {
+    const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
+    v128_t x00 = wasm_f32x4_splat(x[p]), x01 = wasm_f32x4_splat(x[p + 1]);
+    v128_t x02 = wasm_f32x4_splat(x[p + 2]), x03 = wasm_f32x4_splat(x[p + 3]);
+    v128_t x10 = wasm_f32x4_splat(x1r[p]), x11 = wasm_f32x4_splat(x1r[p + 1]);
+    v128_t x12 = wasm_f32x4_splat(x1r[p + 2]), x13 = wasm_f32x4_splat(x1r[p + 3]);
+    for (int j = 0; j < n4; j += 4) {
+      v128_t v0 = wasm_v128_load(b0 + j), v1 = wasm_v128_load(b1 + j);
+      v128_t v2 = wasm_v128_load(b2 + j), v3 = wasm_v128_load(b3 + j);
+      v128_t s = MADD(x00, v0, wasm_v128_load(c + j));
+      v128_t t = MADD(x10, v0, wasm_v128_load(c1 + j));
+      s = MADD(x01, v1, s);
+      t = MADD(x11, v1, t);
+      s = MADD(x02, v2, s);
+      t = MADD(x12, v2, t);
+      wasm_v128_store(c + j, MADD(x03, v3, s));
+      wasm_v128_store(c1 + j, MADD(x13, v3, t));
+    }
+  }
+  for (; p < end; p++) {
+    v128_t xp = wasm_f32x4_splat(x[p]), yp = wasm_f32x4_splat(x1r[p]);
+    for (int j = 0; j < n4; j += 4) {
+      v128_t v = wasm_v128_load(b + p * n + j);
+      wasm_v128_store(c + j, MADD(xp, v, wasm_v128_load(c + j)));
+      wasm_v128_store(c1 + j, MADD(yp, v, wasm_v128_load(c1 + j)));
+    }
+  }
+  for (int r = 0; r < 2; r++) {
+    if (n4 == n) break;
+    const float *xr = x + r * ldx;
+    float *cr = c + r * n;
+    v128_t s = load_partial(cr + n4, n - n4);
+    for (p = p0; p < end; p++)
+      s = MADD(wasm_f32x4_splat(xr[p]), load_partial(b + p * n + n4, n - n4), s);
+    store_partial(cr + n4, s, n - n4);
+  }
+}
+
+#define FEW_ROWS 64             // up to here, few_rows_nn; past it, the packed tiles (product)
+#define STREAM_BYTES (128 * 1024) // a block of B's rows: from memory once, then from L2
+
+// C[M, N] = A[M, K] · B[K, N] (+ bias) for up to FEW_ROWS rows (a generation step, short
+// inputs, the last position): B is read in place, in address order, with no packing. Per block
+// of B's rows (contiguous, STREAM_BYTES), every pair of A's rows streams it into its two rows of
+// C, the first pair from memory, the others from L2. The loads of B sit among the multiply-adds,
+// so the hardware prefetcher fetches the next lines while they compute; packing read B in a
+// phase of its own, with nothing to overlap (docs/performance.md, "Own GEMM kernels": 24 → 32
+// GFLOP/s at c_fc M = 16 with B cold, 6 → 12 at M = 2).
+static void few_rows_nn(const float *a, const float *b, float *c, const float *bias, int m, int n,
+                        int k) {
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) c[i * n + j] = bias ? bias[j] : 0.f;
+  int kb = STREAM_BYTES / 4 / n;
+  kb = kb < 4 ? 4 : kb & ~3;
+  for (int p0 = 0; p0 < k; p0 += kb) {
+    int kc = k - p0 < kb ? k - p0 : kb;
+    int i = 0;
+    for (; i + 2 <= m; i += 2) stream2(a + i * k, k, b, c + i * n, n, p0, kc);
+    if (i < m) gemv_nn_part(a + i * k, b, c + i * n, n, p0, kc);
+  }
+}
+
 static void nn(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
                float *scratch) {
-  if (m == 1) gemv_nn(a, b, c, bias, n, k);
+  if (m <= FEW_ROWS) few_rows_nn(a, b, c, bias, m, n, k);
   else product(a, b, 0, c, bias, m, n, k, scratch);
 }
 
@@ -304,4 +371,82 @@ __attribute__((export_name("gemm_nt"))) void gemm_nt(const float *a, const float
                                                       const float *bias, int m, int n, int k,
                                                       int batch, int sa, int sb, float *scratch) {
   for (int i = 0; i < batch; i++) nt(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, scratch);
+}
+
+// y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may
+// be 0): μ and σ² (the biased variance) summed in four lanes, then one pass writes the row. A
+// row's output depends on that row only.
+__attribute__((export_name("layer_norm"))) void layer_norm(const float *x, const float *gamma,
+                                                           const float *beta, float *y, int rows,
+                                                           int d, float eps) {
+  int d4 = d & ~3;
+  for (int r = 0; r < rows; r++, x += d, y += d) {
+    v128_t s = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
+    float sum = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) +
+                wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
+    for (int j = d4; j < d; j++) sum += x[j];
+    float mean = sum / d;
+    v128_t mu = wasm_f32x4_splat(mean);
+    v128_t q = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(x + j), mu);
+      q = wasm_f32x4_add(q, wasm_f32x4_mul(c, c));
+    }
+    float squares = wasm_f32x4_extract_lane(q, 0) + wasm_f32x4_extract_lane(q, 1) +
+                    wasm_f32x4_extract_lane(q, 2) + wasm_f32x4_extract_lane(q, 3);
+    for (int j = d4; j < d; j++) squares += (x[j] - mean) * (x[j] - mean);
+    float scale = 1.f / __builtin_sqrtf(squares / d + eps);
+    v128_t sc = wasm_f32x4_splat(scale);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t v = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + j), mu), sc),
+                                wasm_v128_load(gamma + j));
+      wasm_v128_store(y + j, beta ? wasm_f32x4_add(v, wasm_v128_load(beta + j)) : v);
+    }
+    for (int j = d4; j < d; j++) {
+      float v = (x[j] - mean) * scale * gamma[j];
+      y[j] = beta ? v + beta[j] : v;
+    }
+  }
+}
+
+// e^z (Cephes' expf: z = n·ln 2 + r, |r| ≤ ½ln 2, a degree-7 polynomial of r, then 2^n
+// through the exponent bits): within 2 ulp; +∞ past 88.7, 0 below −87.3 (no subnormals).
+INLINE v128_t exp4(v128_t x) {
+  v128_t z = wasm_f32x4_max(wasm_f32x4_min(x, wasm_f32x4_splat(88.f)),
+                            wasm_f32x4_splat(-87.3365478515625f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(z, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(z, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500E-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894E-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(r, r)), r),
+                     wasm_f32x4_splat(1.f));
+  v128_t two_n = wasm_i32x4_shl(
+      wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v128_t e = wasm_f32x4_mul(p, two_n);
+  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e,
+                             wasm_f32x4_gt(x, wasm_f32x4_splat(88.7f)));
+}
+
+// gelu_new(x) = x·σ(c·(x + 0.044715·x³)), c = 2√(2/π) (feedForward.ts, activate) over n floats.
+__attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y, int n) {
+  const v128_t c = wasm_f32x4_splat(1.5957691216057308f);
+  const v128_t c3 = wasm_f32x4_splat(0.044715f * 1.5957691216057308f);
+  const v128_t one = wasm_f32x4_splat(1.f);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t v = wasm_v128_load(x + j);
+    v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+    v128_t e = exp4(wasm_f32x4_neg(inner));
+    wasm_v128_store(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, e)));
+  }
+  if (j == n) return;
+  v128_t v = load_partial(x + j, n - j);
+  v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+  store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
 }
