@@ -41,7 +41,6 @@ async function runOnWasm(headers?: Record<string, string>, query = ''): Promise<
   }
 }
 
-
 describe('wasm threads', () => {
   let plain: Outcome;
 

@@ -93,7 +93,7 @@ const PARTS = 16;
  */
 const SPINS = 2000;
 
-function await0(control: Int32Array, at: number, from: number): void {
+function waitWhile(control: Int32Array, at: number, from: number): void {
   for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(control, at) !== from) return;
   Atomics.wait(control, at, from);
 }
@@ -140,8 +140,8 @@ export function serveGemm(init: HelperInit, ready: () => void): never {
   const kernels = new WebAssembly.Instance(module, { env: { memory } })
     .exports as unknown as GemmExports;
   ready();
-  for (let seen = 0; ; ) {
-    await0(control, SEQUENCE, seen);
+  for (let seen = 0; ;) {
+    waitWhile(control, SEQUENCE, seen);
     seen = Atomics.load(control, SEQUENCE);
     runPart(kernels, control, thread, scratch);
     if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
@@ -178,7 +178,8 @@ export class GemmPool {
     }
     runPart(this.kernels, control, 0, this.scratch);
     if (parts.length === 1) return;
-    for (let left; (left = Atomics.load(control, PENDING)) !== 0; ) await0(control, PENDING, left);
+    for (let left; (left = Atomics.load(control, PENDING)) !== 0;)
+      waitWhile(control, PENDING, left);
   }
 
   dispose(): void {
