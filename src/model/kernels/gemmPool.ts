@@ -2,14 +2,16 @@
  * Our matrix products split over threads on tfjs-wasm's threaded build (docs/performance.md,
  * "wasm threads and hosting"). The thread that runs tfjs (the model worker) and N − 1 helpers
  * each instantiate the shared-memory build of gemm.c on tfjs's shared WebAssembly.Memory, with a
- * scratch area of their own; a product is cut into parts (planParts), each helper is handed its
- * part through Atomics on a SharedArrayBuffer, the calling thread computes the first part and
- * waits for the others. gemm_part sums every output in the same order whatever the part, so the
- * result is the same bits as on one thread.
+ * scratch area of their own. A product is cut into a few parts per thread (planParts), posted
+ * through Atomics on a SharedArrayBuffer; every thread, the caller included, claims parts one at
+ * a time until none is left, and the caller returns when all are done. A helper the scheduler
+ * parks (other processes on the cores) then costs nothing but its one part: the others take the
+ * rest. gemm_part sums every output in the same order whatever the part, so the result is the
+ * same bits as on one thread.
  */
 import type { GemmExports } from './gemm';
 
-/** Batches i1 … i2−1 and columns j1 … j2−1 of a product: one thread's share. */
+/** Batches i1 … i2−1 and columns j1 … j2−1 of a product: what one thread claims at a time. */
 export interface Part {
   i1: number;
   i2: number;
@@ -37,27 +39,39 @@ export const MIN_SPLIT_MACS = 1 << 18;
  */
 export const COLUMN_STEP = 16;
 
+/** Parts per thread: small enough that a slow thread holds the others up little. */
+export const PARTS_PER_THREAD = 4;
+
+/** The most parts of one product (the control block's room). */
+const MAX_PARTS = 64;
+
 /** Cuts `count` units into `parts` contiguous ranges whose sizes differ by at most one unit. */
 function ranges(count: number, parts: number, unit: number, end: number): [number, number][] {
   return Array.from({ length: parts }, (_, t): [number, number] => [
     Math.min(end, Math.floor((count * t) / parts) * unit),
     Math.min(end, Math.floor((count * (t + 1)) / parts) * unit),
-  ]).filter(([from, to]) => to > from);
+  ]);
 }
 
 /**
- * The parts of a product for `threads` threads: by batch (attention's heads) when there are at
- * least as many matrices as threads, else by columns of C; the whole product as one part when it
- * is too small to pay for the threads. Every output lies in exactly one part.
+ * The parts of a product for `threads` threads, about PARTS_PER_THREAD each: by batch
+ * (attention's heads) when there are at least as many matrices as threads, else by columns of C;
+ * the whole product as one part when it is too small to pay for the threads. Every output lies in
+ * exactly one part.
  */
 export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLIT_MACS): Part[] {
   const { m, n, k, batch } = size;
   const whole = { i1: 0, i2: batch, j1: 0, j2: n };
   if (threads <= 1 || batch * m * n * k < minMacs) return [whole];
+  const parts = Math.min(MAX_PARTS, threads * PARTS_PER_THREAD);
   if (batch >= threads)
-    return ranges(batch, threads, 1, batch).map(([i1, i2]) => ({ ...whole, i1, i2 }));
+    return ranges(batch, Math.min(batch, parts), 1, batch).map(([i1, i2]) => ({
+      ...whole,
+      i1,
+      i2,
+    }));
   const steps = Math.ceil(n / COLUMN_STEP);
-  return ranges(steps, Math.min(threads, steps), COLUMN_STEP, n).map(([j1, j2]) => ({
+  return ranges(steps, Math.min(steps, parts), COLUMN_STEP, n).map(([j1, j2]) => ({
     ...whole,
     j1,
     j2,
@@ -79,11 +93,15 @@ export interface GemmJob {
   strideB: number;
 }
 
-// The control block (Int32Array): a job's sequence number, which helpers wait on; the count of
-// helpers still at work, which the caller waits on; the job; each thread's part (4 ints).
+// The control block (Int32Array): the job's sequence number, which helpers wait on; the claim
+// word, (sequence mod 2¹⁵) · 2¹⁶ + the next unclaimed part, so that a thread still holding an old
+// job's sequence can never claim a part of a newer one; the parts done and their count; the job;
+// the parts (4 ints each).
 const SEQUENCE = 0;
-const PENDING = 1;
-const JOB = 2;
+const CLAIM = 1;
+const DONE = 2;
+const COUNT = 3;
+const JOB = 4;
 const PARTS = 16;
 
 /**
@@ -93,62 +111,62 @@ const PARTS = 16;
  */
 const SPINS = 2000;
 
+/** Returns once `control[at]` is no longer `from`. */
 function waitWhile(control: Int32Array, at: number, from: number): void {
   for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(control, at) !== from) return;
   Atomics.wait(control, at, from);
 }
 
-function runPart(kernels: GemmExports, control: Int32Array, thread: number, scratch: number) {
-  const at = PARTS + 4 * thread;
-  const [i1, i2, j1, j2] = [control[at], control[at + 1], control[at + 2], control[at + 3]];
-  if (i2 <= i1 || j2 <= j1) return;
+const tagOf = (sequence: number) => (sequence & 0x7fff) << 16;
+
+function runPart(kernels: GemmExports, control: Int32Array, part: number, scratch: number) {
+  const at = PARTS + 4 * part;
   const job = control.subarray(JOB, JOB + 10);
-  kernels.gemm_part(
-    job[0],
-    job[1],
-    job[2],
-    job[3],
-    job[4],
-    job[5],
-    job[6],
-    job[7],
-    job[8],
-    job[9],
-    i1,
-    i2,
-    j1,
-    j2,
-    scratch,
-  );
+  kernels.gemm_part(job[0], job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[8],
+    job[9], control[at], control[at + 1], control[at + 2], control[at + 3], scratch); // prettier-ignore
 }
 
-/** What a helper thread is sent to start: its index (1 … N − 1) and its scratch area. */
+/**
+ * Claims and runs parts of the job of `sequence` until none is left (or a newer job has replaced
+ * it: then its parts were all claimed already).
+ */
+function work(kernels: GemmExports, control: Int32Array, sequence: number, scratch: number) {
+  const tag = tagOf(sequence);
+  for (;;) {
+    const claim = Atomics.load(control, CLAIM);
+    const count = Atomics.load(control, COUNT);
+    if ((claim & ~0xffff) !== tag || (claim & 0xffff) >= count) return;
+    if (Atomics.compareExchange(control, CLAIM, claim, claim + 1) !== claim) continue;
+    runPart(kernels, control, claim & 0xffff, scratch);
+    if (Atomics.add(control, DONE, 1) + 1 === count) Atomics.notify(control, DONE);
+  }
+}
+
+/** What a helper thread is sent to start: the kernels, the control block, its scratch area. */
 export interface HelperInit {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   control: Int32Array;
-  thread: number;
   scratch: number;
 }
 
 /**
- * A helper thread's life: instantiate gemm.c on the shared memory, say `ready`, then run its part
+ * A helper thread's life: instantiate gemm.c on the shared memory, say `ready`, then claim parts
  * of every job until the thread is terminated (it never returns to its event loop).
  */
 export function serveGemm(init: HelperInit, ready: () => void): never {
-  const { module, memory, control, thread, scratch } = init;
+  const { module, memory, control, scratch } = init;
   const kernels = new WebAssembly.Instance(module, { env: { memory } })
     .exports as unknown as GemmExports;
   ready();
   for (let seen = 0; ;) {
     waitWhile(control, SEQUENCE, seen);
     seen = Atomics.load(control, SEQUENCE);
-    runPart(kernels, control, thread, scratch);
-    if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
+    work(kernels, control, seen, scratch);
   }
 }
 
-/** The calling thread's side: hands out the parts of each product and computes the first one. */
+/** The calling thread's side: posts the parts of each product and works on them too. */
 export class GemmPool {
   constructor(
     private readonly kernels: GemmExports,
@@ -163,29 +181,36 @@ export class GemmPool {
 
   /** The product `job` on every thread (its parts as planParts cuts them). */
   run(job: GemmJob): void {
-    const { control } = this;
+    const { control, kernels } = this;
     const parts = planParts(job, this.threads);
     const fields = [job.transposed ? 1 : 0, job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
+    if (parts.length === 1) {
+      kernels.gemm_part(...(fields as Fields), job.strideA, job.strideB, 0, job.batch, 0, job.n,
+        this.scratch); // prettier-ignore
+      return;
+    }
+    // Every part of the last job is done; a thread still in `work` with its sequence finds the
+    // claim word's new tag (stored first) and claims nothing. Helpers read the rest only once the
+    // new sequence is out.
+    const sequence = control[SEQUENCE] + 1;
+    Atomics.store(control, CLAIM, tagOf(sequence));
     control.set([...fields, job.strideA, job.strideB], JOB);
-    for (let t = 0; t < this.threads; t++) {
-      const p = parts[t] ?? { i1: 0, i2: 0, j1: 0, j2: 0 };
-      control.set([p.i1, p.i2, p.j1, p.j2], PARTS + 4 * t);
-    }
-    if (parts.length > 1) {
-      Atomics.store(control, PENDING, this.helpers.length);
-      Atomics.add(control, SEQUENCE, 1);
-      Atomics.notify(control, SEQUENCE);
-    }
-    runPart(this.kernels, control, 0, this.scratch);
-    if (parts.length === 1) return;
-    for (let left; (left = Atomics.load(control, PENDING)) !== 0;)
-      waitWhile(control, PENDING, left);
+    parts.forEach((p, t) => control.set([p.i1, p.i2, p.j1, p.j2], PARTS + 4 * t));
+    Atomics.store(control, DONE, 0);
+    Atomics.store(control, COUNT, parts.length);
+    Atomics.store(control, SEQUENCE, sequence);
+    Atomics.notify(control, SEQUENCE);
+    work(kernels, control, sequence, this.scratch);
+    for (let done; (done = Atomics.load(control, DONE)) < parts.length;)
+      waitWhile(control, DONE, done);
   }
 
   dispose(): void {
     this.helpers.forEach((h) => h.terminate());
   }
 }
+
+type Fields = [number, number, number, number, number, number, number, number];
 
 /** A helper thread as the pool sees it: a Worker, or Node's worker_threads in a wrapper (tests). */
 export interface HelperThread {
@@ -212,9 +237,9 @@ export interface PoolOptions {
  */
 export async function startGemmPool(options: PoolOptions): Promise<GemmPool> {
   const { module, memory, kernels, threads, spawn, timeoutMs = 10_000 } = options;
-  const control = new Int32Array(new SharedArrayBuffer(4 * (PARTS + 4 * threads)));
+  const control = new Int32Array(new SharedArrayBuffer(4 * (PARTS + 4 * MAX_PARTS)));
   const helpers: HelperThread[] = [];
-  const start = (thread: number) =>
+  const start = () =>
     new Promise<void>((resolve, reject) => {
       const helper = spawn();
       helpers.push(helper);
@@ -225,10 +250,10 @@ export async function startGemmPool(options: PoolOptions): Promise<GemmPool> {
         reject(new Error(`a gemm thread failed: ${e.message ?? 'no message'}`));
       });
       const scratch = options.malloc(kernels.gemm_scratch_bytes());
-      helper.postMessage({ module, memory, control, thread, scratch });
+      helper.postMessage({ module, memory, control, scratch });
     });
   try {
-    await Promise.all(Array.from({ length: threads - 1 }, (_, i) => start(i + 1)));
+    await Promise.all(Array.from({ length: threads - 1 }, start));
   } catch (e) {
     helpers.forEach((h) => h.terminate());
     throw e;
