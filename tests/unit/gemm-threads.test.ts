@@ -34,12 +34,12 @@ describe('planParts', () => {
     for (const threads of [1, 2, 3, 4])
       for (const size of [
         { m: 64, n: 2304, k: 768, batch: 1 },
-        { m: 1, n: 50257, k: 768, batch: 1 },
-        { m: 64, n: 64, k: 64, batch: 12 },
+        { m: 1, n: 50257, k: 768, batch: 1, transposed: true },
+        { m: 64, n: 64, k: 64, batch: 12, transposed: true },
         { m: 1, n: 17, k: 64, batch: 12 },
         { m: 300, n: 33, k: 300, batch: 3 },
         { m: 1000, n: 5, k: 1000, batch: 1 },
-      ]) {
+      ].map((s) => ({ transposed: false, ...s }))) {
         const parts = planParts(size, threads);
         expect(parts.length).toBeLessThanOrEqual(threads * PARTS_PER_THREAD);
         expect(owners(size, parts), JSON.stringify({ size, threads })).toEqual(new Set([1]));
@@ -47,31 +47,38 @@ describe('planParts', () => {
   });
 
   it('keeps a product too small to pay for threads whole', () => {
-    const size = { m: 4, n: 64, k: 64, batch: 12 };
+    const size = { m: 4, n: 64, k: 64, batch: 12, transposed: true };
     expect(size.m * size.n * size.k * size.batch).toBeLessThan(MIN_SPLIT_MACS);
     expect(planParts(size, 2)).toEqual([{ i1: 0, i2: 12, j1: 0, j2: 64 }]);
   });
 
   it("splits attention's heads by batch, whole matrices in each part", () => {
-    const parts = planParts({ m: 64, n: 64, k: 64, batch: 12 }, 2);
+    const parts = planParts({ m: 64, n: 64, k: 64, batch: 12, transposed: true }, 2);
     expect(parts).toHaveLength(2 * PARTS_PER_THREAD);
     for (const p of parts) expect([p.j1, p.j2, p.i2 - p.i1 >= 1]).toEqual([0, 64, true]);
     expect(parts.map((p) => p.i1)).toEqual([0, 1, 3, 4, 6, 7, 9, 10]);
   });
 
   it('splits one matrix by columns at multiples of 16, evenly', () => {
-    const parts = planParts({ m: 1, n: 50257, k: 768, batch: 1 }, 3);
+    const parts = planParts({ m: 1, n: 50257, k: 768, batch: 1, transposed: true }, 3);
     expect(parts).toHaveLength(3 * PARTS_PER_THREAD);
     for (const p of parts) expect([p.i1, p.i2, p.j1 % COLUMN_STEP]).toEqual([0, 1, 0]);
     const widths = parts.map((p) => p.j2 - p.j1);
     expect(Math.max(...widths) - Math.min(...widths)).toBeLessThanOrEqual(COLUMN_STEP + 15);
+  });
+
+  it('keeps one row times a matrix whole, unless there is a batch of them', () => {
+    const row = { m: 1, n: 3072, k: 768, batch: 1, transposed: false };
+    expect(planParts(row, 2)).toEqual([{ i1: 0, i2: 1, j1: 0, j2: 3072 }]);
+    expect(planParts({ ...row, batch: 12 }, 2)).toHaveLength(2 * PARTS_PER_THREAD);
+    expect(planParts({ ...row, m: 2 }, 2)).toHaveLength(2 * PARTS_PER_THREAD);
   });
 });
 
 const decode = (base64: string) => Uint8Array.from(Buffer.from(base64, 'base64'));
 
 /** A shared memory with A, B, bias and two outputs of `size` laid out in it, A to C filled. */
-function layout(memory: WebAssembly.Memory, size: ProductSize, transposed: boolean) {
+function layout(memory: WebAssembly.Memory, size: ProductSize) {
   const { m, n, k, batch } = size;
   const f = new Float32Array(memory.buffer);
   let top = 1024; // floats; every operand 16-float aligned
@@ -93,7 +100,6 @@ function layout(memory: WebAssembly.Memory, size: ProductSize, transposed: boole
   for (let i = 0; i < batch * k * n; i++) f[at.b + i] = value(i, 2);
   for (let i = 0; i < n; i++) f[at.bias + i] = value(i, 3);
   const job: GemmJob = {
-    transposed,
     a: at.a * 4,
     b: at.b * 4,
     c: at.c * 4,
@@ -116,13 +122,31 @@ function runWhole(g: GemmExports, l: ReturnType<typeof layout>) {
 
 // Odd shapes: no multiple of the 4 × 8 tiles, the 256-wide blocks or the column step; M = 1 takes
 // gemv (A·B) and dots (A·Bᵀ).
-const SIZES: ProductSize[] = [
+const SIZES: Omit<ProductSize, 'transposed'>[] = [
   { m: 1, n: 1001, k: 97, batch: 1 },
   { m: 1, n: 37, k: 300, batch: 3 },
   { m: 7, n: 300, k: 9, batch: 1 },
   { m: 13, n: 523, k: 600, batch: 1 },
   { m: 33, n: 65, k: 131, batch: 5 },
 ];
+
+/** Cuts by columns (at multiples of 16) and, with a batch, by matrices. */
+function cuts(size: ProductSize, pieces: number): Part[][] {
+  const whole = { i1: 0, i2: size.batch, j1: 0, j2: size.n };
+  const at = (count: number, t: number) => Math.floor((count * t) / pieces);
+  const steps = Math.ceil(size.n / 16);
+  const byColumns = Array.from({ length: pieces }, (_, t) => ({
+    ...whole,
+    j1: Math.min(size.n, at(steps, t) * 16),
+    j2: Math.min(size.n, at(steps, t + 1) * 16),
+  }));
+  const byBatch = Array.from({ length: pieces }, (_, t) => ({
+    ...whole,
+    i1: at(size.batch, t),
+    i2: at(size.batch, t + 1),
+  }));
+  return size.batch > 1 ? [byColumns, byBatch] : [byColumns];
+}
 
 describe("gemm.c's shared-memory build", () => {
   const memory = new WebAssembly.Memory({ initial: 512, maximum: 1024, shared: true });
@@ -137,19 +161,18 @@ describe("gemm.c's shared-memory build", () => {
   for (const transposed of [false, true])
     it(`computes any part of ${transposed ? 'A·Bᵀ' : 'A·B'} with the bits of the whole`, () => {
       const kernels = g();
-      for (const size of SIZES)
-        for (const threads of [2, 3, 4]) {
-          const l = layout(memory, size, transposed);
+      for (const shape of SIZES)
+        for (const parts of [2, 3, 4].flatMap((t) => cuts({ ...shape, transposed }, t))) {
+          const size = { ...shape, transposed };
+          const l = layout(memory, size);
           runWhole(kernels, l);
           l.f.fill(NaN, l.at.c, l.at.c + size.batch * size.m * size.n);
-          const parts = planParts(size, threads, 0);
-          expect(parts.length, JSON.stringify(size)).toBeGreaterThan(1);
           for (const p of parts) {
             const { job } = l;
             kernels.gemm_part(Number(transposed), job.a, job.b, job.c, job.bias, job.m, job.n,
               job.k, job.strideA, job.strideB, p.i1, p.i2, p.j1, p.j2, l.at.scratch * 4); // prettier-ignore
           }
-          expect(l.out(l.at.c), JSON.stringify({ size, threads })).toEqual(l.out(l.at.whole));
+          expect(l.out(l.at.c), JSON.stringify({ size, parts })).toEqual(l.out(l.at.whole));
         }
     });
 });
@@ -204,16 +227,16 @@ describe('a pool of threads', () => {
         for (const size of SIZES) {
           // Wide enough to pass MIN_SPLIT_MACS, so that it is split; still no multiple of 16.
           const macs = size.batch * size.m * size.n * size.k;
-          const big = { ...size, n: size.n * Math.ceil(MIN_SPLIT_MACS / macs) + 5 };
-          const l = layout(memory, big, transposed);
+          const big = { ...size, transposed, n: size.n * Math.ceil(MIN_SPLIT_MACS / macs) + 5 };
+          const l = layout(memory, big);
           parts += planParts(big, 3).length;
-          expect(planParts(big, 3).length).toBeGreaterThan(1);
           expect(l.top).toBeLessThan(512 << 16);
           runWhole(kernels, l);
           l.f.fill(NaN, l.at.c, l.at.c + big.batch * big.m * big.n);
           pool.run(l.job);
-          expect(l.out(l.at.c), JSON.stringify({ big, transposed })).toEqual(l.out(l.at.whole));
+          expect(l.out(l.at.c), JSON.stringify(big)).toEqual(l.out(l.at.whole));
         }
+    expect(parts).toBeGreaterThan(20 * 2 * SIZES.length); // most were split
     expect(ownParts).toBeLessThan(parts);
   });
 });

@@ -19,12 +19,13 @@ export interface Part {
   j2: number;
 }
 
-/** A product's size: batch × [m, k] · [k, n]. */
+/** A product's size: batch × [m, k] · [k, n] (B stored [n, k] if transposed). */
 export interface ProductSize {
   m: number;
   n: number;
   k: number;
   batch: number;
+  transposed: boolean;
 }
 
 /**
@@ -57,7 +58,9 @@ function ranges(count: number, parts: number, unit: number, end: number): [numbe
  * The parts of a product for `threads` threads, about PARTS_PER_THREAD each: by batch
  * (attention's heads) when there are at least as many matrices as threads, else by columns of C;
  * the whole product as one part when it is too small to pay for the threads. Every output lies in
- * exactly one part.
+ * exactly one part. One row times a matrix (a generation step's linear layers, gemv_nn) is not
+ * cut by columns: it streams B's rows, and a part reads a piece of each, which costs 6–40% more
+ * per byte than whole rows (docs/performance.md), about what a second thread gains at that size.
  */
 export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLIT_MACS): Part[] {
   const { m, n, k, batch } = size;
@@ -70,6 +73,7 @@ export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLI
       i1,
       i2,
     }));
+  if (m === 1 && !size.transposed) return [whole];
   const steps = Math.ceil(n / COLUMN_STEP);
   return ranges(steps, Math.min(steps, parts), COLUMN_STEP, n).map(([j1, j2]) => ({
     ...whole,
@@ -105,15 +109,19 @@ const JOB = 4;
 const PARTS = 16;
 
 /**
- * Polls of an Atomics word before a thread sleeps on it: products come back to back within a
- * forward, and a futex wake costs more than a short spin; a long one would take the core from
- * the other thread (2 cores here).
+ * How long a thread polls an Atomics word before it sleeps on it (ms). Waking a sleeping thread
+ * costs about 0.1 ms here, as much as a third of a small product: the model worker, whose
+ * helpers are at work on their last parts, polls until they are done; a helper polls for the
+ * next product a while, since products come close together within a forward, and then sleeps,
+ * so as not to keep a core from others.
  */
-const SPINS = 2000;
+const CALLER_SPIN_MS = 0.5;
+const HELPER_SPIN_MS = 0.1;
 
-/** Returns once `control[at]` is no longer `from`. */
-function waitWhile(control: Int32Array, at: number, from: number): void {
-  for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(control, at) !== from) return;
+/** Returns once `control[at]` is no longer `from`, polling for `spinMs`, then asleep. */
+function waitWhile(control: Int32Array, at: number, from: number, spinMs: number): void {
+  for (const until = performance.now() + spinMs; performance.now() < until;)
+    for (let spin = 0; spin < 100; spin++) if (Atomics.load(control, at) !== from) return;
   Atomics.wait(control, at, from);
 }
 
@@ -160,7 +168,7 @@ export function serveGemm(init: HelperInit, ready: () => void): never {
     .exports as unknown as GemmExports;
   ready();
   for (let seen = 0; ;) {
-    waitWhile(control, SEQUENCE, seen);
+    waitWhile(control, SEQUENCE, seen, HELPER_SPIN_MS);
     seen = Atomics.load(control, SEQUENCE);
     work(kernels, control, seen, scratch);
   }
@@ -202,7 +210,7 @@ export class GemmPool {
     Atomics.notify(control, SEQUENCE);
     work(kernels, control, sequence, this.scratch);
     for (let done; (done = Atomics.load(control, DONE)) < parts.length;)
-      waitWhile(control, DONE, done);
+      waitWhile(control, DONE, done, CALLER_SPIN_MS);
   }
 
   dispose(): void {
