@@ -83,17 +83,12 @@ export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLI
 }
 
 /** gemm_part's arguments apart from the part and the scratch area (addresses in bytes). */
-export interface GemmJob {
-  transposed: boolean;
+export interface GemmJob extends ProductSize {
   a: number;
   b: number;
   c: number;
   bias: number;
-  m: number;
-  n: number;
-  k: number;
-  batch: number;
-  strideA: number;
+  strideA: number; // floats from one matrix of the batch to the next (0: one for all)
   strideB: number;
 }
 
