@@ -18,7 +18,11 @@ interface Outcome {
   errors: string[];
 }
 
-/** Open the app on wasm, let it load its default model and run its default text. */
+/**
+ * Open the app on wasm, let it load its default model and run its default text. The e2e model
+ * (harness.ts, d = 128) has linear layers past gemmPool.ts's MIN_SPLIT_MACS from 6 tokens on:
+ * on threads they are split.
+ */
 async function runOnWasm(headers?: Record<string, string>, query = ''): Promise<Outcome> {
   const app = await openApp({ query: `?backend=wasm${query}`, headers });
   try {
