@@ -147,7 +147,7 @@ export async function startGemmThreads(
 ): Promise<void> {
   const g = backendGemm(backend);
   if (!g || !isShared(g.memory)) throw new Error('our kernels do not run on a shared memory here');
-  if (threads <= 1) return;
+  if (threads <= 1 || g.pool) return;
   const emscripten = backend.wasm as unknown as EmscriptenModule;
   g.pool = await startGemmPool({
     module: gemmModule(g.variant, true),
