@@ -9,8 +9,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GEMM_RELAXED, GEMM_RELAXED_SHARED, GEMM_SIMD, GEMM_SIMD_SHARED } from './gemmWasm';
 import { type GemmPool, type HelperThread, startGemmPool } from './gemmPool';
 
-/** gemm.c's entry points: addresses in bytes, sizes and strides in floats. */
-type GemmEntry = (
+/** Operands and sizes, in the order gemm.c's entry points take them: addresses in bytes. */
+export type Operands = [
   a: number,
   b: number,
   c: number,
@@ -18,10 +18,11 @@ type GemmEntry = (
   m: number,
   n: number,
   k: number,
-  batch: number,
-  strideA: number,
-  strideB: number,
-  scratch: number,
+];
+
+/** gemm_nn and gemm_nt: strides in floats. */
+type GemmEntry = (
+  ...args: [...Operands, batch: number, strideA: number, strideB: number, scratch: number]
 ) => void;
 
 export interface GemmExports {
@@ -30,20 +31,8 @@ export interface GemmExports {
   /** One part of either (transposed 0 or 1): batches i1 … i2−1, columns j1 … j2−1. */
   gemm_part(
     transposed: number,
-    a: number,
-    b: number,
-    c: number,
-    bias: number,
-    m: number,
-    n: number,
-    k: number,
-    strideA: number,
-    strideB: number,
-    i1: number,
-    i2: number,
-    j1: number,
-    j2: number,
-    scratch: number,
+    ...args: [...Operands, sa: number, sb: number, i1: number, i2: number, j1: number, j2: number,
+      scratch: number] // prettier-ignore
   ): void;
   gemm_scratch_bytes(): number; // the scratch area each call needs (258 KB)
 }

@@ -9,7 +9,7 @@
  * rest. gemm_part sums every output in the same order whatever the part, so the result is the
  * same bits as on one thread.
  */
-import type { GemmExports } from './gemm';
+import type { GemmExports, Operands } from './gemm';
 
 /** Batches i1 … i2−1 and columns j1 … j2−1 of a product: what one thread claims at a time. */
 export interface Part {
@@ -186,9 +186,10 @@ export class GemmPool {
   run(job: GemmJob): void {
     const { control, kernels } = this;
     const parts = planParts(job, this.threads);
-    const fields = [job.transposed ? 1 : 0, job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
+    const operands: Operands = [job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
+    const transposed = job.transposed ? 1 : 0;
     if (parts.length === 1) {
-      kernels.gemm_part(...(fields as Fields), job.strideA, job.strideB, 0, job.batch, 0, job.n,
+      kernels.gemm_part(transposed, ...operands, job.strideA, job.strideB, 0, job.batch, 0, job.n,
         this.scratch); // prettier-ignore
       return;
     }
@@ -197,7 +198,7 @@ export class GemmPool {
     // new sequence is out.
     const sequence = control[SEQUENCE] + 1;
     Atomics.store(control, CLAIM, tagOf(sequence));
-    control.set([...fields, job.strideA, job.strideB], JOB);
+    control.set([transposed, ...operands, job.strideA, job.strideB], JOB);
     parts.forEach((p, t) => control.set([p.i1, p.i2, p.j1, p.j2], PARTS + 4 * t));
     Atomics.store(control, DONE, 0);
     Atomics.store(control, COUNT, parts.length);
@@ -212,8 +213,6 @@ export class GemmPool {
     this.helpers.forEach((h) => h.terminate());
   }
 }
-
-type Fields = [number, number, number, number, number, number, number, number];
 
 /** A helper thread as the pool sees it: a Worker, or Node's worker_threads in a wrapper (tests). */
 export interface HelperThread {
