@@ -59,8 +59,8 @@ function ranges(count: number, parts: number, unit: number, end: number): [numbe
  * (attention's heads) when there are at least as many matrices as threads, else by columns of C;
  * the whole product as one part when it is too small to pay for the threads. Every output lies in
  * exactly one part. One row times a matrix (a generation step's linear layers, gemv_nn) is not
- * cut by columns: it streams B's rows, and a part reads a piece of each, which costs 6–40% more
- * per byte than whole rows (docs/performance.md), about what a second thread gains at that size.
+ * cut by columns: it streams B's rows, a part reads a piece of each, 6–40% slower per byte than
+ * whole rows, and even in halves it gained nothing per generated token (docs/performance.md).
  */
 export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLIT_MACS): Part[] {
   const { m, n, k, batch } = size;
