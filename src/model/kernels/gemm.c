@@ -1,9 +1,11 @@
 // Matrix products for tfjs-wasm's memory (docs/performance.md, "Own GEMM kernels").
 //
-// Built by scripts/build-kernels.sh into gemmWasm.ts, twice: with relaxed SIMD (fused
-// multiply-add) and with plain SIMD128 (multiply, then add). The module imports tfjs-wasm's
+// Built by scripts/build-kernels.sh into gemmWasm.ts: with relaxed SIMD (fused multiply-add) and
+// with plain SIMD128 (multiply, then add), each for a plain and for a shared memory (tfjs's
+// threaded build; gemm_part is then one thread's part, gemmPool.ts). The module imports tfjs-wasm's
 // memory and has no data, no stack and no heap of its own: every buffer it touches is an address
-// the caller passes (tensors, and one scratch area the caller allocates with tfjs's malloc).
+// the caller passes (tensors, and one scratch area per thread the caller allocates with tfjs's
+// malloc).
 //
 //   C[M, N] = A[M, K] · B[K, N] (+ bias[N])      gemm_nn
 //   C[M, N] = A[M, K] · B[N, K]ᵀ (+ bias[N])     gemm_nt (rows of B contiguous: kᵀ, Eᵀ)

@@ -58,7 +58,7 @@ function ranges(count: number, parts: number, unit: number, end: number): [numbe
  * The parts of a product for `threads` threads, about PARTS_PER_THREAD each: by batch
  * (attention's heads) when there are at least as many matrices as threads, else by columns of C;
  * the whole product as one part when it is too small to pay for the threads. Every output lies in
- * exactly one part. One row times a matrix (a generation step's linear layers, gemv_nn) is not
+ * exactly one part. One row times a matrix (a generation step's linear layers, gemv_nn_part) is not
  * cut by columns: it streams B's rows, a part reads a piece of each, 6–40% slower per byte than
  * whole rows, and even in halves it gained nothing per generated token (docs/performance.md).
  */
