@@ -350,9 +350,11 @@ static void few_rows_nn(const float *a, const float *b, float *c, const float *b
 
 // Columns j1 … j2−1 of one product. Each output is summed in the same order whatever the
 // columns asked for, so parts computed apart (threads, gemm_part) are the bits of the whole.
+// A part of a product of a few rows (a thread's, gemmPool.ts) takes the packed tiles: streamed,
+// two threads' pieces of B's rows came from memory little faster than one thread's whole rows.
 static void nn(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
                int j1, int j2, float *scratch) {
-  if (m <= FEW_ROWS) few_rows_nn(a, b, c, bias, m, n, k, j1, j2);
+  if (m <= FEW_ROWS && (m == 1 || j2 - j1 == n)) few_rows_nn(a, b, c, bias, m, n, k, j1, j2);
   else product(a, b, 0, c, bias, m, n, k, j1, j2, scratch);
 }
 
