@@ -20,8 +20,8 @@ interface Outcome {
 
 /**
  * Open the app on wasm, let it load its default model and run its default text. The e2e model
- * (harness.ts, d = 128) has linear layers past gemmPool.ts's MIN_SPLIT_MACS from 6 tokens on:
- * on threads they are split.
+ * (harness.ts, d = 128) has linear layers past gemmPool.ts's MIN_SPLIT_MACS from about 20 tokens
+ * on, and that text has 42: on threads they are split.
  */
 async function runOnWasm(headers?: Record<string, string>, query = ''): Promise<Outcome> {
   const app = await openApp({ query: `?backend=wasm${query}`, headers });

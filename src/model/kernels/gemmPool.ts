@@ -29,10 +29,11 @@ export interface ProductSize {
 }
 
 /**
- * Multiply-adds under which a product runs on the calling thread alone: waking a helper and
- * waiting for it costs tens of µs, about what 2¹⁸ multiply-adds take (docs/performance.md).
+ * Multiply-adds under which a product runs on the calling thread alone. Handing out parts and
+ * waiting for a helper cost 0.02–0.06 ms here (a split 2¹⁸, 0.04 ms alone, took 0.06–0.10): the
+ * crossover lies between 2¹⁸ and 2²⁰ (docs/performance.md; the load kept finer timings noisy).
  */
-export const MIN_SPLIT_MACS = 1 << 18;
+export const MIN_SPLIT_MACS = 1 << 20;
 
 /**
  * Columns are cut at multiples of 16: whole 64-byte lines of C, whole groups of the M = 1 kernels
