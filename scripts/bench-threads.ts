@@ -105,7 +105,10 @@ async function main(): Promise<void> {
       ...(isolated ? { headers: CROSS_ORIGIN_ISOLATION } : {}),
     });
     await app.page.evaluate('globalThis.__name = (f) => f'); // tsx's keepNames helper
-    const info = (await app.waitForEvent('backend')).detail as { threads?: number };
+    const info = (await app.waitForEvent('backend')).detail as {
+      threads?: number;
+      ownGemm?: boolean;
+    };
     if (info.threads !== threads)
       throw new Error(`asked for ${threads} threads, got ${info.threads}`);
     await app.waitForEvent('loaded');
@@ -114,7 +117,9 @@ async function main(): Promise<void> {
       `${app.server.url}bench-models/${basename(model)}/`,
     );
     await app.waitForEvent('loaded', id, 600_000);
-    const name = `${threads} thread${threads > 1 ? 's' : ''}${isolated ? ', isolated' : ''}`;
+    const name =
+      `${threads} thread${threads > 1 ? 's' : ''}${isolated ? ', isolated' : ''}` +
+      (info.ownGemm ? '' : ', XNNPACK');
     pages.push({ name, app, samples: {} });
   }
   try {

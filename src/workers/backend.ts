@@ -7,7 +7,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { type MathBackendWebGL, setWebGLContext } from '@tensorflow/tfjs-backend-webgl';
-import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import {
+  type BackendWasm,
+  getThreadsCount,
+  setThreadsCount,
+  setWasmPaths,
+} from '@tensorflow/tfjs-backend-wasm';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -15,6 +20,7 @@ import threadedSimdFactory from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-bac
 import threadedSimdSource from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js?raw';
 import type { BackendInfo, BackendName } from './protocol';
 import { installWasmKernels } from '../model/wasmKernels';
+import { gemmThreads, gemmVariant, hasGemm, startGemmThreads } from '../model/kernels/gemm';
 
 export interface BackendOptions {
   /** Try this backend first (tests and the bench force one); the usual order follows if it fails. */
@@ -54,22 +60,50 @@ setWasmPaths({
 threadedSimdFactory.toString = () =>
   `(() => {\n${threadedSimdSource}\nreturn WasmBackendModuleThreadedSimd;\n})()`;
 
+/** Why the products run on one thread although more were asked for, if they do. */
+let threadsProblem: string | null = null;
+
 /**
  * Start tfjs-wasm with one thread per core, at most 4 (as ONNX Runtime Web caps its own), when the
- * page is cross-origin isolated. Its threaded build caps the count at half of
- * `navigator.hardwareConcurrency` (it assumes two hyper-threads per core), read once as its module
- * starts: on two cores it would never run a second thread. So the count is doubled for that start.
+ * page is cross-origin isolated (its threaded build, on a shared memory). The matrix products are
+ * then ours, split over that many threads (kernels/gemmPool.ts: helpers are nested workers of
+ * this one); tfjs's own thread pool gets one thread, since its XNNPACK products are not used and
+ * its workers would spin on the same cores. If our helpers fail to start, the products run on
+ * this thread alone, with a note. Where our kernels cannot run on a shared memory, tfjs's threads
+ * multiply (XNNPACK). Its threaded build caps its count at half of `navigator.hardwareConcurrency`
+ * (it assumes two hyper-threads per core), read once as its module starts: on two cores it would
+ * never run a second thread. So the count is doubled for that start.
  */
 async function setWasmBackend(threads?: number): Promise<boolean> {
   if (!self.crossOriginIsolated) return tf.setBackend('wasm');
   const cores = navigator.hardwareConcurrency || 1;
-  setThreadsCount(threads ?? Math.min(4, cores));
+  const count = threads ?? Math.min(4, cores);
+  const own = gemmVariant(true) !== null;
+  setThreadsCount(own ? 1 : count);
   Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  let started: boolean;
   try {
-    return await tf.setBackend('wasm');
+    started = await tf.setBackend('wasm');
   } finally {
     delete (navigator as { hardwareConcurrency?: number }).hardwareConcurrency; // the real one again
   }
+  if (!started || !own || count <= 1) return started;
+  const spawn = () =>
+    new Worker(new URL('./gemm.worker.ts', import.meta.url), { type: 'module', name: 'gemm' });
+  try {
+    await startGemmThreads(tf.backend() as BackendWasm, count, spawn);
+  } catch (e) {
+    threadsProblem = `${(e as Error).message || String(e)}; products on one thread`;
+  }
+  return true;
+}
+
+/** wasm's threads and whether our own matrix products (kernels/gemm.ts) run. */
+function wasmThreads(): Pick<BackendInfo, 'threads' | 'ownGemm'> {
+  const backend = tf.backend() as BackendWasm;
+  const ownGemm = hasGemm(backend);
+  const multiplied = ownGemm ? gemmThreads(backend) : getThreadsCount();
+  return { threads: multiplied, ownGemm };
 }
 
 function webglContext(): WebGL2RenderingContext | null {
@@ -149,11 +183,12 @@ export async function selectBackend(options: BackendOptions = {}): Promise<Backe
     const problem = await trySetBackend(name, options);
     if (problem === null) {
       const gl = name === 'webgl' ? webglContext() : null;
+      if (name === 'wasm' && threadsProblem) fallbacks.push(`wasm threads: ${threadsProblem}`);
       return {
         backend: name,
         fallbacks,
         ...(gl ? { renderer: rendererOf(gl) } : {}),
-        ...(name === 'wasm' ? { threads: getThreadsCount() } : {}),
+        ...(name === 'wasm' ? wasmThreads() : {}),
       };
     }
     fallbacks.push(`${name}: ${problem}`);

@@ -20,6 +20,8 @@ export interface BackendInfo {
   renderer?: string;
   /** wasm's threads: more than 1 only when the page is cross-origin isolated (COOP/COEP). */
   threads?: number;
+  /** wasm: whether matrix products run on our own kernels (src/model/kernels/gemm.ts). */
+  ownGemm?: boolean;
 }
 
 /**

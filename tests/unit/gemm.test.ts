@@ -12,7 +12,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gemmVariant, hasGemm } from '../../src/model/kernels/gemm';
-import { GEMM_RELAXED, GEMM_SIMD, GEMM_SOURCE_SHA256 } from '../../src/model/kernels/gemmWasm';
+import {
+  GEMM_RELAXED,
+  GEMM_RELAXED_SHARED,
+  GEMM_SIMD,
+  GEMM_SIMD_SHARED,
+  GEMM_SOURCE_SHA256,
+} from '../../src/model/kernels/gemmWasm';
 import { installWasmKernels } from '../../src/model/wasmKernels';
 
 it('the committed kernels are built from the committed gemm.c (npm run build:kernels)', () => {
@@ -179,11 +185,12 @@ describe('gemm.c', () => {
   // memory belongs to tfjs: code that used it (a spilled array) would overwrite tfjs's data.
   it('never touches a stack or any global of its own', async () => {
     const wabt = await (await import('wabt')).default();
-    for (const bytes of [GEMM_SIMD, GEMM_RELAXED]) {
+    for (const bytes of [GEMM_SIMD, GEMM_RELAXED, GEMM_SIMD_SHARED, GEMM_RELAXED_SHARED]) {
       const module = wabt.readWasm(decode(bytes), {
         simd: true,
         bulk_memory: true,
         relaxed_simd: true,
+        threads: true,
       });
       const text = module.toText({});
       module.destroy();

@@ -10,8 +10,8 @@ import { hasGemm } from './gemm';
 
 /**
  * Whether kernel `name` of ours is installed (installWasmKernels) on the current backend, wasm,
- * with our gemm module (hasGemm: not tfjs's threaded build, whose `_FusedMatMul` fallback wants
- * 3-D operands), and no gradient tape is recording: these calls have no gradients, so training
+ * with our gemm module (hasGemm: else tfjs's `_FusedMatMul` runs, which wants 3-D operands), and
+ * no gradient tape is recording: these calls have no gradients, so training
  * takes the plain tfjs ops.
  */
 export function ownWasmKernel(name: string): boolean {

@@ -1,9 +1,11 @@
 // Matrix products for tfjs-wasm's memory (docs/performance.md, "Own GEMM kernels").
 //
-// Built by scripts/build-kernels.sh into gemmWasm.ts, twice: with relaxed SIMD (fused
-// multiply-add) and with plain SIMD128 (multiply, then add). The module imports tfjs-wasm's
+// Built by scripts/build-kernels.sh into gemmWasm.ts: with relaxed SIMD (fused multiply-add) and
+// with plain SIMD128 (multiply, then add), each for a plain and for a shared memory (tfjs's
+// threaded build; gemm_part is then one thread's part, gemmPool.ts). The module imports tfjs-wasm's
 // memory and has no data, no stack and no heap of its own: every buffer it touches is an address
-// the caller passes (tensors, and one scratch area the caller allocates with tfjs's malloc).
+// the caller passes (tensors, and one scratch area per thread the caller allocates with tfjs's
+// malloc).
 //
 //   C[M, N] = A[M, K] · B[K, N] (+ bias[N])      gemm_nn
 //   C[M, N] = A[M, K] · B[N, K]ᵀ (+ bias[N])     gemm_nt (rows of B contiguous: kᵀ, Eᵀ)
@@ -154,14 +156,15 @@ static void pack(float *panels, const float *b, int transposed, int n, int k, in
   }
 }
 
-// C = A · op(B) (+ bias): per block of KC depths and NC columns of op(B), pack it once and run
-// every row of A against each of its panels (A's [M, KC] block stays in L2, a panel in L1).
+// Columns j1 … j2−1 of C = A · op(B) (+ bias): per block of KC depths and NC columns of op(B),
+// pack it once and run every row of A against each of its panels (A's [M, KC] block stays in L2,
+// a panel in L1).
 static void product(const float *a, const float *b, int transposed, float *c, const float *bias,
-                    int m, int n, int k, float *scratch) {
+                    int m, int n, int k, int j1, int j2, float *scratch) {
   for (int p0 = 0; p0 < k || p0 == 0; p0 += KC) {
     int kc = k - p0 < KC ? k - p0 : KC;
-    for (int j0 = 0; j0 < n; j0 += NC) {
-      int nc = n - j0 < NC ? n - j0 : NC;
+    for (int j0 = j1; j0 < j2; j0 += NC) {
+      int nc = j2 - j0 < NC ? j2 - j0 : NC;
       pack(scratch, b, transposed, n, k, j0, nc, p0, kc);
       for (int q = 0; q < nc; q += NR) {
         int j = j0 + q, nr = nc - q < NR ? nc - q : NR;
@@ -197,16 +200,17 @@ INLINE void store_partial(float *p, v128_t v, int count) {
   if (count > 3) p[3] = wasm_f32x4_extract_lane(v, 3);
 }
 
-// c[N] += x[K] · b[K, N] over depths p0 … p0+kc−1, one row: b's rows stream through once, in
-// order, each multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
-static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0, int kc) {
-  int n4 = n & ~3;
+// c[j1 … j2−1] += x[K] · b[K, N] over depths p0 … p0+kc−1, one row: b's rows stream through
+// once, in order, each multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
+static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0, int kc, int j1,
+                         int j2) {
+  int n4 = j1 + ((j2 - j1) & ~3);
   int p = p0, end = p0 + kc;
   for (; p + 4 <= end; p += 4) {
     const float *b0 = b + p * n, *b1 = b0 + n, *b2 = b1 + n, *b3 = b2 + n;
     v128_t x0 = wasm_f32x4_splat(x[p]), x1 = wasm_f32x4_splat(x[p + 1]);
     v128_t x2 = wasm_f32x4_splat(x[p + 2]), x3 = wasm_f32x4_splat(x[p + 3]);
-    for (int j = 0; j < n4; j += 4) {
+    for (int j = j1; j < n4; j += 4) {
       v128_t s = MADD(x0, wasm_v128_load(b0 + j), wasm_v128_load(c + j));
       s = MADD(x1, wasm_v128_load(b1 + j), s);
       s = MADD(x2, wasm_v128_load(b2 + j), s);
@@ -215,14 +219,14 @@ static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0
   }
   for (; p < end; p++) {
     v128_t xp = wasm_f32x4_splat(x[p]);
-    for (int j = 0; j < n4; j += 4)
+    for (int j = j1; j < n4; j += 4)
       wasm_v128_store(c + j, MADD(xp, wasm_v128_load(b + p * n + j), wasm_v128_load(c + j)));
   }
-  if (n4 == n) return;
-  v128_t s = load_partial(c + n4, n - n4);
+  if (n4 == j2) return;
+  v128_t s = load_partial(c + n4, j2 - n4);
   for (p = p0; p < end; p++)
-    s = MADD(wasm_f32x4_splat(x[p]), load_partial(b + p * n + n4, n - n4), s);
-  store_partial(c + n4, s, n - n4);
+    s = MADD(wasm_f32x4_splat(x[p]), load_partial(b + p * n + n4, j2 - n4), s);
+  store_partial(c + n4, s, j2 - n4);
 }
 
 // Outputs j … j+4g−1 of x[K] · b[N, K]ᵀ (rows past n repeat row n−1; the caller stores only
@@ -274,10 +278,11 @@ static void dots(const float *x, const float *b, float *c, const float *bias, in
   }
 }
 
-// Two rows of c[2, N] += x[2, K] · b[K, N] over depths p0 … p0+kc−1: b's rows stream through in
+// Columns j1 … j2−1 of two rows of c[2, N] += x[2, K] · b[K, N] over depths p0 … p0+kc−1: b's rows stream through in
 // order, four at a time, each multiplied into both rows of c (24 KB at N = 3072: stays in L1).
-static void stream2(const float *x, int ldx, const float *b, float *c, int n, int p0, int kc) {
-  int n4 = n & ~3;
+static void stream2(const float *x, int ldx, const float *b, float *c, int n, int p0, int kc,
+                    int j1, int j2) {
+  int n4 = j1 + ((j2 - j1) & ~3);
   const float *x1r = x + ldx;
   float *c1 = c + n;
   int p = p0, end = p0 + kc;
@@ -287,7 +292,7 @@ static void stream2(const float *x, int ldx, const float *b, float *c, int n, in
     v128_t x02 = wasm_f32x4_splat(x[p + 2]), x03 = wasm_f32x4_splat(x[p + 3]);
     v128_t x10 = wasm_f32x4_splat(x1r[p]), x11 = wasm_f32x4_splat(x1r[p + 1]);
     v128_t x12 = wasm_f32x4_splat(x1r[p + 2]), x13 = wasm_f32x4_splat(x1r[p + 3]);
-    for (int j = 0; j < n4; j += 4) {
+    for (int j = j1; j < n4; j += 4) {
       v128_t v0 = wasm_v128_load(b0 + j), v1 = wasm_v128_load(b1 + j);
       v128_t v2 = wasm_v128_load(b2 + j), v3 = wasm_v128_load(b3 + j);
       v128_t s = MADD(x00, v0, wasm_v128_load(c + j));
@@ -302,27 +307,27 @@ static void stream2(const float *x, int ldx, const float *b, float *c, int n, in
   }
   for (; p < end; p++) {
     v128_t xp = wasm_f32x4_splat(x[p]), yp = wasm_f32x4_splat(x1r[p]);
-    for (int j = 0; j < n4; j += 4) {
+    for (int j = j1; j < n4; j += 4) {
       v128_t v = wasm_v128_load(b + p * n + j);
       wasm_v128_store(c + j, MADD(xp, v, wasm_v128_load(c + j)));
       wasm_v128_store(c1 + j, MADD(yp, v, wasm_v128_load(c1 + j)));
     }
   }
   for (int r = 0; r < 2; r++) {
-    if (n4 == n) break;
+    if (n4 == j2) break;
     const float *xr = x + r * ldx;
     float *cr = c + r * n;
-    v128_t s = load_partial(cr + n4, n - n4);
+    v128_t s = load_partial(cr + n4, j2 - n4);
     for (p = p0; p < end; p++)
-      s = MADD(wasm_f32x4_splat(xr[p]), load_partial(b + p * n + n4, n - n4), s);
-    store_partial(cr + n4, s, n - n4);
+      s = MADD(wasm_f32x4_splat(xr[p]), load_partial(b + p * n + n4, j2 - n4), s);
+    store_partial(cr + n4, s, j2 - n4);
   }
 }
 
 #define FEW_ROWS 64             // up to here, few_rows_nn; past it, the packed tiles (product)
 #define STREAM_BYTES (128 * 1024) // a block of B's rows: from memory once, then from L2
 
-// C[M, N] = A[M, K] · B[K, N] (+ bias) for up to FEW_ROWS rows (a generation step, short
+// Columns j1 … j2−1 of C[M, N] = A[M, K] · B[K, N] (+ bias) for up to FEW_ROWS rows (a generation step, short
 // inputs, the last position): B is read in place, in address order, with no packing. Per block
 // of B's rows (contiguous, STREAM_BYTES), every pair of A's rows streams it into its two rows of
 // C, the first pair from memory, the others from L2. The loads of B sit among the multiply-adds,
@@ -330,29 +335,33 @@ static void stream2(const float *x, int ldx, const float *b, float *c, int n, in
 // phase of its own, with nothing to overlap (docs/performance.md, "Own GEMM kernels": 24 → 32
 // GFLOP/s at c_fc M = 16 with B cold, 6 → 12 at M = 2).
 static void few_rows_nn(const float *a, const float *b, float *c, const float *bias, int m, int n,
-                        int k) {
+                        int k, int j1, int j2) {
   for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) c[i * n + j] = bias ? bias[j] : 0.f;
+    for (int j = j1; j < j2; j++) c[i * n + j] = bias ? bias[j] : 0.f;
   int kb = STREAM_BYTES / 4 / n;
   kb = kb < 4 ? 4 : kb & ~3;
   for (int p0 = 0; p0 < k; p0 += kb) {
     int kc = k - p0 < kb ? k - p0 : kb;
     int i = 0;
-    for (; i + 2 <= m; i += 2) stream2(a + i * k, k, b, c + i * n, n, p0, kc);
-    if (i < m) gemv_nn_part(a + i * k, b, c + i * n, n, p0, kc);
+    for (; i + 2 <= m; i += 2) stream2(a + i * k, k, b, c + i * n, n, p0, kc, j1, j2);
+    if (i < m) gemv_nn_part(a + i * k, b, c + i * n, n, p0, kc, j1, j2);
   }
 }
 
+// Columns j1 … j2−1 of one product. Each output is summed in the same order whatever the
+// columns asked for, so parts computed apart (threads, gemm_part) are the bits of the whole.
+// A part of a product of a few rows (a thread's, gemmPool.ts) takes the packed tiles: streamed,
+// two threads' pieces of B's rows came from memory little faster than one thread's whole rows.
 static void nn(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
-               float *scratch) {
-  if (m <= FEW_ROWS) few_rows_nn(a, b, c, bias, m, n, k);
-  else product(a, b, 0, c, bias, m, n, k, scratch);
+               int j1, int j2, float *scratch) {
+  if (m <= FEW_ROWS && (m == 1 || j2 - j1 == n)) few_rows_nn(a, b, c, bias, m, n, k, j1, j2);
+  else product(a, b, 0, c, bias, m, n, k, j1, j2, scratch);
 }
 
 static void nt(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
-               float *scratch) {
-  if (m == 1) dots(a, b, c, bias, n, k);
-  else product(a, b, 1, c, bias, m, n, k, scratch);
+               int j1, int j2, float *scratch) {
+  if (m == 1) dots(a, b + j1 * k, c + j1, bias ? bias + j1 : 0, j2 - j1, k);
+  else product(a, b, 1, c, bias, m, n, k, j1, j2, scratch);
 }
 
 // The scratch area's size in bytes, which the caller allocates once.
@@ -364,13 +373,26 @@ __attribute__((export_name("gemm_scratch_bytes"))) int gemm_scratch_bytes(void) 
 __attribute__((export_name("gemm_nn"))) void gemm_nn(const float *a, const float *b, float *c,
                                                       const float *bias, int m, int n, int k,
                                                       int batch, int sa, int sb, float *scratch) {
-  for (int i = 0; i < batch; i++) nn(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, scratch);
+  for (int i = 0; i < batch; i++)
+    nn(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, 0, n, scratch);
 }
 
 __attribute__((export_name("gemm_nt"))) void gemm_nt(const float *a, const float *b, float *c,
                                                       const float *bias, int m, int n, int k,
                                                       int batch, int sa, int sb, float *scratch) {
-  for (int i = 0; i < batch; i++) nt(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, scratch);
+  for (int i = 0; i < batch; i++)
+    nt(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, 0, n, scratch);
+}
+
+// One thread's part of gemm_nn (transposed = 0) or gemm_nt (1): batches i1 … i2−1, columns
+// j1 … j2−1 of each (src/model/kernels/gemmPool.ts). The same bits as in the whole product.
+__attribute__((export_name("gemm_part"))) void gemm_part(int transposed, const float *a,
+                                                          const float *b, float *c,
+                                                          const float *bias, int m, int n, int k,
+                                                          int sa, int sb, int i1, int i2, int j1,
+                                                          int j2, float *scratch) {
+  for (int i = i1; i < i2; i++)
+    (transposed ? nt : nn)(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, j1, j2, scratch);
 }
 
 // y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may

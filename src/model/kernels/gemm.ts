@@ -2,13 +2,15 @@
  * Our own matrix products on tfjs-wasm's memory (gemm.c): the module is instantiated on the
  * backend's WebAssembly.Memory, so it reads the tensors where tfjs keeps them and writes the
  * output tfjs allocated; nothing is copied or packed beyond one panel of B in a scratch area.
+ * On tfjs's threaded build (a shared memory) the products can be split over threads (gemmPool.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { GEMM_RELAXED, GEMM_SIMD } from './gemmWasm';
+import { GEMM_RELAXED, GEMM_RELAXED_SHARED, GEMM_SIMD, GEMM_SIMD_SHARED } from './gemmWasm';
+import { type GemmPool, type HelperThread, startGemmPool } from './gemmPool';
 
-/** gemm.c's entry points: addresses in bytes, sizes and strides in floats. */
-type GemmEntry = (
+/** Operands and sizes, in the order gemm.c's entry points take them: addresses in bytes. */
+export type Operands = [
   a: number,
   b: number,
   c: number,
@@ -16,49 +18,72 @@ type GemmEntry = (
   m: number,
   n: number,
   k: number,
-  batch: number,
-  strideA: number,
-  strideB: number,
-  scratch: number,
+];
+
+/** gemm_nn and gemm_nt: strides in floats. */
+type GemmEntry = (
+  ...args: [...Operands, batch: number, strideA: number, strideB: number, scratch: number]
 ) => void;
 
-interface GemmExports {
+export interface GemmExports {
   gemm_nn: GemmEntry;
   gemm_nt: GemmEntry;
+  /** One part of either (transposed 0 or 1): batches i1 … i2−1, columns j1 … j2−1. */
+  gemm_part(
+    transposed: number,
+    ...args: [...Operands, sa: number, sb: number, i1: number, i2: number, j1: number, j2: number,
+      scratch: number] // prettier-ignore
+  ): void;
   gemm_scratch_bytes(): number; // the scratch area each call needs (258 KB)
 }
 
 export type GemmVariant = 'relaxed' | 'simd';
 
-const BYTES: Record<GemmVariant, string> = { relaxed: GEMM_RELAXED, simd: GEMM_SIMD };
+/** Each variant built for a plain memory (tfjs's single-threaded build) and for a shared one. */
+const BYTES: Record<'plain' | 'shared', Record<GemmVariant, string>> = {
+  plain: { relaxed: GEMM_RELAXED, simd: GEMM_SIMD },
+  shared: { relaxed: GEMM_RELAXED_SHARED, simd: GEMM_SIMD_SHARED },
+};
 
 const decode = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+const isShared = (memory: WebAssembly.Memory) => !(memory.buffer instanceof ArrayBuffer);
 
 /**
  * The fastest variant this engine validates: relaxed SIMD (fused multiply-add; Chromium by
  * default, Node 20 only with --experimental-wasm-relaxed-simd), else plain SIMD, else none.
  */
-export function gemmVariant(): GemmVariant | null {
+export function gemmVariant(shared = false): GemmVariant | null {
   for (const variant of ['relaxed', 'simd'] as const)
-    if (WebAssembly.validate(decode(BYTES[variant]))) return variant;
+    if (WebAssembly.validate(decode(BYTES[shared ? 'shared' : 'plain'][variant]))) return variant;
   return null;
 }
 
-const compiled = new Map<GemmVariant, WebAssembly.Module>();
+const compiled = new Map<string, WebAssembly.Module>();
 
-/** One instance of a variant on `memory` (which must not be shared: the module imports a plain one). */
-export function instantiateGemm(variant: GemmVariant, memory: WebAssembly.Memory): GemmExports {
-  let module = compiled.get(variant);
+/** The compiled module of a variant for a plain or a shared memory. */
+function gemmModule(variant: GemmVariant, shared: boolean): WebAssembly.Module {
+  const key = `${variant} ${shared}`;
+  let module = compiled.get(key);
   if (!module) {
-    module = new WebAssembly.Module(decode(BYTES[variant]));
-    compiled.set(variant, module);
+    module = new WebAssembly.Module(decode(BYTES[shared ? 'shared' : 'plain'][variant]));
+    compiled.set(key, module);
   }
+  return module;
+}
+
+/** One instance of a variant on `memory`, plain or shared. */
+export function instantiateGemm(variant: GemmVariant, memory: WebAssembly.Memory): GemmExports {
+  const module = gemmModule(variant, isShared(memory));
   return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
 }
 
 interface BackendGemm {
+  variant: GemmVariant;
+  memory: WebAssembly.Memory;
   kernels: GemmExports;
   scratch: number; // address in tfjs's heap of gemm_scratch_bytes() bytes
+  pool?: GemmPool; // helper threads (startGemmThreads), on a shared memory only
 }
 
 /** Emscripten's module, with the members tfjs's types leave out. */
@@ -70,21 +95,24 @@ interface EmscriptenModule {
 }
 
 const perBackend = new WeakMap<object, BackendGemm | null>();
-let chosen: GemmVariant | null | undefined;
+
+const chosen = new Map<boolean, GemmVariant | null>();
 
 /**
- * The kernels for this backend, or null where they cannot run: no SIMD, or tfjs's threaded
- * build, whose memory is shared (the module would need a shared-memory build; docs/performance.md).
+ * The kernels for this backend, or null where they cannot run (no SIMD): the build for a plain
+ * memory on tfjs's single-threaded build, for a shared one on its threaded build.
  */
 function backendGemm(backend: BackendWasm): BackendGemm | null {
   const module = backend.wasm as unknown as EmscriptenModule;
   let gemm = perBackend.get(module);
   if (gemm === undefined) {
-    if (chosen === undefined) chosen = gemmVariant();
     const memory = module.asm?.memory ?? module.wasmMemory;
-    const plain = memory && !(memory.buffer instanceof ArrayBuffer) ? null : memory;
-    const kernels = chosen && plain ? instantiateGemm(chosen, plain) : null;
-    gemm = kernels && { kernels, scratch: module._malloc(kernels.gemm_scratch_bytes()) };
+    const shared = memory !== undefined && isShared(memory);
+    if (!chosen.has(shared)) chosen.set(shared, gemmVariant(shared));
+    const variant = chosen.get(shared) ?? null;
+    const kernels = variant && memory ? instantiateGemm(variant, memory) : null;
+    const scratch = kernels ? module._malloc(kernels.gemm_scratch_bytes()) : 0;
+    gemm = kernels && { variant: variant!, memory: memory!, kernels, scratch };
     perBackend.set(module, gemm);
   }
   return gemm;
@@ -92,6 +120,34 @@ function backendGemm(backend: BackendWasm): BackendGemm | null {
 
 /** Whether `gemm` can run on this backend (see backendGemm). */
 export const hasGemm = (backend: BackendWasm) => backendGemm(backend) !== null;
+
+/** The threads our products run on: 1 unless startGemmThreads started helpers. */
+export const gemmThreads = (backend: BackendWasm) => backendGemm(backend)?.pool?.threads ?? 1;
+
+/**
+ * Starts `threads − 1` helper threads (`spawn` makes one) for this backend's products: needs
+ * tfjs's threaded build (a shared memory) and our kernels. Throws, with no helper left running,
+ * if one fails to start (gemmPool.ts).
+ */
+export async function startGemmThreads(
+  backend: BackendWasm,
+  threads: number,
+  spawn: () => HelperThread,
+): Promise<void> {
+  const g = backendGemm(backend);
+  if (!g || !isShared(g.memory)) throw new Error('our kernels do not run on a shared memory here');
+  if (threads <= 1 || g.pool) return;
+  const emscripten = backend.wasm as unknown as EmscriptenModule;
+  g.pool = await startGemmPool({
+    module: gemmModule(g.variant, true),
+    memory: g.memory,
+    kernels: g.kernels,
+    scratch: g.scratch,
+    malloc: (bytes) => emscripten._malloc(bytes),
+    threads,
+    spawn,
+  });
+}
 
 /**
  * `a · b` (or `a · bᵀ` with `transposeB`) over the leading (batch) dimensions, plus `bias` [n]
@@ -117,20 +173,25 @@ export function gemm(
   const out = backend.makeOutput([...outer, m, n], 'float32');
   if (m * n === 0) return out;
   const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  const entry = transposeB ? g.kernels.gemm_nt : g.kernels.gemm_nn;
-  entry(
-    address(a),
-    address(b),
-    address(out),
-    bias ? address(bias) : 0,
+  const job = {
+    transposed: transposeB,
+    a: address(a),
+    b: address(b),
+    c: address(out),
+    bias: bias ? address(bias) : 0,
     m,
     n,
     k,
-    Math.max(batchA, batchB),
-    batchA === 1 ? 0 : m * k,
-    batchB === 1 ? 0 : k * n,
-    g.scratch,
-  );
+    batch: Math.max(batchA, batchB),
+    strideA: batchA === 1 ? 0 : m * k,
+    strideB: batchB === 1 ? 0 : k * n,
+  };
+  if (g.pool) {
+    g.pool.run(job);
+    return out;
+  }
+  const entry = transposeB ? g.kernels.gemm_nt : g.kernels.gemm_nn;
+  entry(job.a, job.b, job.c, job.bias, m, n, k, job.batch, job.strideA, job.strideB, g.scratch);
   return out;
 }
 
