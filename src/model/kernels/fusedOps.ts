@@ -1,6 +1,6 @@
 /**
  * Chains of element-wise tfjs kernels as one wasm kernel each (layer_norm and gelu_new in
- * gemm.c), which model code calls where `ownWasmKernel` allows: LayerNorm in place of nine
+ * rows.c), which model code calls where `ownWasmKernel` allows: LayerNorm in place of nine
  * kernels (two means, a square, a subtraction, an rsqrt, an add, the scale and the shift; 25 of
  * them a GPT-2-small forward), gelu_new in place of six (docs/performance.md, "Short inputs").
  * Both work row by row or element by element: a row's output is the same bits whatever rows come
@@ -13,7 +13,7 @@ import { gemmVariant, instantiateGemm } from './gemm';
 export const LAYER_NORM = 'AttentionLabLayerNorm';
 export const GELU_NEW = 'AttentionLabGeluNew';
 
-/** gemm.c's element-wise entry points: addresses in bytes, sizes in floats. */
+/** rows.c's element-wise entry points: addresses in bytes, sizes in floats. */
 interface FusedExports {
   layer_norm(
     x: number,

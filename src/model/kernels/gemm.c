@@ -16,7 +16,7 @@
 // 3–12 KB apart: read in place, a panel's lines fall into a few cache sets and evict each
 // other). Up to 64 rows of A, A·B reads B in place instead, whole rows in address order
 // (few_rows_nn); at M = 1, A·Bᵀ is dot products with B's rows (dots, the tied LM head h·Eᵀ).
-#include <wasm_simd128.h>
+#include "simd.h"
 
 #ifdef RELAXED
 #define MADD(a, b, c) wasm_f32x4_relaxed_madd(a, b, c)
@@ -29,8 +29,6 @@
 #endif
 #define NR 8   // columns of C per tile (two f32x4)
 #define KC 256 // depth of a panel: [256][8] floats, 8 KB, stays in L1 while every row tile uses it
-
-#define INLINE static inline __attribute__((always_inline))
 
 // Lanes q = 0…3 of (v0[t], v1[t], v2[t], v3[t]) for t = 0…3: four rows' floats p…p+3 turned
 // into four columns, one per p.
@@ -186,19 +184,6 @@ static void product(const float *a, const float *b, int transposed, float *c, co
 // each), so a row's logits are the same bits whether it is computed alone (a generation step,
 // the last position), among a few rows or among many.
 
-// Up to 4 floats from p (count ≥ 1), zero past count: the partial columns, read in bounds.
-INLINE v128_t load_partial(const float *p, int count) {
-  return wasm_f32x4_make(p[0], count > 1 ? p[1] : 0.f, count > 2 ? p[2] : 0.f,
-                         count > 3 ? p[3] : 0.f);
-}
-
-// Lanes 0 … count−1 of v to p (count ≤ 4): the partial columns, written in bounds.
-INLINE void store_partial(float *p, v128_t v, int count) {
-  p[0] = wasm_f32x4_extract_lane(v, 0);
-  if (count > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
-  if (count > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
-  if (count > 3) p[3] = wasm_f32x4_extract_lane(v, 3);
-}
 
 // c[j1 … j2−1] += x[K] · b[K, N] over depths p0 … p0+kc−1, one row: b's rows stream through
 // once, in order, each multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB).
@@ -393,82 +378,4 @@ __attribute__((export_name("gemm_part"))) void gemm_part(int transposed, const f
                                                           int j2, float *scratch) {
   for (int i = i1; i < i2; i++)
     (transposed ? nt : nn)(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, j1, j2, scratch);
-}
-
-// y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may
-// be 0): μ and σ² (the biased variance) summed in four lanes, then one pass writes the row. A
-// row's output depends on that row only.
-__attribute__((export_name("layer_norm"))) void layer_norm(const float *x, const float *gamma,
-                                                           const float *beta, float *y, int rows,
-                                                           int d, float eps) {
-  int d4 = d & ~3;
-  for (int r = 0; r < rows; r++, x += d, y += d) {
-    v128_t s = wasm_f32x4_splat(0.f);
-    for (int j = 0; j < d4; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
-    float sum = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) +
-                wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
-    for (int j = d4; j < d; j++) sum += x[j];
-    float mean = sum / d;
-    v128_t mu = wasm_f32x4_splat(mean);
-    v128_t q = wasm_f32x4_splat(0.f);
-    for (int j = 0; j < d4; j += 4) {
-      v128_t c = wasm_f32x4_sub(wasm_v128_load(x + j), mu);
-      q = wasm_f32x4_add(q, wasm_f32x4_mul(c, c));
-    }
-    float squares = wasm_f32x4_extract_lane(q, 0) + wasm_f32x4_extract_lane(q, 1) +
-                    wasm_f32x4_extract_lane(q, 2) + wasm_f32x4_extract_lane(q, 3);
-    for (int j = d4; j < d; j++) squares += (x[j] - mean) * (x[j] - mean);
-    float scale = 1.f / __builtin_sqrtf(squares / d + eps);
-    v128_t sc = wasm_f32x4_splat(scale);
-    for (int j = 0; j < d4; j += 4) {
-      v128_t v = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + j), mu), sc),
-                                wasm_v128_load(gamma + j));
-      wasm_v128_store(y + j, beta ? wasm_f32x4_add(v, wasm_v128_load(beta + j)) : v);
-    }
-    for (int j = d4; j < d; j++) {
-      float v = (x[j] - mean) * scale * gamma[j];
-      y[j] = beta ? v + beta[j] : v;
-    }
-  }
-}
-
-// e^z (Cephes' expf: z = n·ln 2 + r, |r| ≤ ½ln 2, a degree-7 polynomial of r, then 2^n
-// through the exponent bits): within 2 ulp; +∞ past 88.7, 0 below −87.3 (no subnormals).
-INLINE v128_t exp4(v128_t x) {
-  v128_t z = wasm_f32x4_max(wasm_f32x4_min(x, wasm_f32x4_splat(88.f)),
-                            wasm_f32x4_splat(-87.3365478515625f));
-  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(z, wasm_f32x4_splat(1.44269504088896341f)));
-  v128_t r = wasm_f32x4_sub(z, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
-  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
-  v128_t p = wasm_f32x4_splat(1.9875691500E-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507E-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073E-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894E-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459E-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201E-1f));
-  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(r, r)), r),
-                     wasm_f32x4_splat(1.f));
-  v128_t two_n = wasm_i32x4_shl(
-      wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-  v128_t e = wasm_f32x4_mul(p, two_n);
-  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e,
-                             wasm_f32x4_gt(x, wasm_f32x4_splat(88.7f)));
-}
-
-// gelu_new(x) = x·σ(c·(x + 0.044715·x³)), c = 2√(2/π) (feedForward.ts, activate) over n floats.
-__attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y, int n) {
-  const v128_t c = wasm_f32x4_splat(1.5957691216057308f);
-  const v128_t c3 = wasm_f32x4_splat(0.044715f * 1.5957691216057308f);
-  const v128_t one = wasm_f32x4_splat(1.f);
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    v128_t v = wasm_v128_load(x + j);
-    v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
-    v128_t e = exp4(wasm_f32x4_neg(inner));
-    wasm_v128_store(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, e)));
-  }
-  if (j == n) return;
-  v128_t v = load_partial(x + j, n - j);
-  v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
-  store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
 }

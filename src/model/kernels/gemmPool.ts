@@ -114,11 +114,28 @@ const PARTS = 16;
 const CALLER_SPIN_MS = 0.5;
 const HELPER_SPIN_MS = 0.1;
 
-/** Returns once `control[at]` is no longer `from`, polling for `spinMs`, then asleep. */
-function waitWhile(control: Int32Array, at: number, from: number, spinMs: number): void {
+/**
+ * Milliseconds without a part finishing after which the caller stops waiting for its helpers: a
+ * helper that died in the middle of a part (a crash, the tab's memory) would never finish it.
+ * The caller then stops them and computes the whole product itself. Parts write the same bits
+ * whoever computes them, so a helper that was only late writes nothing different.
+ */
+export const STALL_MS = 10_000;
+
+/**
+ * Returns once `control[at]` is no longer `from`, polling for `spinMs`, then asleep, or after
+ * `sleepMs` asleep.
+ */
+function waitWhile(
+  control: Int32Array,
+  at: number,
+  from: number,
+  spinMs: number,
+  sleepMs = Infinity,
+): void {
   for (const until = performance.now() + spinMs; performance.now() < until;)
     for (let spin = 0; spin < 100; spin++) if (Atomics.load(control, at) !== from) return;
-  Atomics.wait(control, at, from);
+  Atomics.wait(control, at, from, sleepMs);
 }
 
 const tagOf = (sequence: number) => (sequence & 0x7fff) << 16;
@@ -176,7 +193,8 @@ export class GemmPool {
     private readonly kernels: GemmExports,
     private readonly scratch: number,
     private readonly control: Int32Array,
-    private readonly helpers: { terminate(): void }[],
+    private helpers: { terminate(): void }[],
+    private readonly stallMs = STALL_MS,
   ) {}
 
   get threads(): number {
@@ -189,11 +207,10 @@ export class GemmPool {
     const parts = planParts(job, this.threads);
     const operands: Operands = [job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
     const transposed = job.transposed ? 1 : 0;
-    if (parts.length === 1) {
+    const alone = () =>
       kernels.gemm_part(transposed, ...operands, job.strideA, job.strideB, 0, job.batch, 0, job.n,
         this.scratch); // prettier-ignore
-      return;
-    }
+    if (parts.length === 1) return alone();
     // Every part of the last job is done; a thread still in `work` with its sequence finds the
     // claim word's new tag (stored first) and claims nothing. Helpers read the rest only once the
     // new sequence is out.
@@ -206,12 +223,22 @@ export class GemmPool {
     Atomics.store(control, SEQUENCE, sequence);
     Atomics.notify(control, SEQUENCE);
     work(kernels, control, sequence, this.scratch);
-    for (let done; (done = Atomics.load(control, DONE)) < parts.length;)
-      waitWhile(control, DONE, done, CALLER_SPIN_MS);
+    let since = performance.now();
+    for (let done = Atomics.load(control, DONE); done < parts.length;) {
+      waitWhile(control, DONE, done, CALLER_SPIN_MS, this.stallMs);
+      const now = Atomics.load(control, DONE);
+      if (now !== done) [done, since] = [now, performance.now()];
+      else if (performance.now() - since >= this.stallMs) {
+        console.warn(`a gemm thread stopped answering: products run on one thread from now on`);
+        this.dispose();
+        return alone();
+      }
+    }
   }
 
   dispose(): void {
     this.helpers.forEach((h) => h.terminate());
+    this.helpers = [];
   }
 }
 
@@ -231,6 +258,7 @@ export interface PoolOptions {
   threads: number;
   spawn(): HelperThread;
   timeoutMs?: number;
+  stallMs?: number; // STALL_MS unless a test asks for less
 }
 
 /**
@@ -261,5 +289,5 @@ export async function startGemmPool(options: PoolOptions): Promise<GemmPool> {
     helpers.forEach((h) => h.terminate());
     throw e;
   }
-  return new GemmPool(kernels, options.scratch, control, helpers);
+  return new GemmPool(kernels, options.scratch, control, helpers, options.stallMs);
 }

@@ -1,0 +1,83 @@
+// Row-wise and element-wise kernels for tfjs-wasm's memory, linked into the same module as
+// gemm.c (scripts/build-kernels.sh), registered by fusedOps.ts: each replaces a chain of tfjs
+// kernels (docs/performance.md, "Short inputs and one-token steps"). Every output depends on its
+// own row (LayerNorm) or element (gelu_new) only, so it is the same bits whatever comes with it.
+#include "simd.h"
+
+// y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may
+// be 0): μ and σ² (the biased variance) summed in four lanes, then one pass writes the row. A
+// row's output depends on that row only.
+__attribute__((export_name("layer_norm"))) void layer_norm(const float *x, const float *gamma,
+                                                           const float *beta, float *y, int rows,
+                                                           int d, float eps) {
+  int d4 = d & ~3;
+  for (int r = 0; r < rows; r++, x += d, y += d) {
+    v128_t s = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) s = wasm_f32x4_add(s, wasm_v128_load(x + j));
+    float sum = wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1) +
+                wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3);
+    for (int j = d4; j < d; j++) sum += x[j];
+    float mean = sum / d;
+    v128_t mu = wasm_f32x4_splat(mean);
+    v128_t q = wasm_f32x4_splat(0.f);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(x + j), mu);
+      q = wasm_f32x4_add(q, wasm_f32x4_mul(c, c));
+    }
+    float squares = wasm_f32x4_extract_lane(q, 0) + wasm_f32x4_extract_lane(q, 1) +
+                    wasm_f32x4_extract_lane(q, 2) + wasm_f32x4_extract_lane(q, 3);
+    for (int j = d4; j < d; j++) squares += (x[j] - mean) * (x[j] - mean);
+    float scale = 1.f / __builtin_sqrtf(squares / d + eps);
+    v128_t sc = wasm_f32x4_splat(scale);
+    for (int j = 0; j < d4; j += 4) {
+      v128_t v = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + j), mu), sc),
+                                wasm_v128_load(gamma + j));
+      wasm_v128_store(y + j, beta ? wasm_f32x4_add(v, wasm_v128_load(beta + j)) : v);
+    }
+    for (int j = d4; j < d; j++) {
+      float v = (x[j] - mean) * scale * gamma[j];
+      y[j] = beta ? v + beta[j] : v;
+    }
+  }
+}
+
+// e^z (Cephes' expf: z = n·ln 2 + r, |r| ≤ ½ln 2, a degree-7 polynomial of r, then 2^n
+// through the exponent bits): within 2 ulp; +∞ past 88.7, 0 below −87.3 (no subnormals).
+INLINE v128_t exp4(v128_t x) {
+  v128_t z = wasm_f32x4_max(wasm_f32x4_min(x, wasm_f32x4_splat(88.f)),
+                            wasm_f32x4_splat(-87.3365478515625f));
+  v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(z, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(z, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500E-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073E-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894E-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201E-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(r, r)), r),
+                     wasm_f32x4_splat(1.f));
+  v128_t two_n = wasm_i32x4_shl(
+      wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  v128_t e = wasm_f32x4_mul(p, two_n);
+  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e,
+                             wasm_f32x4_gt(x, wasm_f32x4_splat(88.7f)));
+}
+
+// gelu_new(x) = x·σ(c·(x + 0.044715·x³)), c = 2√(2/π) (feedForward.ts, activate) over n floats.
+__attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y, int n) {
+  const v128_t c = wasm_f32x4_splat(1.5957691216057308f);
+  const v128_t c3 = wasm_f32x4_splat(0.044715f * 1.5957691216057308f);
+  const v128_t one = wasm_f32x4_splat(1.f);
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t v = wasm_v128_load(x + j);
+    v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+    v128_t e = exp4(wasm_f32x4_neg(inner));
+    wasm_v128_store(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, e)));
+  }
+  if (j == n) return;
+  v128_t v = load_partial(x + j, n - j);
+  v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
+  store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
+}
