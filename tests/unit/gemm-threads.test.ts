@@ -2,7 +2,8 @@
  * Our matrix products split over threads (src/model/kernels/gemmPool.ts): the plan covers every
  * output exactly once; gemm.c's shared-memory build computes any part with the bits of the whole
  * product; and a pool of real threads (Node's worker_threads, on a shared WebAssembly.Memory)
- * gives the bits of one thread, product after product.
+ * gives the bits of one thread, product after product, and still the bits when a helper stops
+ * answering in the middle of a part.
  */
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import {
   planParts,
   type Part,
   type ProductSize,
+  STALL_MS,
   startGemmPool,
 } from '../../src/model/kernels/gemmPool';
 import { GEMM_SIMD_SHARED } from '../../src/model/kernels/gemmWasm';
@@ -238,5 +240,63 @@ describe('a pool of threads', () => {
         }
     expect(parts).toBeGreaterThan(20 * 2 * SIZES.length); // most were split
     expect(ownParts).toBeLessThan(parts);
+  });
+});
+
+describe('a pool whose helper stops answering', () => {
+  it('gives up on it after the stall time and computes the product alone, with the same bits', async () => {
+    const memory = new WebAssembly.Memory({ initial: 1024, maximum: 2048, shared: true });
+    let top = 512 << 16;
+    const malloc = (bytes: number) => (top += bytes) - bytes;
+    const kernels = instantiateGemm('simd', memory);
+    // The helper's kernels: a gemm_part that claims its part and never returns (a thread that
+    // died in the middle of one).
+    const params = Array.from({ length: 15 }, () => 'i32').join(' ');
+    const wabt = await (await import('wabt')).default();
+    const hanging = wabt
+      .parseWat(
+        'hang.wat',
+        `(module (import "env" "memory" (memory 1 65536 shared))
+           (func (export "gemm_part") (param ${params}) (loop $forever (br $forever))))`,
+        { threads: true },
+      )
+      .toBinary({}).buffer;
+    const stallMs = 300;
+    expect(stallMs).toBeLessThan(STALL_MS);
+    const pool = await startGemmPool({
+      module: new WebAssembly.Module(new Uint8Array(hanging)),
+      memory,
+      kernels,
+      scratch: malloc(kernels.gemm_scratch_bytes()),
+      malloc,
+      threads: 2,
+      spawn: nodeHelper,
+      stallMs,
+    });
+    try {
+      // Big enough (a few ms) that the helper wakes and claims a part while the caller works.
+      const size = { m: 64, n: 3000, k: 768, batch: 1, transposed: false };
+      expect(planParts(size, 2).length).toBeGreaterThan(1);
+      const warn = console.warn;
+      const warnings: unknown[] = [];
+      console.warn = (...args: unknown[]) => void warnings.push(args);
+      try {
+        // Until the helper has claimed a part (and the pool has given up on it), then once more.
+        for (let round = 0, alone = 0; round < 20 && alone < 2; round++) {
+          const l = layout(memory, size);
+          runWhole(kernels, l);
+          l.f.fill(NaN, l.at.c, l.at.c + size.m * size.n);
+          pool.run(l.job);
+          expect(l.out(l.at.c)).toEqual(l.out(l.at.whole));
+          if (pool.threads === 1) alone++;
+        }
+      } finally {
+        console.warn = warn;
+      }
+      expect(warnings).toHaveLength(1); // once: the next product ran on one thread
+      expect(pool.threads).toBe(1);
+    } finally {
+      pool.dispose();
+    }
   });
 });
