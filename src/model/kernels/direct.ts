@@ -19,3 +19,9 @@ export function ownWasmKernel(name: string): boolean {
   const ours = (tf.getKernel(name, 'wasm') as { ours?: boolean } | undefined)?.ours === true;
   return ours && hasGemm(tf.backend() as BackendWasm);
 }
+
+/** Registers kernel `name` of ours on wasm (once), marked as ours for `ownWasmKernel`. */
+export function registerOwnWasmKernel(kernelName: string, kernelFunc: tf.KernelFunc): void {
+  if (tf.getKernel(kernelName, 'wasm')) return;
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, ours: true } as tf.KernelConfig);
+}

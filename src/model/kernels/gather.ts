@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { registerOwnWasmKernel } from './direct';
 
 /** The Emscripten module's byte view of the heap, which tfjs's types leave out. */
 const heapOf = (backend: BackendWasm) => (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
@@ -68,13 +69,7 @@ function embedRows({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.Tensor
   return out;
 }
 
-/** Registers the embedding lookup on wasm (once), marked as ours for `ownWasmKernel`. */
+/** Registers the embedding lookup on wasm (once). */
 export function registerEmbedRows(): void {
-  if (tf.getKernel(EMBED_ROWS, 'wasm')) return;
-  tf.registerKernel({
-    kernelName: EMBED_ROWS,
-    backendName: 'wasm',
-    kernelFunc: embedRows,
-    ours: true,
-  } as tf.KernelConfig);
+  registerOwnWasmKernel(EMBED_ROWS, embedRows);
 }

@@ -35,6 +35,10 @@ export interface GemmExports {
       scratch: number] // prettier-ignore
   ): void;
   gemm_scratch_bytes(): number; // the scratch area each call needs (258 KB)
+  /** rows.c, linked into the same module: addresses in bytes, sizes in floats (fusedOps.ts). */
+  layer_norm(x: number, gamma: number, beta: number, y: number, rows: number, d: number,
+    eps: number): void; // prettier-ignore
+  gelu_new(x: number, y: number, n: number): void;
 }
 
 export type GemmVariant = 'relaxed' | 'simd';
@@ -120,6 +124,9 @@ function backendGemm(backend: BackendWasm): BackendGemm | null {
 
 /** Whether `gemm` can run on this backend (see backendGemm). */
 export const hasGemm = (backend: BackendWasm) => backendGemm(backend) !== null;
+
+/** This backend's instance of the module (where hasGemm), for the kernels beside the products. */
+export const ownKernels = (backend: BackendWasm): GemmExports => backendGemm(backend)!.kernels;
 
 /** The threads our products run on: 1 unless startGemmThreads started helpers. */
 export const gemmThreads = (backend: BackendWasm) => backendGemm(backend)?.pool?.threads ?? 1;
