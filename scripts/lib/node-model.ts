@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadCheckpoint } from '../../src/model/checkpoint';
+import { halveWeights } from '../../src/model/halfWeights';
 import { installWasmKernels } from '../../src/model/wasmKernels';
 import type { Model } from '../../src/model/model';
 
@@ -33,5 +34,7 @@ export function readModelDir(dir: string): Model {
   if (!existsSync(configPath)) throw new Error(`${dir} has no config.json`);
   if (!existsSync(weightsPath)) throw new Error(`${dir} has no model.safetensors`);
   const config: unknown = JSON.parse(readFileSync(configPath, 'utf8'));
-  return loadCheckpoint(config, new Uint8Array(readFileSync(weightsPath)));
+  const model = loadCheckpoint(config, new Uint8Array(readFileSync(weightsPath)));
+  halveWeights(model.params); // as the app's worker does on wasm
+  return model;
 }

@@ -5,8 +5,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface Linear {
-  w: tf.Tensor2D; // [in, out]
+  w: tf.Tensor2D | HalfWeight; // [in, out]
   b?: tf.Tensor1D; // [out]
+}
+
+/**
+ * A weight `[in, out]` whose values all fit 16 bits (a float16 checkpoint's), kept as 16-bit
+ * codes on wasm: half the bytes of float32, the same values (halfWeights.ts, kernels/codes.h).
+ */
+export interface HalfWeight {
+  /** int32, two codes each (the first in the low half), row-major. */
+  codes: tf.Tensor1D;
+  /** The codes' exponent offset (kernels/codes.h). */
+  bcode: number;
+  shape: [number, number];
 }
 
 export interface LayerNormParams {
@@ -77,33 +89,51 @@ export function chunkSpans(rows: number): { start: number; size: number }[] {
   return spans;
 }
 
+/** Every linear layer of a model (attention, MLP, the masked-LM head's dense layer). */
+export function linearsOf(p: ModelParams): Linear[] {
+  const out: Linear[] = p.mlmHead ? [p.mlmHead.dense] : [];
+  const attn = (a?: AttentionParams) => (a ? [a.q, a.k, a.v, a.o] : []);
+  for (const stack of [p.encoder, p.decoder])
+    for (const b of stack?.blocks ?? []) {
+      out.push(...attn(b.attn), ...attn(b.cross));
+      if (b.mlp) out.push(b.mlp.fc, b.mlp.proj, ...(b.mlp.gate ? [b.mlp.gate] : []));
+    }
+  return out;
+}
+
 /** Every tensor of a model, for counting and disposal. */
 export function allTensors(p: ModelParams): tf.Tensor[] {
   const out: tf.Tensor[] = [...p.tokenEmbedding, ...(p.lmHead ?? [])];
   if (p.positionEmbedding) out.push(p.positionEmbedding);
   if (p.logitsBias) out.push(p.logitsBias);
   if (p.tokenTypeEmbedding) out.push(p.tokenTypeEmbedding);
-  const linear = (l: Linear) => (l.b ? [l.w, l.b] : [l.w]);
   const ln = (n?: LayerNormParams) => (n ? (n.beta ? [n.gamma, n.beta] : [n.gamma]) : []);
-  out.push(...ln(p.embeddingNorm));
-  if (p.mlmHead) out.push(...linear(p.mlmHead.dense), ...ln(p.mlmHead.norm));
-  const attn = (a?: AttentionParams) => (a ? [a.q, a.k, a.v, a.o].flatMap(linear) : []);
+  out.push(...ln(p.embeddingNorm), ...ln(p.mlmHead?.norm));
   for (const stack of [p.encoder, p.decoder]) {
     if (!stack) continue;
     out.push(...ln(stack.finalNorm));
-    for (const b of stack.blocks) {
-      out.push(...ln(b.ln1), ...attn(b.attn), ...ln(b.lnCross), ...attn(b.cross), ...ln(b.ln2));
-      if (b.mlp) out.push(...linear(b.mlp.fc), ...linear(b.mlp.proj));
-      if (b.mlp?.gate) out.push(...linear(b.mlp.gate));
-    }
+    for (const b of stack.blocks) out.push(...ln(b.ln1), ...ln(b.lnCross), ...ln(b.ln2));
   }
+  for (const l of linearsOf(p)) out.push(...linearTensors(l));
   return out;
+}
+
+/** A linear layer's tensors: its weight (or the weight's codes) and its bias. */
+export function linearTensors(l: Linear): tf.Tensor[] {
+  return ['codes' in l.w ? l.w.codes : l.w, ...(l.b ? [l.b] : [])];
 }
 
 export function disposeParams(p: ModelParams): void {
   for (const t of allTensors(p)) t.dispose();
 }
 
+/** Parameters: a weight kept as 16-bit codes counts its values, not its int32 elements. */
 export function parameterCount(p: ModelParams): number {
-  return allTensors(p).reduce((n, t) => n + t.size, 0);
+  const coded = halfWeightsOf(p).reduce((n, w) => n + w.shape[0] * w.shape[1] - w.codes.size, 0);
+  return allTensors(p).reduce((n, t) => n + t.size, 0) + coded;
+}
+
+/** Every linear layer's weight kept as codes. */
+export function halfWeightsOf(p: ModelParams): HalfWeight[] {
+  return linearsOf(p).flatMap((l) => ('codes' in l.w ? [l.w] : []));
 }

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { multiHeadAttention } from './attention';
 import { causalBias } from './masks';
-import type { AttentionParams } from './params';
+import { linearTensors, type AttentionParams } from './params';
 import { Rng } from './random';
 import { disposeRnn, randomRnn, rnnLayer } from './rnn';
 
@@ -147,6 +147,6 @@ export async function measureRnnVsAttention(o: RnnVsAttentionOptions): Promise<S
     return null;
   } finally {
     disposeRnn(rnn);
-    tf.dispose([attn.q.w, attn.k.w, attn.v.w, attn.o.w]);
+    tf.dispose([attn.q, attn.k, attn.v, attn.o].flatMap(linearTensors));
   }
 }

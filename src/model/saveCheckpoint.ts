@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { stacksOf, type ModelConfig } from './config';
+import { weightTensor } from './halfWeights';
 import type { Model } from './model';
 import type { LayerNormParams, Linear } from './params';
 import { writeSafetensors } from './safetensors';
@@ -56,11 +57,12 @@ function exportTensors(model: Model): Record<string, HostTensor> {
   };
   const concatCols = (ts: tf.Tensor[]) => hostOf(() => tf.concat(ts, ts[0].rank - 1));
   const putLinear = (name: string, l: Linear) => {
-    out[`${name}.weight`] = host(l.w);
+    const w = l.w;
+    out[`${name}.weight`] = 'codes' in w ? hostOf(() => weightTensor(w)) : host(w);
     if (l.b) out[`${name}.bias`] = host(l.b);
   };
   const putFused = (name: string, ls: Linear[]) => {
-    out[`${name}.weight`] = concatCols(ls.map((l) => l.w));
+    out[`${name}.weight`] = hostOf(() => tf.concat(ls.map((l) => weightTensor(l.w)), 1));
     if (ls[0].b) out[`${name}.bias`] = concatCols(ls.map((l) => l.b!));
   };
   const putNorm = (name: string, n: LayerNormParams) => {

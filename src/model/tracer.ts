@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { valueNorms } from './analysis/valueNorms';
 import type { AttentionResult } from './attention';
 import type { BlockTracer } from './block';
+import { weightTensor } from './halfWeights';
 import { featureStats } from './layerNorm';
 import type { AttentionParams } from './params';
 import { summarise } from './analysis/attentionSummary';
@@ -151,7 +152,7 @@ export class LayerTracer implements BlockTracer {
       mats.v = this.rec.record(cut(r.v, tk));
       mats.headOutputs = this.rec.record(cut(r.heads, tq));
       const v = tf.reshape(leading(r.v, [1, h, tk, r.v.shape[3]!]), [h, tk, r.v.shape[3]!]);
-      mats.valueNorms = this.rec.record(valueNorms(v, p.o.w));
+      mats.valueNorms = this.rec.record(valueNorms(v, weightTensor(p.o.w)));
     }
     this.attentions.push({ kind, mats });
   }

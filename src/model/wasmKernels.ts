@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { gatherRows, registerEmbedRows } from './kernels/gather';
 import { gemm, gemmFits } from './kernels/gemm';
+import { registerCodedOps } from './kernels/codedOps';
 import { registerFusedOps } from './kernels/fusedOps';
 
 /**
@@ -236,5 +237,6 @@ export function installWasmKernels(): void {
   replaceWasmKernel('_FusedMatMul', fusedMatMul);
   replaceWasmKernel('GatherV2', gatherRows);
   registerFusedOps();
+  registerCodedOps();
   registerEmbedRows();
 }

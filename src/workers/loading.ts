@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadCheckpoint } from '../model/checkpoint';
 import { ConfigError, parseConfig, type ModelConfig } from '../model/config';
 import { disposeModel, type Model } from '../model/model';
-import { parameterCount } from '../model/params';
+import { halveWeights } from '../model/halfWeights';
+import { allTensors, parameterCount } from '../model/params';
 import type { Tokenizer } from '../model/tokenizer';
 import type { Matrix } from '../model/trace';
 import { tokenizerForCheckpoint } from '../model/tokenizer/forCheckpoint';
@@ -62,7 +63,9 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
     throw new EngineError('bad-model', (e as Error).message);
   }
   let tokenTypeEmbeddings: Matrix | undefined;
+  let halfWeights: number;
   try {
+    halfWeights = halveWeights(model.params); // wasm: 16 bits where the checkpoint's values fit
     tokenTypeEmbeddings = await tokenTypeTable(model);
   } catch (e) {
     disposeModel(model);
@@ -81,7 +84,8 @@ export async function loadModel(files: ModelFiles, options: LoadOptions): Promis
       config: model.config,
       tokenizer: tokenizer?.kind ?? 'ids',
       parameterCount: count,
-      weightBytes: count * 4,
+      weightBytes: allTensors(model.params).reduce((bytes, t) => bytes + t.size * 4, 0),
+      halfWeights,
       weightsFile: { bytes: weights.fileBytes, from: weights.from },
       ...(training === undefined ? {} : { training }),
       ...(tokenTypeEmbeddings ? { tokenTypeEmbeddings } : {}),

@@ -43,8 +43,13 @@ export interface ModelInfo {
   config: ModelConfig;
   tokenizer: TokenizerKind;
   parameterCount: number;
-  /** Bytes the weights take in memory (float32). */
+  /**
+   * Bytes the weights take in memory: float32, but on wasm a linear layer whose values all fit
+   * 16 bits (a float16 checkpoint's) takes 2 bytes a weight (model/halfWeights.ts).
+   */
   weightBytes: number;
+  /** Linear layers' weights kept as 16-bit codes (wasm; 0 elsewhere). */
+  halfWeights: number;
   /** How the weights were read. */
   weightsFile: WeightsFileInfo;
   /** `tf.memory()` in the worker right after the load (the weights already uploaded). */

@@ -24,7 +24,7 @@ import { installWasmKernels } from '../../src/model/wasmKernels';
 it('the committed kernels are built from the committed sources (npm run build:kernels)', () => {
   // In scripts/build-kernels.sh's order: the sources, then the header.
   const hash = createHash('sha256');
-  for (const file of ['gemm.c', 'rows.c', 'simd.h'])
+  for (const file of ['gemm.c', 'rows.c', 'simd.h', 'codes.h'])
     hash.update(readFileSync(new URL(`../../src/model/kernels/${file}`, import.meta.url)));
   expect(hash.digest('hex')).toBe(GEMM_SOURCE_SHA256);
 });
@@ -147,11 +147,14 @@ function check(results: ReturnType<Run>) {
   });
 }
 
-/** RUN_CASES on the plain module here, or on the relaxed one in a Node that validates it. */
-function run(variant: 'simd' | 'relaxed', list: Case[]): ReturnType<Run> {
+/** A runner (RUN_CASES) on the plain module here, or on the relaxed one in a Node that validates it. */
+function run<C, R>(variant: 'simd' | 'relaxed', list: C[], runner = RUN_CASES): R[] {
   if (variant === 'simd')
-    return (new Function(`return ${RUN_CASES}`)() as Run)(decode(GEMM_SIMD), list);
-  const script = `const run = ${RUN_CASES};
+    return (new Function(`return ${runner}`)() as (b: Uint8Array, c: C[]) => R[])(
+      decode(GEMM_SIMD),
+      list,
+    );
+  const script = `const run = ${runner};
     const { bytes, cases } = JSON.parse(require('fs').readFileSync(0, 'utf8'));
     process.stdout.write(JSON.stringify(run(Buffer.from(bytes, 'base64'), cases)));`;
   const output = execFileSync(
@@ -162,13 +165,105 @@ function run(variant: 'simd' | 'relaxed', list: Case[]): ReturnType<Run> {
       maxBuffer: 1 << 26,
     },
   );
-  return JSON.parse(output.toString()) as ReturnType<Run>;
+  return JSON.parse(output.toString()) as R[];
 }
+
+/** A product with B [k, n] as 16-bit codes (codes.h): m rows of A, a batch of 1 or 3. */
+interface CodedCase {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  /** One B for the whole batch. */
+  broadcastB: boolean;
+  bias: boolean;
+  /** A's magnitude: 1e8 makes x · 2^(e−127) overflow, so one row takes the unscaled loop. */
+  xScale: number;
+  /** Columns cut in two parts at 16 (as the thread pool cuts them). */
+  parts: boolean;
+}
+
+/**
+ * Each case through gemm_part with B as codes, and through gemm_nn with B as the floats those
+ * codes stand for (decoded here, independently of the kernels), and B's codes through
+ * widen_codes: returns the three outputs. The codes mix both signs, zeros and 20 exponents.
+ */
+const RUN_CODED = `(bytes, cases) => {
+  const module = new WebAssembly.Module(bytes);
+  const slot = (j, n) => j >= (n & ~7) ? j : (j & ~7) + ((j & 7) < 4 ? 2 * (j & 7) : 2 * (j & 7) - 7);
+  const bcode = 240; // 2^(c − 14) · (1 + m/1024): 2^-13 … 2^6
+  return cases.map((c) => {
+    const memory = new WebAssembly.Memory({ initial: 512 });
+    const g = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    const f = new Float32Array(memory.buffer);
+    const h = new Uint16Array(memory.buffer);
+    f.fill(NaN);
+    const batchB = c.broadcastB ? 1 : c.batch;
+    const [sizeA, sizeB, sizeC] = [c.batch * c.m * c.k, batchB * c.k * c.n, c.batch * c.m * c.n];
+    const at = { a: 64 };
+    at.codes = at.a + sizeA + 16;
+    at.b = at.codes + Math.ceil(sizeB / 2) + 16;
+    at.bias = at.b + sizeB + 16;
+    at.c = at.bias + c.n + 16;
+    at.plain = at.c + sizeC + 16;
+    at.wide = at.plain + sizeC + 16;
+    at.scratch = at.wide + sizeB + 16;
+    for (let i = 0; i < sizeA; i++) f[at.a + i] = Math.sin(i * 0.731 + 1) * (1 + (i % 5)) * c.xScale;
+    for (let i = 0; i < c.n; i++) f[at.bias + i] = Math.sin(i * 0.731 + 3);
+    for (let i = 0; i < sizeB; i++)
+      h[at.codes * 2 + i] = i % 17 === 0 ? (i & 1) << 15
+        : ((i * 40503) & 0x8000) | ((1 + ((i * 13) % 20)) << 10) | ((i * 977) % 1024);
+    for (let t = 0; t < batchB; t++)
+      for (let p = 0; p < c.k; p++)
+        for (let j = 0; j < c.n; j++) {
+          const code = h[at.codes * 2 + t * c.k * c.n + p * c.n + slot(j, c.n)];
+          const field = (code >> 10) & 31;
+          const sign = code & 0x8000 ? -1 : 1;
+          f[at.b + (t * c.k + p) * c.n + j] =
+            field === 0 ? sign * 0 : sign * (1 + (code & 1023) / 1024) * 2 ** (field + bcode - 254);
+        }
+    const bias = c.bias ? at.bias * 4 : 0;
+    const sb = c.broadcastB ? 0 : c.k * c.n;
+    const cuts = c.parts && c.n > 16 ? [[0, 16], [16, c.n]] : [[0, c.n]];
+    for (const [j1, j2] of cuts)
+      g.gemm_part(2 * bcode, at.a * 4, at.codes * 4, at.c * 4, bias, c.m, c.n, c.k, c.m * c.k, sb,
+        0, c.batch, j1, j2, at.scratch * 4);
+    g.gemm_nn(at.a * 4, at.b * 4, at.plain * 4, bias, c.m, c.n, c.k, c.batch, c.m * c.k, sb,
+      at.scratch * 4);
+    g.widen_codes(at.codes * 4, at.wide * 4, batchB * c.k, c.n, bcode);
+    const read = (from, size) => Array.from(f.subarray(from, from + size));
+    return { coded: read(at.c, sizeC), plain: read(at.plain, sizeC), wide: read(at.wide, sizeB),
+      floats: read(at.b, sizeB) };
+  });
+}`;
+
+// One row (a generation step: widened in registers), up to 64 (blocks widened into the scratch
+// area, then streamed), past 64 and column parts (packed panels); groups of 8 and the last
+// n mod 8 columns.
+const codedShapes: [number, number, number][] = [
+  [1, 8, 16],
+  [1, 13, 7],
+  [1, 300, 520],
+  [2, 9, 5],
+  [3, 16, 40],
+  [7, 300, 9],
+  [13, 23, 600],
+  [64, 40, 70],
+  [65, 37, 30],
+  [130, 301, 250],
+];
+const codedCases: CodedCase[] = [
+  ...codedShapes.map(([m, n, k], s) => ({
+    ...{ m, n, k, batch: s % 3 === 0 ? 1 : 3, broadcastB: s % 3 === 1 },
+    ...{ bias: s % 2 === 1, xScale: 1, parts: s % 4 === 2 },
+  })),
+  { m: 1, n: 300, k: 520, batch: 1, broadcastB: false, bias: true, xScale: 1e8, parts: false },
+];
 
 describe('gemm.c', () => {
   for (const variant of ['simd', 'relaxed'] as const) {
     it(`${variant}: equals a float64 product on every shape, batch and broadcast`, () => {
-      check(run(variant, cases));
+      check(run<Case, ReturnType<Run>[number]>(variant, cases));
     });
 
     // A generation step or the last position (M = 1) gets the bits that row gets among a few
@@ -178,9 +273,22 @@ describe('gemm.c', () => {
       const list = [false, true].flatMap((transposed) =>
         [1, 6, 70].map((m) => ({ ...shape, m, transposed })),
       );
-      const [nnAlone, nnFew, nnMany, ntAlone, ntFew, ntMany] = run(variant, list).map((r) => r.out);
+      const [nnAlone, nnFew, nnMany, ntAlone, ntFew, ntMany] = run<Case, ReturnType<Run>[number]>(
+        variant,
+        list,
+      ).map((r) => r.out);
       for (const block of [nnFew, nnMany]) expect(nnAlone).toEqual(block.slice(0, shape.n));
       for (const block of [ntFew, ntMany]) expect(ntAlone).toEqual(block.slice(0, shape.n));
+    });
+
+    it(`${variant}: with B as 16-bit codes, the bits of the product with the codes' floats`, () => {
+      type Out = Record<'coded' | 'plain' | 'wide' | 'floats', number[]>;
+      run<CodedCase, Out>(variant, codedCases, RUN_CODED).forEach((r, i) => {
+        const label = JSON.stringify(codedCases[i]);
+        expect(r.coded.every(Number.isFinite), label).toBe(true);
+        expect(r.coded, label).toEqual(r.plain); // toEqual tells −0 from 0
+        expect(r.wide, label).toEqual(r.floats);
+      });
     });
   }
 

@@ -154,6 +154,7 @@ const info = (
   tokenizer: 'chars',
   parameterCount: 100,
   weightBytes: 400,
+  halfWeights: 0,
   weightsFile: { bytes: 400, from: 'network' },
   memory: { tensorBytes: 400, gpuBytes: null },
   loadMs: 1,

@@ -127,6 +127,7 @@ describe('sizes', () => {
         tokenizer: 'gpt2',
         parameterCount: 124_439_808,
         weightBytes: 497_759_232,
+        halfWeights: 0,
         weightsFile: { bytes: 548_105_171, from: 'cache' },
         memory: { tensorBytes: 497_759_232, gpuBytes: 498_000_000 },
         loadMs: 3210,

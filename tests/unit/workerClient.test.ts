@@ -298,6 +298,7 @@ const INFO = {
   tokenizer: 'chars',
   parameterCount: 1,
   weightBytes: 4,
+  halfWeights: 0,
 } as unknown as ModelInfo;
 const TIMINGS = { forwardMs: 0, readbackMs: 0, transferMs: 0, totalMs: 0 };
 const EMBEDDING: TraceChunk = {

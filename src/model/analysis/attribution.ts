@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { headDim } from '../config';
 import { vocabularyLogits } from '../embedding';
 import type { Model } from '../model';
+import { weightTensor } from '../halfWeights';
 import { logitsOf } from '../parts';
 import {
   decoderHidden,
@@ -94,7 +95,7 @@ export function logitAttribution(
         attention: (r) => {
           const at = tf.reshape(tf.slice(r.heads, [0, 0, position, 0], [1, h, 1, dh]), [h, 1, dh]);
           const o = blocks[layer].attn.o;
-          const w = tf.reshape(o.w, [h, dh, cfg.dModel]);
+          const w = tf.reshape(weightTensor(o.w), [h, dh, cfg.dModel]);
           headRows.push(keep(tf.reshape(tf.matMul(at, w), [h, cfg.dModel])));
           if (o.b) biasRows.push(keep(tf.reshape(o.b, [1, cfg.dModel])));
         },

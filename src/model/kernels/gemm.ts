@@ -7,7 +7,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GEMM_RELAXED, GEMM_RELAXED_SHARED, GEMM_SIMD, GEMM_SIMD_SHARED } from './gemmWasm';
-import { type GemmPool, type HelperThread, startGemmPool } from './gemmPool';
+import {
+  type GemmJob,
+  type GemmPool,
+  type HelperThread,
+  productForm,
+  startGemmPool,
+} from './gemmPool';
 
 /** Operands and sizes, in the order gemm.c's entry points take them: addresses in bytes. */
 export type Operands = [
@@ -28,9 +34,12 @@ type GemmEntry = (
 export interface GemmExports {
   gemm_nn: GemmEntry;
   gemm_nt: GemmEntry;
-  /** One part of either (transposed 0 or 1): batches i1 … i2−1, columns j1 … j2−1. */
+  /**
+   * One part of either, or of A·B with B as codes (form: productForm in gemmPool.ts): batches
+   * i1 … i2−1, columns j1 … j2−1.
+   */
   gemm_part(
-    transposed: number,
+    form: number,
     ...args: [...Operands, sa: number, sb: number, i1: number, i2: number, j1: number, j2: number,
       scratch: number] // prettier-ignore
   ): void;
@@ -39,6 +48,8 @@ export interface GemmExports {
   layer_norm(x: number, gamma: number, beta: number, y: number, rows: number, d: number,
     eps: number): void; // prettier-ignore
   gelu_new(x: number, y: number, n: number): void;
+  /** 16-bit codes [rows, cols] at `codes` (codes.h) as floats at `out`. */
+  widen_codes(codes: number, out: number, rows: number, cols: number, bcode: number): void;
 }
 
 export type GemmVariant = 'relaxed' | 'simd';
@@ -180,7 +191,7 @@ export function gemm(
   const out = backend.makeOutput([...outer, m, n], 'float32');
   if (m * n === 0) return out;
   const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  const job = {
+  const job: GemmJob = {
     transposed: transposeB,
     a: address(a),
     b: address(b),
@@ -199,6 +210,35 @@ export function gemm(
   }
   const entry = transposeB ? g.kernels.gemm_nt : g.kernels.gemm_nn;
   entry(job.a, job.b, job.c, job.bias, m, n, k, job.batch, job.strideA, job.strideB, g.scratch);
+  return out;
+}
+
+/**
+ * `a · W` (+ `bias` [n]) for W `[k, n]` kept as 16-bit codes (codes.h) with exponent offset
+ * `bcode`: a `[…, m, k]` → `[…, m, n]`, the same bits as with W as floats.
+ */
+export function gemmCodes(
+  backend: BackendWasm,
+  a: tf.TensorInfo,
+  codes: tf.TensorInfo,
+  [k, n]: [number, number],
+  bcode: number,
+  bias?: tf.TensorInfo,
+): tf.TensorInfo {
+  const g = backendGemm(backend)!;
+  const out = backend.makeOutput([...a.shape.slice(0, -1), n], 'float32');
+  const m = tf.util.sizeFromShape(a.shape.slice(0, -1));
+  if (m * n === 0) return out;
+  const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
+  const job: GemmJob = {
+    ...{ transposed: false, a: address(a), b: address(codes), c: address(out), bcode },
+    ...{ bias: bias ? address(bias) : 0, m, n, k, batch: 1, strideA: 0, strideB: 0 },
+  };
+  if (g.pool) g.pool.run(job);
+  else {
+    const operands: Operands = [job.a, job.b, job.c, job.bias, m, n, k];
+    g.kernels.gemm_part(productForm(job), ...operands, 0, 0, 0, 1, 0, n, g.scratch);
+  }
   return out;
 }
 

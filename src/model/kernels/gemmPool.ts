@@ -86,7 +86,10 @@ export function planParts(size: ProductSize, threads: number, minMacs = MIN_SPLI
 /** gemm_part's arguments apart from the part and the scratch area (addresses in bytes). */
 export interface GemmJob extends ProductSize {
   a: number;
+  /** B as floats, or (with `bcode`) as 16-bit codes: codes.h. */
   b: number;
+  /** The codes' exponent offset (codes.h) when B is [k, n] as codes; absent for floats. */
+  bcode?: number;
   c: number;
   bias: number;
   strideA: number; // floats from one matrix of the batch to the next (0: one for all)
@@ -137,6 +140,9 @@ function waitWhile(
     for (let spin = 0; spin < 100; spin++) if (Atomics.load(control, at) !== from) return;
   Atomics.wait(control, at, from, sleepMs);
 }
+
+/** gemm_part's first argument: 0 for A·B, 1 for A·Bᵀ, 2·bcode for A·B with B as codes. */
+export const productForm = (job: GemmJob) => (job.transposed ? 1 : 2 * (job.bcode ?? 0));
 
 const tagOf = (sequence: number) => (sequence & 0x7fff) << 16;
 
@@ -206,9 +212,9 @@ export class GemmPool {
     const { control, kernels } = this;
     const parts = planParts(job, this.threads);
     const operands: Operands = [job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
-    const transposed = job.transposed ? 1 : 0;
+    const form = productForm(job);
     const alone = () =>
-      kernels.gemm_part(transposed, ...operands, job.strideA, job.strideB, 0, job.batch, 0, job.n,
+      kernels.gemm_part(form, ...operands, job.strideA, job.strideB, 0, job.batch, 0, job.n,
         this.scratch); // prettier-ignore
     if (parts.length === 1) return alone();
     // Every part of the last job is done; a thread still in `work` with its sequence finds the
@@ -216,7 +222,7 @@ export class GemmPool {
     // new sequence is out.
     const sequence = control[SEQUENCE] + 1;
     Atomics.store(control, CLAIM, tagOf(sequence));
-    control.set([transposed, ...operands, job.strideA, job.strideB], JOB);
+    control.set([form, ...operands, job.strideA, job.strideB], JOB);
     parts.forEach((p, t) => control.set([p.i1, p.i2, p.j1, p.j2], PARTS + 4 * t));
     Atomics.store(control, DONE, 0);
     Atomics.store(control, COUNT, parts.length);

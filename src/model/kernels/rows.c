@@ -2,6 +2,7 @@
 // gemm.c (scripts/build-kernels.sh), registered by fusedOps.ts: each replaces a chain of tfjs
 // kernels (docs/performance.md, "Short inputs and one-token steps"). Every output depends on its
 // own row (LayerNorm) or element (gelu_new) only, so it is the same bits whatever comes with it.
+#include "codes.h"
 #include "simd.h"
 
 // y = γ ⊙ (x − μ) / √(σ² + ε) + β for each row of x[rows, d] (LayerNorm, layerNorm.ts; beta may
@@ -80,4 +81,11 @@ __attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y,
   v128_t v = load_partial(x + j, n - j);
   v128_t inner = wasm_f32x4_mul(v, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(v, v), c3), c));
   store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
+}
+
+// out[rows, cols] = the floats of codes [rows, cols] whose exponent offset is bcode (codes.h): a
+// weight kept as codes, as float32 for what reads it outside our products (halfWeights.ts).
+__attribute__((export_name("widen_codes"))) void widen_codes(const code_t *codes, float *out,
+                                                             int rows, int cols, int bcode) {
+  widen_rows(codes, cols, rows, 0, cols, scale_of(bcode), out, cols);
 }
