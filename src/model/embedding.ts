@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EMBED_ROWS } from './kernels/gather';
 import { ownWasmKernel } from './kernels/direct';
-import { EMBEDDING_CHUNK_ROWS } from './params';
+import { codedProduct, weightTensor } from './halfWeights';
+import { EMBEDDING_CHUNK_ROWS, tensorOf, type Weight } from './params';
 
 /**
  * Look token ids up in an embedding table kept as row chunks: `[...ids] → [...ids, d]`.
@@ -11,11 +12,17 @@ import { EMBEDDING_CHUNK_ROWS } from './params';
  * About 30 kernels whatever the number of chunks, instead of 11 per chunk (13 for GPT-2); on
  * wasm, outside training, one kernel of ours that copies each id's row (kernels/gather.ts).
  */
-export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
+export function embedTokens(table: Weight[], ids: tf.Tensor): tf.Tensor {
   if (ids.dtype === 'int32' && ownWasmKernel(EMBED_ROWS)) {
-    const named = Object.fromEntries(chunks.map((c, i) => [`c${i}`, c]));
-    return tf.engine().runKernel(EMBED_ROWS, { ids, ...named }) as tf.Tensor;
+    const named = Object.fromEntries(table.map((c, i) => [`c${i}`, tensorOf(c)]));
+    const attrs = {
+      bcodes: table.map((c) => ('codes' in c ? c.bcode : 0)),
+      rows: table.map((c) => c.shape[0]),
+      d: table[0].shape[1],
+    };
+    return tf.engine().runKernel(EMBED_ROWS, { ids, ...named }, attrs as never) as tf.Tensor;
   }
+  const chunks = table.map(weightTensor); // chunks kept as codes, widened: the caller's tidy frees them
   const flat = tf.cast(tf.reshape(ids, [-1]), 'int32'); // [n]
   const d = chunks[0].shape[1];
   if (chunks.length === 1) return tf.reshape(tf.gather(chunks[0], flat), [...ids.shape, d]);
@@ -47,12 +54,17 @@ export function embedTokens(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
  */
 export function vocabularyLogits(
   h: tf.Tensor2D,
-  chunks: tf.Tensor2D[],
+  chunks: Weight[],
   tied: boolean,
   bias?: tf.Tensor1D,
 ): tf.Tensor2D {
   const logits = joined(
-    chunks.map((c) => tf.matMul(h, c, false, tied)), // h·E_cᵀ or h·W_c: [n, rows or cols]
+    // h·E_cᵀ or h·W_c: [n, rows or cols]; a chunk kept as codes on our kernel where it can run
+    chunks.map(
+      (c) =>
+        (codedProduct(h, c, undefined, tied) as tf.Tensor2D | null) ??
+        tf.matMul(h, weightTensor(c), false, tied),
+    ),
   );
   return bias ? tf.add(logits, bias) : logits;
 }

@@ -7,34 +7,40 @@
  * widened to float32 (`weightTensor`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CODED_LINEAR, WIDEN_CODES, type CodedAttrs } from './kernels/codedOps';
+import {
+  CODED_PRODUCT,
+  WIDEN_CODES,
+  wasmCodes,
+  wasmCodesTensor,
+  wasmFloats,
+  type CodedAttrs,
+} from './kernels/codedOps';
 import { ownWasmKernel } from './kernels/direct';
-import { linearsOf, type HalfWeight, type Linear, type ModelParams } from './params';
+import { linearsOf, type HalfWeight, type ModelParams, type Weight } from './params';
 
 /** A code's exponent field has 5 bits; 0 stands for zero: 31 exponents above the smallest. */
 const EXPONENTS = 31;
 
 /**
- * Where column j of a row of n columns keeps its code (kernels/codes.h): in a group of eight,
- * columns 8g+q and 8g+4+q share a 32-bit word (q = 0…3: the low and the high half); the last
- * n mod 8 columns in order.
+ * Where value (r, c) of a `[rows, cols]` matrix keeps its code (kernels/codes.h). By rows: in a
+ * row's group of eight columns, columns 8g+q and 8g+4+q share a 32-bit word (q = 0…3: the low and
+ * the high half); the last cols mod 8 in order. In row groups (`grouped`, for x · Wᵀ): rows
+ * 8g+q and 8g+4+q share a word at each depth c; the last rows mod 8 row after row.
  */
-export function codeSlot(j: number, n: number): number {
-  if (j >= (n & ~7)) return j;
-  const q = j & 7;
-  return (j & ~7) + (q < 4 ? 2 * q : 2 * (q - 4) + 1);
+export function codeIndex(r: number, c: number, [rows, cols]: number[], grouped: boolean): number {
+  const [i, n] = grouped ? [r, rows] : [c, cols];
+  if (i >= (n & ~7)) return r * cols + c;
+  const q = i & 7;
+  const pair = q < 4 ? 2 * q : 2 * q - 7;
+  return grouped ? (r & ~7) * cols + 8 * c + pair : r * cols + (c & ~7) + pair;
 }
 
 /**
- * The 16-bit codes of `values` (rows of `cols`) and their exponent offset, or null where some
- * value does not fit: more than 10 mantissa bits, a subnormal, infinite or NaN float32, or
- * nonzero magnitudes spread over more than 31 powers of two (float16's span, subnormals
- * included, is 40).
+ * The exponent offset of 16-bit codes for `values`, or null where some value does not fit: more
+ * than 10 mantissa bits, a subnormal, infinite or NaN float32, or nonzero magnitudes spread over
+ * more than 31 powers of two (float16's span, subnormals included, is 40).
  */
-export function encodeHalf(
-  values: Float32Array,
-  cols: number,
-): { codes: Uint16Array; bcode: number } | null {
+export function codeOffset(values: Float32Array): number | null {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let low = 255;
   let high = 0;
@@ -49,80 +55,126 @@ export function encodeHalf(
   if (low > high) low = high = 127; // all zeros: any offset
   // The scale 2^(low − 1) must be a normal float32: its exponent field is low + 126 ≤ 254.
   if (high - low >= EXPONENTS || low > 128) return null;
-  const codes = new Uint16Array(bits.length);
-  const slots = Int32Array.from({ length: cols }, (_, j) => codeSlot(j, cols));
-  for (let i = 0; i < bits.length; i++) {
-    const u = bits[i];
-    const sign = (u >>> 16) & 0x8000;
-    const row = i - (i % cols);
-    codes[row + slots[i - row]] =
-      (u & 0x7fffffff) === 0
-        ? sign
-        : sign | ((((u >>> 23) & 0xff) - low + 1) << 10) | ((u >>> 13) & 0x3ff);
-  }
-  return { codes, bcode: low + 126 };
+  return low + 126;
 }
 
-/** The float32 values of codes (rows of `cols`): the reference the kernels are tested against. */
-export function decodeHalf(codes: Uint16Array, bcode: number, cols: number): Float32Array {
+/** Writes the codes of `values` (a `[rows, cols]` matrix that fits, codeOffset) into `out`. */
+export function writeCodes(
+  values: Float32Array,
+  [rows, cols]: [number, number],
+  grouped: boolean,
+  bcode: number,
+  out: Uint16Array,
+): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const low = bcode - 126;
+  for (let r = 0, i = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++, i++) {
+      const u = bits[i];
+      const sign = (u >>> 16) & 0x8000;
+      out[codeIndex(r, c, [rows, cols], grouped)] =
+        (u & 0x7fffffff) === 0
+          ? sign
+          : sign | ((((u >>> 23) & 0xff) - low + 1) << 10) | ((u >>> 13) & 0x3ff);
+    }
+}
+
+/** The 16-bit codes of `values` (a `[rows, cols]` matrix) and their exponent offset, or null. */
+export function encodeHalf(
+  values: Float32Array,
+  shape: [number, number],
+  grouped = false,
+): { codes: Uint16Array; bcode: number } | null {
+  const bcode = codeOffset(values);
+  if (bcode === null) return null;
+  const codes = new Uint16Array(values.length);
+  writeCodes(values, shape, grouped, bcode, codes);
+  return { codes, bcode };
+}
+
+/** The float32 values of codes: the reference the kernels are tested against. */
+export function decodeHalf(
+  codes: Uint16Array,
+  bcode: number,
+  shape: [number, number],
+  grouped = false,
+): Float32Array {
   const out = new Float32Array(codes.length);
   const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < codes.length; i++) {
-    const row = i - (i % cols);
-    const code = codes[row + codeSlot(i - row, cols)];
-    const field = (code >>> 10) & 0x1f;
-    const sign = (code & 0x8000) << 16;
-    bits[i] = field === 0 ? sign : sign | ((field + bcode - 127) << 23) | ((code & 0x3ff) << 13);
-  }
+  for (let r = 0, i = 0; r < shape[0]; r++)
+    for (let c = 0; c < shape[1]; c++, i++) {
+      const code = codes[codeIndex(r, c, shape, grouped)];
+      const field = (code >>> 10) & 0x1f;
+      const sign = (code & 0x8000) << 16;
+      bits[i] = field === 0 ? sign : sign | ((field + bcode - 127) << 23) | ((code & 0x3ff) << 13);
+    }
   return out;
 }
 
-/** `w` as codes, or null where a value does not fit or the codes cannot be used here. */
-function halve(w: tf.Tensor2D): HalfWeight | null {
+/**
+ * `w` as codes (in row groups if `grouped`), or null where a value does not fit. Read and written
+ * in the wasm heap: a copy of every weight through JavaScript grew the renderer by 400 MB of
+ * garbage at a GPT-2-small load (docs/performance.md, "Weights as 16-bit codes").
+ */
+function halve(w: tf.Tensor2D, grouped: boolean): HalfWeight | null {
   if (w.dtype !== 'float32' || w instanceof tf.Variable) return null; // a variable is trained
-  const encoded = encodeHalf(w.dataSync() as Float32Array, w.shape[1]);
-  if (!encoded) return null;
-  const { codes, bcode } = encoded;
-  // Two codes to an int32 element: an odd count gets a zero code at the end.
-  const padded = codes.length % 2 === 0 ? codes : Uint16Array.from([...codes, 0]);
-  const words = new Int32Array(padded.buffer, padded.byteOffset, padded.length / 2);
-  return { codes: tf.tensor1d(words, 'int32'), bcode, shape: [w.shape[0], w.shape[1]] };
+  const bcode = codeOffset(wasmFloats(w));
+  if (bcode === null) return null;
+  const shape: [number, number] = [w.shape[0], w.shape[1]];
+  const codes = wasmCodesTensor(w.size);
+  writeCodes(wasmFloats(w), shape, grouped, bcode, wasmCodes(codes)); // views after the allocation
+  return { codes, bcode, shape, grouped };
 }
 
 /**
- * Replaces, in place, every linear layer's float32 weight whose values all fit by its codes, and
- * frees the float32 tensor; on the wasm backend with our kernels only (elsewhere nothing reads
- * codes). Returns how many weights it replaced.
+ * Replaces, in place, every weight matrix (linear layers, the token embedding's chunks, an untied
+ * LM head's) whose values all fit by its codes, and frees the float32 tensor; on the wasm backend
+ * with our kernels only (elsewhere nothing reads codes). Returns how many it replaced.
  */
 export function halveWeights(params: ModelParams): number {
-  if (!ownWasmKernel(CODED_LINEAR)) return 0;
+  if (!ownWasmKernel(CODED_PRODUCT)) return 0;
   let count = 0;
-  for (const l of linearsOf(params)) {
-    if ('codes' in l.w) continue;
-    const half = halve(l.w);
-    if (!half) continue;
-    l.w.dispose();
-    l.w = half;
+  const halved = (w: Weight, grouped = false): Weight => {
+    const half = 'codes' in w ? null : halve(w, grouped);
+    if (!half) return w;
+    (w as tf.Tensor2D).dispose();
     count++;
-  }
+    return half;
+  };
+  for (const l of linearsOf(params)) l.w = halved(l.w);
+  // In row groups: a tied LM head reads the embedding's rows as E·hᵀ (kernels/codes.h).
+  params.tokenEmbedding = params.tokenEmbedding.map((w) => halved(w, true));
+  if (params.lmHead) params.lmHead = params.lmHead.map((w) => halved(w));
   return count;
 }
 
-const attrsOf = (w: HalfWeight): CodedAttrs => ({ k: w.shape[0], n: w.shape[1], bcode: w.bcode });
+const attrsOf = (w: HalfWeight): CodedAttrs => ({
+  ...{ rows: w.shape[0], cols: w.shape[1] },
+  ...{ bcode: w.bcode, transposed: w.grouped },
+});
 
 /**
  * A weight as a float32 tensor `[in, out]`: the tensor itself, or (codes) a new one, which the
  * caller disposes (a tidy). Runs under a gradient tape too: codes are no variable to differentiate.
  */
-export function weightTensor(w: tf.Tensor2D | HalfWeight): tf.Tensor2D {
+export function weightTensor(w: Weight): tf.Tensor2D {
   if (!('codes' in w)) return w;
   const named = { codes: w.codes } as tf.NamedTensorMap;
   return tf.engine().runKernel(WIDEN_CODES, named, attrsOf(w) as never) as tf.Tensor2D;
 }
 
-/** x `[..., in]` · W as codes (+ b) → `[..., out]` on our kernel, if it can run now, else null. */
-export function codedLinear(x: tf.Tensor, p: Linear): tf.Tensor | null {
-  if (!('codes' in p.w) || !ownWasmKernel(CODED_LINEAR)) return null;
-  const inputs = { a: x, codes: p.w.codes, ...(p.b ? { bias: p.b } : {}) } as tf.NamedTensorMap;
-  return tf.engine().runKernel(CODED_LINEAR, inputs, attrsOf(p.w) as never) as tf.Tensor;
+/**
+ * x `[..., k]` · W + b for W `[k, n]`, or x · Wᵀ for W `[n, k]` (`transposed`), on our kernel
+ * where W is codes kept for that product and the kernel can run now; else null.
+ */
+export function codedProduct(
+  x: tf.Tensor,
+  w: Weight,
+  b?: tf.Tensor1D,
+  transposed = false,
+): tf.Tensor | null {
+  // Codes kept for x · W cannot give x · Wᵀ, nor row groups x · W: those take widened weights.
+  if (!('codes' in w) || w.grouped !== transposed || !ownWasmKernel(CODED_PRODUCT)) return null;
+  const inputs = { a: x, codes: w.codes, ...(b ? { bias: b } : {}) } as tf.NamedTensorMap;
+  return tf.engine().runKernel(CODED_PRODUCT, inputs, attrsOf(w) as never) as tf.Tensor;
 }

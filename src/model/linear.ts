@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { codedLinear, weightTensor } from './halfWeights';
+import { codedProduct, weightTensor } from './halfWeights';
 import { ownWasmKernel } from './kernels/direct';
 import type { Linear } from './params';
 
@@ -12,7 +12,7 @@ import type { Linear } from './params';
  * cannot run (under a gradient tape).
  */
 export function linear(x: tf.Tensor, p: Linear): tf.Tensor {
-  const coded = codedLinear(x, p);
+  const coded = codedProduct(x, p.w, p.b);
   if (coded) return coded;
   const w = weightTensor(p.w);
   if (ownWasmKernel('_FusedMatMul')) {

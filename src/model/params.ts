@@ -5,17 +5,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface Linear {
-  w: tf.Tensor2D | HalfWeight; // [in, out]
+  w: Weight; // [in, out]
   b?: tf.Tensor1D; // [out]
 }
 
+/** A weight matrix: float32, or (on wasm, where every value fits) 16-bit codes. */
+export type Weight = tf.Tensor2D | HalfWeight;
+
 /**
- * A weight `[in, out]` whose values all fit 16 bits (a float16 checkpoint's), kept as 16-bit
- * codes on wasm: half the bytes of float32, the same values (halfWeights.ts, kernels/codes.h).
+ * A weight matrix whose values all fit 16 bits (a float16 checkpoint's), kept as 16-bit codes on
+ * wasm: half the bytes of float32, the same values (halfWeights.ts, kernels/codes.h).
  */
 export interface HalfWeight {
   /** int32, two codes each (the first in the low half), row-major. */
   codes: tf.Tensor1D;
+  /** Kept in row groups, for x · Wᵀ (a tied embedding: kernels/codes.h); else for x · W. */
+  grouped: boolean;
   /** The codes' exponent offset (kernels/codes.h). */
   bcode: number;
   shape: [number, number];
@@ -65,13 +70,13 @@ export const EMBEDDING_CHUNK_ROWS = 4096;
 
 export interface ModelParams {
   /** Token embedding as row chunks of at most EMBEDDING_CHUNK_ROWS rows, `[rows, d]` each. */
-  tokenEmbedding: tf.Tensor2D[];
+  tokenEmbedding: Weight[];
   /** Learned positions `[context, d]`. */
   positionEmbedding?: tf.Tensor2D;
   encoder?: StackParams;
   decoder?: StackParams;
   /** Untied LM head as column chunks `[d, cols]`; absent when tied to the token embedding. */
-  lmHead?: tf.Tensor2D[];
+  lmHead?: Weight[];
   logitsBias?: tf.Tensor1D; // [vocab]
   /** Token-type (segment) embeddings `[types, d]` (BERT). */
   tokenTypeEmbedding?: tf.Tensor2D;
@@ -103,7 +108,7 @@ export function linearsOf(p: ModelParams): Linear[] {
 
 /** Every tensor of a model, for counting and disposal. */
 export function allTensors(p: ModelParams): tf.Tensor[] {
-  const out: tf.Tensor[] = [...p.tokenEmbedding, ...(p.lmHead ?? [])];
+  const out: tf.Tensor[] = [...p.tokenEmbedding, ...(p.lmHead ?? [])].map(tensorOf);
   if (p.positionEmbedding) out.push(p.positionEmbedding);
   if (p.logitsBias) out.push(p.logitsBias);
   if (p.tokenTypeEmbedding) out.push(p.tokenTypeEmbedding);
@@ -118,9 +123,12 @@ export function allTensors(p: ModelParams): tf.Tensor[] {
   return out;
 }
 
+/** A weight's tensor: the weight, or its codes. */
+export const tensorOf = (w: Weight): tf.Tensor => ('codes' in w ? w.codes : w);
+
 /** A linear layer's tensors: its weight (or the weight's codes) and its bias. */
 export function linearTensors(l: Linear): tf.Tensor[] {
-  return ['codes' in l.w ? l.w.codes : l.w, ...(l.b ? [l.b] : [])];
+  return [tensorOf(l.w), ...(l.b ? [l.b] : [])];
 }
 
 export function disposeParams(p: ModelParams): void {
@@ -133,7 +141,8 @@ export function parameterCount(p: ModelParams): number {
   return allTensors(p).reduce((n, t) => n + t.size, 0) + coded;
 }
 
-/** Every linear layer's weight kept as codes. */
+/** Every weight kept as codes. */
 export function halfWeightsOf(p: ModelParams): HalfWeight[] {
-  return linearsOf(p).flatMap((l) => ('codes' in l.w ? [l.w] : []));
+  const weights = [...linearsOf(p).map((l) => l.w), ...p.tokenEmbedding, ...(p.lmHead ?? [])];
+  return weights.flatMap((w) => ('codes' in w ? [w] : []));
 }

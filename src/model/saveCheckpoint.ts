@@ -62,16 +62,22 @@ function exportTensors(model: Model): Record<string, HostTensor> {
     if (l.b) out[`${name}.bias`] = host(l.b);
   };
   const putFused = (name: string, ls: Linear[]) => {
-    out[`${name}.weight`] = hostOf(() => tf.concat(ls.map((l) => weightTensor(l.w)), 1));
+    out[`${name}.weight`] = hostOf(() =>
+      tf.concat(
+        ls.map((l) => weightTensor(l.w)),
+        1,
+      ),
+    );
     if (ls[0].b) out[`${name}.bias`] = concatCols(ls.map((l) => l.b!));
   };
   const putNorm = (name: string, n: LayerNormParams) => {
     out[`${name}.weight`] = host(n.gamma);
     if (n.beta) out[`${name}.bias`] = host(n.beta);
   };
-  out['wte.weight'] = hostOf(() => tf.concat(p.tokenEmbedding, 0));
+  out['wte.weight'] = hostOf(() => tf.concat(p.tokenEmbedding.map(weightTensor), 0));
   if (p.positionEmbedding) out['wpe.weight'] = host(p.positionEmbedding);
-  if (p.lmHead) out['lm_head.weight'] = hostOf(() => tf.transpose(tf.concat(p.lmHead!, 1)));
+  if (p.lmHead)
+    out['lm_head.weight'] = hostOf(() => tf.transpose(tf.concat(p.lmHead!.map(weightTensor), 1)));
   for (const stack of stacksOf(cfg)) {
     const prefix = cfg.architecture === 'encoder-decoder' ? `${stack}.` : '';
     const sp = p[stack]!;

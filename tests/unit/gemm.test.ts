@@ -24,7 +24,7 @@ import { installWasmKernels } from '../../src/model/wasmKernels';
 it('the committed kernels are built from the committed sources (npm run build:kernels)', () => {
   // In scripts/build-kernels.sh's order: the sources, then the header.
   const hash = createHash('sha256');
-  for (const file of ['gemm.c', 'rows.c', 'simd.h', 'codes.h'])
+  for (const file of ['gemm.c', 'rows.c', 'simd.h', 'codes.h', 'gemmCodes.h'])
     hash.update(readFileSync(new URL(`../../src/model/kernels/${file}`, import.meta.url)));
   expect(hash.digest('hex')).toBe(GEMM_SOURCE_SHA256);
 });
@@ -168,8 +168,12 @@ function run<C, R>(variant: 'simd' | 'relaxed', list: C[], runner = RUN_CASES): 
   return JSON.parse(output.toString()) as R[];
 }
 
-/** A product with B [k, n] as 16-bit codes (codes.h): m rows of A, a batch of 1 or 3. */
+/**
+ * A product with B [k, n] (or [n, k], transposed: a tied embedding's rows) as 16-bit codes
+ * (codes.h): m rows of A, a batch of 1 or 3.
+ */
 interface CodedCase {
+  transposed: boolean;
   m: number;
   n: number;
   k: number;
@@ -190,7 +194,11 @@ interface CodedCase {
  */
 const RUN_CODED = `(bytes, cases) => {
   const module = new WebAssembly.Module(bytes);
-  const slot = (j, n) => j >= (n & ~7) ? j : (j & ~7) + ((j & 7) < 4 ? 2 * (j & 7) : 2 * (j & 7) - 7);
+  const pair = (q) => (q < 4 ? 2 * q : 2 * q - 7);
+  // codes.h: by rows (columns paired in words), or in row groups (rows paired at each depth)
+  const slot = (r, q, rows, cols, grouped) =>
+    (grouped ? r : q) >= ((grouped ? rows : cols) & ~7) ? r * cols + q
+      : grouped ? (r & ~7) * cols + 8 * q + pair(r & 7) : r * cols + (q & ~7) + pair(q & 7);
   const bcode = 240; // 2^(c − 14) · (1 + m/1024): 2^-13 … 2^6
   return cases.map((c) => {
     const memory = new WebAssembly.Memory({ initial: 512 });
@@ -200,46 +208,50 @@ const RUN_CODED = `(bytes, cases) => {
     f.fill(NaN);
     const batchB = c.broadcastB ? 1 : c.batch;
     const [sizeA, sizeB, sizeC] = [c.batch * c.m * c.k, batchB * c.k * c.n, c.batch * c.m * c.n];
-    const at = { a: 64 };
-    at.codes = at.a + sizeA + 16;
-    at.b = at.codes + Math.ceil(sizeB / 2) + 16;
-    at.bias = at.b + sizeB + 16;
-    at.c = at.bias + c.n + 16;
-    at.plain = at.c + sizeC + 16;
-    at.wide = at.plain + sizeC + 16;
-    at.scratch = at.wide + sizeB + 16;
-    for (let i = 0; i < sizeA; i++) f[at.a + i] = Math.sin(i * 0.731 + 1) * (1 + (i % 5)) * c.xScale;
-    for (let i = 0; i < c.n; i++) f[at.bias + i] = Math.sin(i * 0.731 + 3);
+    const place = { a: 64 };
+    place.codes = place.a + sizeA + 16;
+    place.b = place.codes + Math.ceil(sizeB / 2) + 16;
+    place.bias = place.b + sizeB + 16;
+    place.c = place.bias + c.n + 16;
+    place.plain = place.c + sizeC + 16;
+    place.wide = place.plain + sizeC + 16;
+    place.scratch = place.wide + sizeB + 16;
+    for (let i = 0; i < sizeA; i++) f[place.a + i] = Math.sin(i * 0.731 + 1) * (1 + (i % 5)) * c.xScale;
+    for (let i = 0; i < c.n; i++) f[place.bias + i] = Math.sin(i * 0.731 + 3);
     for (let i = 0; i < sizeB; i++)
-      h[at.codes * 2 + i] = i % 17 === 0 ? (i & 1) << 15
+      h[place.codes * 2 + i] = i % 17 === 0 ? (i & 1) << 15
         : ((i * 40503) & 0x8000) | ((1 + ((i * 13) % 20)) << 10) | ((i * 977) % 1024);
+    // B's rows: k of n codes, or n of k (transposed)
+    const [rows, cols] = c.transposed ? [c.n, c.k] : [c.k, c.n];
     for (let t = 0; t < batchB; t++)
-      for (let p = 0; p < c.k; p++)
-        for (let j = 0; j < c.n; j++) {
-          const code = h[at.codes * 2 + t * c.k * c.n + p * c.n + slot(j, c.n)];
+      for (let r = 0; r < rows; r++)
+        for (let q = 0; q < cols; q++) {
+          const code = h[place.codes * 2 + t * rows * cols + slot(r, q, rows, cols, c.transposed)];
           const field = (code >> 10) & 31;
           const sign = code & 0x8000 ? -1 : 1;
-          f[at.b + (t * c.k + p) * c.n + j] =
+          f[place.b + (t * rows + r) * cols + q] =
             field === 0 ? sign * 0 : sign * (1 + (code & 1023) / 1024) * 2 ** (field + bcode - 254);
         }
-    const bias = c.bias ? at.bias * 4 : 0;
+    const bias = c.bias ? place.bias * 4 : 0;
     const sb = c.broadcastB ? 0 : c.k * c.n;
     const cuts = c.parts && c.n > 16 ? [[0, 16], [16, c.n]] : [[0, c.n]];
     for (const [j1, j2] of cuts)
-      g.gemm_part(2 * bcode, at.a * 4, at.codes * 4, at.c * 4, bias, c.m, c.n, c.k, c.m * c.k, sb,
-        0, c.batch, j1, j2, at.scratch * 4);
-    g.gemm_nn(at.a * 4, at.b * 4, at.plain * 4, bias, c.m, c.n, c.k, c.batch, c.m * c.k, sb,
-      at.scratch * 4);
-    g.widen_codes(at.codes * 4, at.wide * 4, batchB * c.k, c.n, bcode);
+      g.gemm_part(2 * bcode + (c.transposed ? 1 : 0), place.a * 4, place.codes * 4, place.c * 4, bias, c.m, c.n, c.k, c.m * c.k, sb,
+        0, c.batch, j1, j2, place.scratch * 4);
+    (c.transposed ? g.gemm_nt : g.gemm_nn)(place.a * 4, place.b * 4, place.plain * 4, bias, c.m, c.n, c.k, c.batch, c.m * c.k, sb,
+      place.scratch * 4);
+    for (let t = 0; t < batchB; t++)
+      g.widen_codes(place.codes * 4 + t * rows * cols * 2, (place.wide + t * rows * cols) * 4, rows,
+        cols, 0, rows, bcode, c.transposed ? 1 : 0);
     const read = (from, size) => Array.from(f.subarray(from, from + size));
-    return { coded: read(at.c, sizeC), plain: read(at.plain, sizeC), wide: read(at.wide, sizeB),
-      floats: read(at.b, sizeB) };
+    return { coded: read(place.c, sizeC), plain: read(place.plain, sizeC), wide: read(place.wide, sizeB),
+      floats: read(place.b, sizeB) };
   });
 }`;
 
-// One row (a generation step: widened in registers), up to 64 (blocks widened into the scratch
-// area, then streamed), past 64 and column parts (packed panels); groups of 8 and the last
-// n mod 8 columns.
+// One row (a generation step, the LM head: widened in registers), up to 64 (blocks widened into
+// the scratch area, then streamed), past 64 and column parts (packed panels); groups of 8 and the
+// last columns of a row (n mod 8, or k mod 8 transposed).
 const codedShapes: [number, number, number][] = [
   [1, 8, 16],
   [1, 13, 7],
@@ -252,13 +264,15 @@ const codedShapes: [number, number, number][] = [
   [65, 37, 30],
   [130, 301, 250],
 ];
-const codedCases: CodedCase[] = [
-  ...codedShapes.map(([m, n, k], s) => ({
-    ...{ m, n, k, batch: s % 3 === 0 ? 1 : 3, broadcastB: s % 3 === 1 },
-    ...{ bias: s % 2 === 1, xScale: 1, parts: s % 4 === 2 },
-  })),
-  { m: 1, n: 300, k: 520, batch: 1, broadcastB: false, bias: true, xScale: 1e8, parts: false },
-];
+const codedCases: CodedCase[] = [false, true].flatMap((transposed) =>
+  [
+    ...codedShapes.map(([m, n, k], s) => ({
+      ...{ transposed, m, n, k, batch: s % 3 === 0 ? 1 : 3, broadcastB: s % 3 === 1 },
+      ...{ bias: s % 2 === 1, xScale: 1, parts: s % 4 === 2 },
+    })),
+    { transposed, m: 1, n: 300, k: 520, batch: 1, broadcastB: false, bias: true, xScale: 1e8 },
+  ].map((c) => ({ parts: false, ...c })),
+);
 
 describe('gemm.c', () => {
   for (const variant of ['simd', 'relaxed'] as const) {

@@ -2,8 +2,8 @@
  * Linear layers' weights kept as 16-bit codes on wasm (src/model/halfWeights.ts,
  * kernels/codes.h): the encoding is exact where it applies and refuses what it cannot hold, and a
  * model whose weights are codes computes the same bits as the same model with float32 weights:
- * the traced forward (value norms read W_O widened), generation steps, attribution (through
- * gradients), saving; with half the bytes and no tensor left behind.
+ * the traced forward (value norms read W_O widened; the embedding lookup and the LM head read
+ * codes), generation steps, attribution, saving; with half the bytes and no tensor left behind.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { logitAttribution } from '../../src/model/analysis/attribution';
 import { parseConfig } from '../../src/model/config';
 import {
-  codeSlot,
+  codeIndex,
   decodeHalf,
   encodeHalf,
   halveWeights,
@@ -21,7 +21,7 @@ import {
 import { initModel } from '../../src/model/init';
 import { linear } from '../../src/model/linear';
 import { createKVCache, disposeModel, runForward, type Model } from '../../src/model/model';
-import { allTensors, linearsOf, parameterCount } from '../../src/model/params';
+import { allTensors, linearsOf, parameterCount, type Weight } from '../../src/model/params';
 import { saveCheckpoint } from '../../src/model/saveCheckpoint';
 import { useNodeBackend } from '../../scripts/lib/node-model';
 import { FIXTURES } from './helpers';
@@ -52,12 +52,18 @@ function halfValues(): Float32Array {
 describe('encodeHalf', () => {
   it('keeps every float16 value of a 31-power span exactly, subnormals and −0 included', () => {
     const values = halfValues();
-    for (const cols of [values.length, 8, 13]) {
-      const encoded = encodeHalf(values, cols)!;
-      expect(encoded).not.toBeNull();
-      const back = decodeHalf(encoded.codes, encoded.bcode, cols);
-      expect(Array.from(back)).toEqual(Array.from(values)); // toEqual tells −0 from 0
-    }
+    const shapes: [number, number][] = [
+      [1, values.length],
+      [values.length / 8, 8],
+      [8, values.length / 8],
+    ];
+    for (const shape of shapes)
+      for (const grouped of [false, true]) {
+        const encoded = encodeHalf(values, shape, grouped)!;
+        expect(encoded).not.toBeNull();
+        const back = decodeHalf(encoded.codes, encoded.bcode, shape, grouped);
+        expect(Array.from(back)).toEqual(Array.from(values)); // toEqual tells −0 from 0
+      }
   });
 
   it.each([
@@ -67,26 +73,46 @@ describe('encodeHalf', () => {
     ['a NaN', [1, NaN]],
     ['magnitudes over 32 powers of two', [2 ** -24, 2 ** 8]],
   ])('refuses %s', (_, values) => {
-    expect(encodeHalf(Float32Array.from(values), values.length)).toBeNull();
+    expect(encodeHalf(Float32Array.from(values), [1, values.length])).toBeNull();
   });
 
-  it('pairs columns 8g+q and 8g+4+q in a word, and keeps the last n mod 8 in order', () => {
-    const slots = Array.from({ length: 13 }, (_, j) => codeSlot(j, 13));
-    expect(slots).toEqual([0, 2, 4, 6, 1, 3, 5, 7, 8, 9, 10, 11, 12]);
+  it('pairs columns (or, in row groups, rows) 8g+q and 8g+4+q in a word; the rest in order', () => {
+    const byRows = Array.from({ length: 13 }, (_, j) => codeIndex(1, j, [2, 13], false));
+    expect(byRows).toEqual([0, 2, 4, 6, 1, 3, 5, 7, 8, 9, 10, 11, 12].map((i) => 13 + i));
+    // 10 rows of 3: rows 0–7 as 3 steps of 8 codes, then rows 8 and 9
+    const grouped = (r: number) => [0, 1, 2].map((c) => codeIndex(r, c, [10, 3], true));
+    expect([0, 4, 5, 9].map(grouped)).toEqual([
+      [0, 8, 16],
+      [1, 9, 17],
+      [3, 11, 19],
+      [27, 28, 29],
+    ]);
   });
 });
 
-/** A fixture's architecture, random weights, its linear layers' weights rounded to float16. */
+/**
+ * A fixture's architecture, random weights, its weight matrices (linear layers, the token
+ * embedding, an untied LM head) rounded to float16.
+ */
 function halfModel(name: string, seed: number): Model {
   const config = JSON.parse(readFileSync(join(FIXTURES, name, 'config.json'), 'utf8')) as object;
   const model = initModel(parseConfig(config), seed);
-  for (const l of linearsOf(model.params)) {
-    const w = l.w as tf.Tensor2D;
-    l.w = tf.tensor2d(Float32Array.from(w.dataSync(), toHalf), w.shape);
-    w.dispose();
-  }
+  const rounded = (w: Weight) => {
+    const t = w as tf.Tensor2D;
+    const out = tf.tensor2d(Float32Array.from(t.dataSync(), toHalf), t.shape);
+    t.dispose();
+    return out;
+  };
+  const p = model.params;
+  for (const l of linearsOf(p)) l.w = rounded(l.w);
+  p.tokenEmbedding = p.tokenEmbedding.map(rounded);
+  if (p.lmHead) p.lmHead = p.lmHead.map(rounded);
   return model;
 }
+
+/** How many weight matrices halfModel rounds. */
+const matrices = ({ params: p }: Model) =>
+  linearsOf(p).length + p.tokenEmbedding.length + (p.lmHead?.length ?? 0);
 
 const NAMES = ['gpt2-tiny-a', 'gptneo-tiny-a', 'llama-tiny-a'];
 
@@ -97,7 +123,7 @@ describe.each(NAMES)('%s with its weights as codes', (name) => {
   beforeAll(() => {
     plain = halfModel(name, 5);
     half = halfModel(name, 5);
-    expect(halveWeights(half.params)).toBe(linearsOf(half.params).length);
+    expect(halveWeights(half.params)).toBe(matrices(half));
     return () => [plain, half].forEach(disposeModel);
   });
 

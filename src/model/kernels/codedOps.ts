@@ -1,45 +1,76 @@
 /**
  * Kernels for weights kept as 16-bit codes (codes.h, halfWeights.ts) on the backend's instance of
- * our module: the product x · W + b with W widened as it is read, and W widened whole, for what
- * reads a weight outside our products (training's gradients, the trace's value norms, saving).
+ * our module: products with W widened as it is read (x · W + b, or x · Wᵀ for the rows of a tied
+ * embedding), and W widened whole, for what reads a weight outside our products (gradients, the
+ * trace's value norms, saving).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { registerOwnWasmKernel } from './direct';
+import { heapOf, registerOwnWasmKernel } from './direct';
 import { gemmCodes, ownKernels } from './gemm';
 
-export const CODED_LINEAR = 'AttentionLabCodedLinear';
+export const CODED_PRODUCT = 'AttentionLabCodedProduct';
 export const WIDEN_CODES = 'AttentionLabWidenCodes';
 
-/** Attributes of both: W's shape `[k, n]` and the codes' exponent offset. */
+/**
+ * W's shape `[rows, cols]`, the codes' exponent offset, and whether W is kept in row groups and
+ * read as x · Wᵀ (codes.h).
+ */
 export interface CodedAttrs {
-  k: number;
-  n: number;
+  rows: number;
+  cols: number;
   bcode: number;
+  transposed: boolean;
 }
 
 const attrsOf = (attrs: unknown) => attrs as CodedAttrs;
 
-/** a `[..., k]`, codes (int32, two codes each), bias `[n]` optional → a · W + bias `[..., n]`. */
-function codedLinear({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+/**
+ * a `[..., k]`, codes (int32, two codes each), bias `[n]` optional → a · W + bias, or a · Wᵀ
+ * (`transposed`: W in row groups), `[..., n]`.
+ */
+function codedProduct({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const { a, codes, bias } = inputs as Record<string, tf.TensorInfo | undefined>;
-  const { k, n, bcode } = attrsOf(attrs);
-  return gemmCodes(backend as BackendWasm, a!, codes!, [k, n], bcode, bias);
+  const { rows, cols, bcode, transposed } = attrsOf(attrs);
+  const [k, n] = transposed ? [cols, rows] : [rows, cols];
+  return gemmCodes(backend as BackendWasm, a!, codes!, { k, n, bcode, transposed }, bias);
 }
 
-/** codes → W `[k, n]` as float32. */
+/** codes → W `[rows, cols]` as float32. */
 function widenCodes({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const wasm = backend as BackendWasm;
   const { codes } = inputs as { codes: tf.TensorInfo };
-  const { k, n, bcode } = attrsOf(attrs);
-  const out = wasm.makeOutput([k, n], 'float32');
+  const { rows, cols, bcode, transposed } = attrsOf(attrs);
+  const out = wasm.makeOutput([rows, cols], 'float32');
   const at = (t: tf.TensorInfo) => wasm.getMemoryOffset(t.dataId);
-  ownKernels(wasm).widen_codes(at(codes), at(out), k, n, bcode);
+  ownKernels(wasm).widen_codes(at(codes), at(out), rows, cols, 0, rows, bcode, transposed ? 1 : 0);
   return out;
+}
+
+const heap = () => heapOf(tf.backend() as BackendWasm).buffer;
+
+const offsetOf = (t: tf.Tensor) => (tf.backend() as BackendWasm).getMemoryOffset(t.dataId);
+
+/** A float32 tensor's values where the wasm backend keeps them: valid until the next allocation. */
+export function wasmFloats(t: tf.Tensor): Float32Array {
+  return new Float32Array(heap(), offsetOf(t), t.size);
+}
+
+/** A new int32 tensor on wasm with room for `count` 16-bit codes (two an element), zeros. */
+export function wasmCodesTensor(count: number): tf.Tensor1D {
+  const info = (tf.backend() as BackendWasm).makeOutput([Math.ceil(count / 2)], 'int32');
+  const codes = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
+  wasmCodes(codes).fill(0);
+  return codes;
+}
+
+/** Such a tensor's codes where the wasm backend keeps them: valid until the next allocation. */
+export function wasmCodes(t: tf.Tensor1D): Uint16Array {
+  return new Uint16Array(heap(), offsetOf(t), 2 * t.size);
 }
 
 /** Registers the kernels on wasm (once). */
 export function registerCodedOps(): void {
-  registerOwnWasmKernel(CODED_LINEAR, codedLinear);
+  registerOwnWasmKernel(CODED_PRODUCT, codedProduct);
   registerOwnWasmKernel(WIDEN_CODES, widenCodes);
 }

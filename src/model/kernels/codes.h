@@ -12,6 +12,12 @@
 // A row of N codes: the columns in groups of eight, each group four 32-bit words, word q holding
 // column 8g+q in its low half and column 8g+4+q in its high half, so that either half becomes
 // four floats with two shifts and a mask; the last N mod 8 columns one code each, in order.
+//
+// A matrix read as x · Wᵀ (a tied embedding: N rows of K codes, one dot product each) is kept in
+// row groups instead: rows 8g … 8g+7 as K steps of four words, word q of step p holding row
+// 8g+q's code of depth p in its low half and row 8g+4+q's in its high half, so that one load
+// gives eight rows' weights at one depth, in row order, read in address order; the last N mod 8
+// rows follow, one after the other. Either way row r's codes start at r·K (or r·N).
 #ifndef KERNELS_CODES_H
 #define KERNELS_CODES_H
 #include "simd.h"
@@ -36,6 +42,20 @@ INLINE v128_t tiny_high(v128_t words) {
 INLINE float tiny1(code_t code) {
   unsigned bits = ((unsigned)(int)(short)code << 13) & FIELDS;
   return __builtin_bit_cast(float, bits);
+}
+
+// Where column j of a row of n codes keeps its code: the layout above.
+INLINE int slot(int j, int n) {
+  if (j >= (n & ~7)) return j;
+  int q = j & 7;
+  return (j & ~7) + (q < 4 ? 2 * q : 2 * q - 7);
+}
+
+// Where row r's code of depth p is in N rows of K codes kept in row groups.
+INLINE int grouped_slot(int r, int p, int n, int k) {
+  if (r >= (n & ~7)) return r * k + p;
+  int q = r & 7;
+  return (r & ~7) * k + 8 * p + (q < 4 ? 2 * q : 2 * q - 7);
 }
 
 INLINE float scale_of(int bcode) { return __builtin_bit_cast(float, (unsigned)bcode << 23); }

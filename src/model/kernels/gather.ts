@@ -7,10 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { registerOwnWasmKernel } from './direct';
-
-/** The Emscripten module's byte view of the heap, which tfjs's types leave out. */
-const heapOf = (backend: BackendWasm) => (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+import { heapOf, registerOwnWasmKernel } from './direct';
+import { ownKernels } from './gemm';
 
 /**
  * GatherV2 for axis 0 without batch dimensions, on 4-byte elements (float32, int32): `x[ids]`,
@@ -46,24 +44,31 @@ export const gatherRows =
 export const EMBED_ROWS = 'AttentionLabEmbedRows';
 
 /**
- * Inputs `ids` (int32, any shape) and the table's row chunks `c0`, `c1`, … (`[rows, d]` each, all
- * but the last `c0`'s length) → `[...ids, d]`: each id's row, zeros for an id outside the table
- * (as embedTokens).
+ * Inputs `ids` (int32, any shape) and the table's row chunks `c0`, `c1`, …, `[rows, d]` each (all
+ * but the last as long as the first), float32 or 16-bit codes (int32, two codes each: codes.h);
+ * attributes `rows` and `bcodes` per chunk (0 for float32, else the codes' exponent offset) and
+ * `d` → `[...ids, d]`: each id's row, zeros for an id outside the table (as embedTokens).
  */
-function embedRows({ inputs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+function embedRows({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const wasm = backend as BackendWasm;
+  const { bcodes, rows, d } = attrs as { bcodes: number[]; rows: number[]; d: number };
   const { ids, ...named } = inputs as Record<string, tf.TensorInfo>;
   const chunks = Object.keys(named).map((_, c) => named[`c${c}`]);
-  const [size, d] = chunks[0].shape;
-  const vocab = size * (chunks.length - 1) + chunks[chunks.length - 1].shape[0];
+  const size = rows[0];
+  const vocab = size * (chunks.length - 1) + rows[rows.length - 1];
   const values = wasm.readSync(ids.dataId) as Int32Array;
   const out = wasm.makeOutput([...ids.shape, d], 'float32');
   const [heap, rowBytes, to] = [heapOf(wasm), d * 4, wasm.getMemoryOffset(out.dataId)];
   values.forEach((id, i) => {
     const at = to + i * rowBytes;
     if (!(id >= 0 && id < vocab)) return heap.fill(0, at, at + rowBytes);
-    const from =
-      wasm.getMemoryOffset(chunks[Math.floor(id / size)].dataId) + (id % size) * rowBytes;
+    const c = Math.floor(id / size);
+    const table = wasm.getMemoryOffset(chunks[c].dataId);
+    const row = id % size;
+    // A chunk kept as codes is in row groups (halfWeights.ts: the LM head reads it as E·hᵀ).
+    if (bcodes[c])
+      return ownKernels(wasm).widen_codes(table, at, rows[c], d, row, row + 1, bcodes[c], 1);
+    const from = table + row * rowBytes;
     heap.copyWithin(at, from, from + rowBytes);
   });
   return out;

@@ -106,25 +106,6 @@ static void rows(const float *a, int lda, int m, const float *b, int kc, const f
 #define TMP (PANEL * NC / NR)
 #define PAD (TMP + NR)
 
-// Panels of columns j0 … j0+nc−1 and depths p0 … p0+kc−1 of B [K, N] as codes (codes.h),
-// widened: as `pack` below.
-static void pack_codes(float *panels, const code_t *b, float scale, int n, int j0, int nc, int p0,
-                       int kc) {
-  v128_t s = wasm_f32x4_splat(scale);
-  for (int p = 0; p < kc; p++) {
-    const code_t *row = b + (p0 + p) * n + j0;
-    int q = 0;
-    for (; q + NR <= nc; q += NR) { // a whole group (j0 is a multiple of 8)
-      float *to = panels + q / NR * PANEL + p * NR;
-      v128_t words = wasm_v128_load(row + q);
-      wasm_v128_store(to, wasm_f32x4_mul(tiny_low(words), s));
-      wasm_v128_store(to + 4, wasm_f32x4_mul(tiny_high(words), s));
-    }
-    for (int r = 0; q + r < ((nc + NR - 1) & ~(NR - 1)); r++) // the row's last columns
-      panels[q / NR * PANEL + p * NR + r] = q + r < nc ? tiny1(row[q + r]) * scale : 0.f;
-  }
-}
-
 // Panels of columns j0 … j0+nc−1 and depths p0 … p0+kc−1 of op(B): panel t is [kc][8] at
 // t·PANEL, columns past nc zero. b is [K, N] (transposed = 0) or [N, K] (transposed = 1).
 static void pack(float *panels, const float *b, int transposed, int n, int k, int j0, int nc,
@@ -174,9 +155,16 @@ static void pack(float *panels, const float *b, int transposed, int n, int k, in
   }
 }
 
+// Packing panels from codes (gemmCodes.h).
+static void pack_codes(float *panels, const code_t *b, float scale, int n, int j0, int nc, int p0,
+                       int kc);
+static void pack_codes_t(float *panels, const code_t *b, float scale, int n, int k, int j0,
+                         int nc, int p0, int kc);
+
 // Columns j1 … j2−1 of C = A · op(B) (+ bias): per block of KC depths and NC columns of op(B),
 // pack it once and run every row of A against each of its panels (A's [M, KC] block stays in L2,
-// a panel in L1). With `codes`, B is [K, N] as codes (codes.h) and b is unused.
+// a panel in L1). With `codes`, B is [K, N] (or [N, K] transposed) as codes (codes.h) and b is
+// unused.
 static void product(const float *a, const float *b, const code_t *codes, float scale,
                     int transposed, float *c, const float *bias, int m, int n, int k, int j1,
                     int j2, float *scratch) {
@@ -184,7 +172,8 @@ static void product(const float *a, const float *b, const code_t *codes, float s
     int kc = k - p0 < KC ? k - p0 : KC;
     for (int j0 = j1; j0 < j2; j0 += NC) {
       int nc = j2 - j0 < NC ? j2 - j0 : NC;
-      if (codes) pack_codes(scratch, codes, scale, n, j0, nc, p0, kc);
+      if (codes && transposed) pack_codes_t(scratch, codes, scale, n, k, j0, nc, p0, kc);
+      else if (codes) pack_codes(scratch, codes, scale, n, j0, nc, p0, kc);
       else pack(scratch, b, transposed, n, k, j0, nc, p0, kc);
       for (int q = 0; q < nc; q += NR) {
         int j = j0 + q, nr = nc - q < NR ? nc - q : NR;
@@ -234,60 +223,6 @@ static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0
   for (p = p0; p < end; p++)
     s = MADD(wasm_f32x4_splat(x[p]), load_partial(b + p * n + n4, j2 - n4), s);
   store_partial(c + n4, s, j2 - n4);
-}
-
-// c[j1 … j2−1] += x · B for x[K] and B[K, N] as codes (j1 a multiple of 8), widened in
-// registers: a generation step's linear layers read half the bytes of float32 weights. With
-// `scaled`, x holds x·2^(e−127) (the codes' scale) and the tiny floats multiply it directly:
-// x·2^(e−127) · tiny = x · w exactly, one multiplication a weight fewer. Each output sums
-// p = 0, 1, … as gemv_nn_part does: the same bits as from the float32 weights.
-INLINE void gemv_codes_body(int scaled, const float *x, const code_t *b, float scale, float *c,
-                            int n, int k, int j1, int j2) {
-  v128_t s = wasm_f32x4_splat(scale);
-  int n8 = n & ~7, g2 = j2 < n8 ? j2 : n8;
-#define WEIGHTS(t) (scaled ? (t) : wasm_f32x4_mul(t, s))
-  int p = 0;
-  for (; p + 8 <= k; p += 8) {
-    const code_t *bp = b + p * n;
-    for (int j = j1; j < g2; j += 8) {
-      v128_t lo = wasm_v128_load(c + j), hi = wasm_v128_load(c + j + 4);
-      for (int r = 0; r < 8; r++) {
-        v128_t words = wasm_v128_load(bp + r * n + j), xr = wasm_v128_load32_splat(x + p + r);
-        lo = MADD(xr, WEIGHTS(tiny_low(words)), lo);
-        hi = MADD(xr, WEIGHTS(tiny_high(words)), hi);
-      }
-      wasm_v128_store(c + j, lo);
-      wasm_v128_store(c + j + 4, hi);
-    }
-  }
-  for (; p < k; p++) {
-    v128_t xp = wasm_f32x4_splat(x[p]);
-    for (int j = j1; j < g2; j += 8) {
-      v128_t words = wasm_v128_load(b + p * n + j);
-      wasm_v128_store(c + j, MADD(xp, WEIGHTS(tiny_low(words)), wasm_v128_load(c + j)));
-      wasm_v128_store(c + j + 4, MADD(xp, WEIGHTS(tiny_high(words)), wasm_v128_load(c + j + 4)));
-    }
-  }
-  for (int j = g2; j < j2; j += 4) { // the row's last columns, single codes
-    int count = j2 - j < 4 ? j2 - j : 4;
-    v128_t acc = load_partial(c + j, count);
-    for (p = 0; p < k; p++)
-      acc = MADD(wasm_f32x4_splat(x[p]), WEIGHTS(tiny_partial(b + p * n + j, count)), acc);
-    store_partial(c + j, acc, count);
-  }
-#undef WEIGHTS
-}
-
-// gemv_codes_body on x·scale (written to xs, k floats) where no value overflows, else on x.
-static void gemv_codes(const float *x, const code_t *b, float scale, float *c, int n, int k,
-                       int j1, int j2, float *xs) {
-  int scaled = 1;
-  for (int p = 0; p < k; p++) {
-    xs[p] = x[p] * scale; // exact: a power of two, unless it overflows
-    if (__builtin_isinf(xs[p]) && !__builtin_isinf(x[p])) scaled = 0;
-  }
-  if (scaled) gemv_codes_body(1, xs, b, scale, c, n, k, j1, j2);
-  else gemv_codes_body(0, x, b, scale, c, n, k, j1, j2);
 }
 
 // Outputs j … j+4g−1 of x[K] · b[N, K]ᵀ (rows past n repeat row n−1; the caller stores only
@@ -409,26 +344,6 @@ static void few_rows_nn(const float *a, const float *b, float *c, const float *b
   }
 }
 
-// few_rows_nn with B as codes (codes.h): one row widens in registers (gemv_codes); a few rows
-// widen each block of B's rows once into the scratch area, then stream it as few_rows_nn does.
-// The caller checks that a block, or x (m = 1), fits (n, k ≤ TMP).
-static void few_rows_codes(const float *a, const code_t *b, float scale, float *c,
-                           const float *bias, int m, int n, int k, int j1, int j2,
-                           float *scratch) {
-  for (int i = 0; i < m; i++)
-    for (int j = j1; j < j2; j++) c[i * n + j] = bias ? bias[j] : 0.f;
-  if (m == 1) return gemv_codes(a, b, scale, c, n, k, j1, j2, scratch);
-  int kb = STREAM_BYTES / 4 / n;
-  kb = kb < 1 ? 1 : kb > TMP / n ? TMP / n : kb;
-  for (int p0 = 0; p0 < k; p0 += kb) {
-    int kc = k - p0 < kb ? k - p0 : kb;
-    widen_rows(b + p0 * n, n, kc, 0, n, scale, scratch, n);
-    int i = 0;
-    for (; i + 2 <= m; i += 2) stream2(a + i * k + p0, k, scratch, c + i * n, n, 0, kc, 0, n);
-    if (i < m) gemv_nn_part(a + i * k + p0, scratch, c + i * n, n, 0, kc, 0, n);
-  }
-}
-
 // Columns j1 … j2−1 of one product. Each output is summed in the same order whatever the
 // columns asked for, so parts computed apart (threads, gemm_part) are the bits of the whole.
 // A part of a product of a few rows (a thread's, gemmPool.ts) takes the packed tiles: streamed,
@@ -439,15 +354,7 @@ static void nn(const float *a, const float *b, float *c, const float *bias, int 
   else product(a, b, 0, 0.f, 0, c, bias, m, n, k, j1, j2, scratch);
 }
 
-// nn with B [K, N] as codes (codes.h) whose exponent offset is bcode: the same bits as nn on the
-// widened B.
-static void nn_codes(const float *a, const code_t *b, int bcode, float *c, const float *bias,
-                     int m, int n, int k, int j1, int j2, float *scratch) {
-  float scale = scale_of(bcode);
-  if (m <= FEW_ROWS && (m == 1 ? k <= TMP : j2 - j1 == n && n <= TMP))
-    few_rows_codes(a, b, scale, c, bias, m, n, k, j1, j2, scratch);
-  else product(a, 0, b, scale, 0, c, bias, m, n, k, j1, j2, scratch);
-}
+#include "gemmCodes.h"
 
 static void nt(const float *a, const float *b, float *c, const float *bias, int m, int n, int k,
                int j1, int j2, float *scratch) {
@@ -475,9 +382,9 @@ __attribute__((export_name("gemm_nt"))) void gemm_nt(const float *a, const float
     nt(a + i * sa, b + i * sb, c + i * m * n, bias, m, n, k, 0, n, scratch);
 }
 
-// One thread's part of gemm_nn (form = 0), gemm_nt (1), or A · B with B [K, N] as codes whose
-// exponent offset is bcode (form = 2·bcode, codes.h): batches i1 … i2−1, columns j1 … j2−1 of
-// each (src/model/kernels/gemmPool.ts). The same bits as in the whole product.
+// One thread's part of gemm_nn (form = 0), gemm_nt (1), or either with B as codes whose
+// exponent offset is bcode (form = 2·bcode, 2·bcode + 1; codes.h): batches i1 … i2−1, columns
+// j1 … j2−1 of each (src/model/kernels/gemmPool.ts). The same bits as in the whole product.
 __attribute__((export_name("gemm_part"))) void gemm_part(int form, const float *a, const void *b,
                                                           float *c, const float *bias, int m,
                                                           int n, int k, int sa, int sb, int i1,
@@ -486,8 +393,9 @@ __attribute__((export_name("gemm_part"))) void gemm_part(int form, const float *
   for (int i = i1; i < i2; i++) {
     const float *ai = a + i * sa;
     float *ci = c + i * m * n;
+    const code_t *codes = (const code_t *)b + i * sb;
     if (form > 1)
-      nn_codes(ai, (const code_t *)b + i * sb, form >> 1, ci, bias, m, n, k, j1, j2, scratch);
+      (form & 1 ? nt_codes : nn_codes)(ai, codes, form >> 1, ci, bias, m, n, k, j1, j2, scratch);
     else (form ? nt : nn)(ai, (const float *)b + i * sb, ci, bias, m, n, k, j1, j2, scratch);
   }
 }

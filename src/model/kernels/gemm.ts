@@ -48,8 +48,9 @@ export interface GemmExports {
   layer_norm(x: number, gamma: number, beta: number, y: number, rows: number, d: number,
     eps: number): void; // prettier-ignore
   gelu_new(x: number, y: number, n: number): void;
-  /** 16-bit codes [rows, cols] at `codes` (codes.h) as floats at `out`. */
-  widen_codes(codes: number, out: number, rows: number, cols: number, bcode: number): void;
+  /** Rows r1 … r2−1 of 16-bit codes [rows, cols] (codes.h; in row groups if `grouped`) as floats. */
+  widen_codes(codes: number, out: number, rows: number, cols: number, r1: number, r2: number,
+    bcode: number, grouped: number): void; // prettier-ignore
 }
 
 export type GemmVariant = 'relaxed' | 'simd';
@@ -215,14 +216,14 @@ export function gemm(
 
 /**
  * `a · W` (+ `bias` [n]) for W `[k, n]` kept as 16-bit codes (codes.h) with exponent offset
- * `bcode`: a `[…, m, k]` → `[…, m, n]`, the same bits as with W as floats.
+ * `bcode`, or `a · Wᵀ` for W `[n, k]` (`transposed`: the rows of a tied embedding): a `[…, m, k]`
+ * → `[…, m, n]`, the same bits as with W as floats.
  */
 export function gemmCodes(
   backend: BackendWasm,
   a: tf.TensorInfo,
   codes: tf.TensorInfo,
-  [k, n]: [number, number],
-  bcode: number,
+  { k, n, bcode, transposed }: { k: number; n: number; bcode: number; transposed: boolean },
   bias?: tf.TensorInfo,
 ): tf.TensorInfo {
   const g = backendGemm(backend)!;
@@ -231,7 +232,7 @@ export function gemmCodes(
   if (m * n === 0) return out;
   const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
   const job: GemmJob = {
-    ...{ transposed: false, a: address(a), b: address(codes), c: address(out), bcode },
+    ...{ transposed, a: address(a), b: address(codes), c: address(out), bcode },
     ...{ bias: bias ? address(bias) : 0, m, n, k, batch: 1, strideA: 0, strideB: 0 },
   };
   if (g.pool) g.pool.run(job);

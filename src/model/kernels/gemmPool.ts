@@ -88,7 +88,7 @@ export interface GemmJob extends ProductSize {
   a: number;
   /** B as floats, or (with `bcode`) as 16-bit codes: codes.h. */
   b: number;
-  /** The codes' exponent offset (codes.h) when B is [k, n] as codes; absent for floats. */
+  /** The codes' exponent offset (codes.h) when B is codes; absent for floats. */
   bcode?: number;
   c: number;
   bias: number;
@@ -141,8 +141,8 @@ function waitWhile(
   Atomics.wait(control, at, from, sleepMs);
 }
 
-/** gemm_part's first argument: 0 for A·B, 1 for A·Bᵀ, 2·bcode for A·B with B as codes. */
-export const productForm = (job: GemmJob) => (job.transposed ? 1 : 2 * (job.bcode ?? 0));
+/** gemm_part's first argument: A·B 0, A·Bᵀ 1; plus 2·bcode with B as codes. */
+export const productForm = (job: GemmJob) => (job.transposed ? 1 : 0) + 2 * (job.bcode ?? 0);
 
 const tagOf = (sequence: number) => (sequence & 0x7fff) << 16;
 

@@ -83,9 +83,15 @@ __attribute__((export_name("gelu_new"))) void gelu_new(const float *x, float *y,
   store_partial(y + j, wasm_f32x4_div(v, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(inner)))), n - j);
 }
 
-// out[rows, cols] = the floats of codes [rows, cols] whose exponent offset is bcode (codes.h): a
-// weight kept as codes, as float32 for what reads it outside our products (halfWeights.ts).
+// out = rows r1 … r2−1 of codes [rows, cols] (in row groups if `grouped`, codes.h) as floats,
+// whose exponent offset is bcode: a weight kept as codes, as float32 for what reads it outside
+// our products (halfWeights.ts), or a row of a token embedding kept as codes (gather.ts).
 __attribute__((export_name("widen_codes"))) void widen_codes(const code_t *codes, float *out,
-                                                             int rows, int cols, int bcode) {
-  widen_rows(codes, cols, rows, 0, cols, scale_of(bcode), out, cols);
+                                                             int rows, int cols, int r1, int r2,
+                                                             int bcode, int grouped) {
+  float scale = scale_of(bcode);
+  if (!grouped) return widen_rows(codes + r1 * cols, cols, r2 - r1, 0, cols, scale, out, cols);
+  for (int r = r1; r < r2; r++)
+    for (int p = 0; p < cols; p++)
+      out[(r - r1) * cols + p] = tiny1(codes[grouped_slot(r, p, rows, cols)]) * scale;
 }
