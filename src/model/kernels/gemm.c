@@ -200,7 +200,7 @@ static void product(const float *a, const float *b, const code_t *codes, float s
 // once, in order, each multiplied into all of c (which stays in L1: N ≤ 4096 is 16 KB). Eight rows
 // of b a pass: eight streams from memory at once read faster than four (docs/performance.md,
 // "Weights as 16-bit codes": 10.3 → 11.7 GB/s over GPT-2 small's linear layers in Node).
-static void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0, int kc, int j1,
+INLINE void gemv_nn_part(const float *x, const float *b, float *c, int n, int p0, int kc, int j1,
                          int j2) {
   int n4 = j1 + ((j2 - j1) & ~3);
   int p = p0, end = p0 + kc;
@@ -276,7 +276,7 @@ static void dots(const float *x, const float *b, float *c, const float *bias, in
 
 // Columns j1 … j2−1 of two rows of c[2, N] += x[2, K] · b[K, N] over depths p0 … p0+kc−1: b's rows stream through in
 // order, four at a time, each multiplied into both rows of c (24 KB at N = 3072: stays in L1).
-static void stream2(const float *x, int ldx, const float *b, float *c, int n, int p0, int kc,
+INLINE void stream2(const float *x, int ldx, const float *b, float *c, int n, int p0, int kc,
                     int j1, int j2) {
   int n4 = j1 + ((j2 - j1) & ~3);
   const float *x1r = x + ldx;

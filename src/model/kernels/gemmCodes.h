@@ -188,8 +188,11 @@ static void few_rows_codes(const float *a, const code_t *b, float scale, float *
   for (int i = 0; i < m; i++)
     for (int j = j1; j < j2; j++) c[i * n + j] = bias ? bias[j] : 0.f;
   if (m == 1) return gemv_codes(a, b, scale, c, n, k, j1, j2, scratch);
-  int kb = STREAM_BYTES / 4 / n;
-  kb = kb < 1 ? 1 : kb > TMP / n ? TMP / n : kb;
+  // As few_rows_nn: a multiple of 4 rows (stream2 takes B's rows four at a time), within the
+  // scratch area.
+  int kb = STREAM_BYTES / 4 / n, room = TMP / n;
+  kb = kb < 4 ? 4 : kb & ~3;
+  if (kb > room) kb = room > 4 ? room & ~3 : room;
   for (int p0 = 0; p0 < k; p0 += kb) {
     int kc = k - p0 < kb ? k - p0 : kb;
     widen_rows(b + p0 * n, n, kc, 0, n, scale, scratch, n);
