@@ -11,13 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { logitAttribution } from '../../src/model/analysis/attribution';
 import { parseConfig } from '../../src/model/config';
-import {
-  codeIndex,
-  decodeHalf,
-  encodeHalf,
-  halveWeights,
-  weightTensor,
-} from '../../src/model/halfWeights';
+import { halveWeights, weightTensor } from '../../src/model/halfWeights';
+import { codeOffset, encodeCodes } from '../../src/model/kernels/codedOps';
 import { initModel } from '../../src/model/init';
 import { linear } from '../../src/model/linear';
 import { createKVCache, disposeModel, runForward, type Model } from '../../src/model/model';
@@ -37,6 +32,100 @@ function toHalf(v: number): number {
   return Math.fround(Math.round(v / quantum) * quantum);
 }
 
+// The codes' layout and encoding written out again here, independently of rows.c and codes.h.
+
+const EXPONENTS = 31;
+
+/**
+ * Where value (r, c) of a `[rows, cols]` matrix keeps its code (kernels/codes.h). By rows: in a
+ * row's group of eight columns, columns 8g+q and 8g+4+q share a 32-bit word (q = 0…3: the low and
+ * the high half); the last cols mod 8 in order. In row groups (`grouped`, for x · Wᵀ): rows
+ * 8g+q and 8g+4+q share a word at each depth c; the last rows mod 8 row after row.
+ */
+function codeIndex(r: number, c: number, [rows, cols]: number[], grouped: boolean): number {
+  const [i, n] = grouped ? [r, rows] : [c, cols];
+  if (i >= (n & ~7)) return r * cols + c;
+  const q = i & 7;
+  const pair = q < 4 ? 2 * q : 2 * q - 7;
+  return grouped ? (r & ~7) * cols + 8 * c + pair : r * cols + (c & ~7) + pair;
+}
+
+/**
+ * The exponent offset of 16-bit codes for `values`, or null where some value does not fit: more
+ * than 10 mantissa bits, a subnormal, infinite or NaN float32, or nonzero magnitudes spread over
+ * more than 31 powers of two (float16's span, subnormals included, is 40).
+ */
+function referenceOffset(values: Float32Array): number | null {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let low = 255;
+  let high = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const u = bits[i];
+    if ((u & 0x7fffffff) === 0) continue; // ±0
+    const exponent = (u >>> 23) & 0xff;
+    if ((u & 0x1fff) !== 0 || exponent === 0 || exponent === 255) return null;
+    if (exponent < low) low = exponent;
+    if (exponent > high) high = exponent;
+  }
+  if (low > high) low = high = 127; // all zeros: any offset
+  // The scale 2^(low − 1) must be a normal float32: its exponent field is low + 126 ≤ 254.
+  if (high - low >= EXPONENTS || low > 128) return null;
+  return low + 126;
+}
+
+/** Writes the codes of `values` (a `[rows, cols]` matrix that fits, codeOffset) into `out`. */
+function writeCodes(
+  values: Float32Array,
+  [rows, cols]: [number, number],
+  grouped: boolean,
+  bcode: number,
+  out: Uint16Array,
+): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const low = bcode - 126;
+  for (let r = 0, i = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++, i++) {
+      const u = bits[i];
+      const sign = (u >>> 16) & 0x8000;
+      out[codeIndex(r, c, [rows, cols], grouped)] =
+        (u & 0x7fffffff) === 0
+          ? sign
+          : sign | ((((u >>> 23) & 0xff) - low + 1) << 10) | ((u >>> 13) & 0x3ff);
+    }
+}
+
+/** The 16-bit codes of `values` (a `[rows, cols]` matrix) and their exponent offset, or null. */
+function encodeHalf(
+  values: Float32Array,
+  shape: [number, number],
+  grouped = false,
+): { codes: Uint16Array; bcode: number } | null {
+  const bcode = referenceOffset(values);
+  if (bcode === null) return null;
+  const codes = new Uint16Array(values.length);
+  writeCodes(values, shape, grouped, bcode, codes);
+  return { codes, bcode };
+}
+
+/** The float32 values of codes: the reference the kernels are tested against. */
+function decodeHalf(
+  codes: Uint16Array,
+  bcode: number,
+  shape: [number, number],
+  grouped = false,
+): Float32Array {
+  const out = new Float32Array(codes.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let r = 0, i = 0; r < shape[0]; r++)
+    for (let c = 0; c < shape[1]; c++, i++) {
+      const code = codes[codeIndex(r, c, shape, grouped)];
+      const field = (code >>> 10) & 0x1f;
+      const sign = (code & 0x8000) << 16;
+      bits[i] = field === 0 ? sign : sign | ((field + bcode - 127) << 23) | ((code & 0x3ff) << 13);
+    }
+  return out;
+}
+
 /** Every float16 value of magnitude 2^-24 … 2^7 − (31 powers of two), both signs, and zeros. */
 function halfValues(): Float32Array {
   const out: number[] = [0, -0];
@@ -49,20 +138,39 @@ function halfValues(): Float32Array {
   return Float32Array.from(out);
 }
 
-describe('encodeHalf', () => {
+describe('16-bit codes', () => {
+  /** The kernels' codes of `values` as a `[rows, cols]` tensor, or null where they refuse it. */
+  const kernelCodes = (values: Float32Array, shape: [number, number], grouped: boolean) => {
+    const w = tf.tensor2d(values, shape);
+    const bcode = codeOffset(w);
+    if (bcode === 0) return (w.dispose(), null);
+    const codes = encodeCodes(w, bcode, grouped);
+    const widened = tf.tidy(() => weightTensor({ codes, bcode, shape, grouped }).dataSync());
+    const words = Int32Array.from(codes.dataSync());
+    tf.dispose([w, codes]);
+    return { bcode, codes: new Uint16Array(words.buffer, 0, values.length), widened };
+  };
+
   it('keeps every float16 value of a 31-power span exactly, subnormals and −0 included', () => {
     const values = halfValues();
+    const n = values.length;
+    // 45,056 values: rows and columns that are and are not multiples of 8
     const shapes: [number, number][] = [
-      [1, values.length],
-      [values.length / 8, 8],
-      [8, values.length / 8],
+      [1, n],
+      [n / 11, 11],
+      [11, n / 11],
+      [n / 8, 8],
     ];
     for (const shape of shapes)
       for (const grouped of [false, true]) {
-        const encoded = encodeHalf(values, shape, grouped)!;
-        expect(encoded).not.toBeNull();
-        const back = decodeHalf(encoded.codes, encoded.bcode, shape, grouped);
-        expect(Array.from(back)).toEqual(Array.from(values)); // toEqual tells −0 from 0
+        const want = encodeHalf(values, shape, grouped)!;
+        const got = kernelCodes(values, shape, grouped)!;
+        expect(got.bcode).toBe(want.bcode);
+        expect(got.codes).toEqual(want.codes);
+        expect(Array.from(decodeHalf(want.codes, want.bcode, shape, grouped))).toEqual(
+          Array.from(values),
+        );
+        expect(Array.from(got.widened)).toEqual(Array.from(values)); // toEqual tells −0 from 0
       }
   });
 
@@ -73,7 +181,9 @@ describe('encodeHalf', () => {
     ['a NaN', [1, NaN]],
     ['magnitudes over 32 powers of two', [2 ** -24, 2 ** 8]],
   ])('refuses %s', (_, values) => {
-    expect(encodeHalf(Float32Array.from(values), [1, values.length])).toBeNull();
+    const floats = Float32Array.from(values);
+    expect(encodeHalf(floats, [1, values.length])).toBeNull();
+    expect(kernelCodes(floats, [1, values.length], false)).toBeNull();
   });
 
   it('pairs columns (or, in row groups, rows) 8g+q and 8g+4+q in a word; the rest in order', () => {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOf, registerOwnWasmKernel } from './direct';
+import { registerOwnWasmKernel } from './direct';
 import { gemmCodes, ownKernels } from './gemm';
 
 export const CODED_PRODUCT = 'AttentionLabCodedProduct';
@@ -47,26 +47,21 @@ function widenCodes({ inputs, attrs, backend }: Parameters<tf.KernelFunc>[0]): t
   return out;
 }
 
-const heap = () => heapOf(tf.backend() as BackendWasm).buffer;
+const backend = () => tf.backend() as BackendWasm;
+const offsetOf = (t: tf.Tensor) => backend().getMemoryOffset(t.dataId);
 
-const offsetOf = (t: tf.Tensor) => (tf.backend() as BackendWasm).getMemoryOffset(t.dataId);
-
-/** A float32 tensor's values where the wasm backend keeps them: valid until the next allocation. */
-export function wasmFloats(t: tf.Tensor): Float32Array {
-  return new Float32Array(heap(), offsetOf(t), t.size);
+/** The exponent offset of 16-bit codes for a float32 tensor on wasm, 0 where a value does not fit. */
+export function codeOffset(t: tf.Tensor): number {
+  return ownKernels(backend()).code_offset(offsetOf(t), t.size);
 }
 
-/** A new int32 tensor on wasm with room for `count` 16-bit codes (two an element), zeros. */
-export function wasmCodesTensor(count: number): tf.Tensor1D {
-  const info = (tf.backend() as BackendWasm).makeOutput([Math.ceil(count / 2)], 'int32');
+/** The codes (codes.h; in row groups if `grouped`) of a float32 matrix on wasm that fits. */
+export function encodeCodes(t: tf.Tensor2D, bcode: number, grouped: boolean): tf.Tensor1D {
+  const info = backend().makeOutput([Math.ceil(t.size / 2)], 'int32');
   const codes = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
-  wasmCodes(codes).fill(0);
+  const [rows, cols] = t.shape;
+  ownKernels(backend()).encode_codes(offsetOf(t), offsetOf(codes), rows, cols, bcode, +grouped);
   return codes;
-}
-
-/** Such a tensor's codes where the wasm backend keeps them: valid until the next allocation. */
-export function wasmCodes(t: tf.Tensor1D): Uint16Array {
-  return new Uint16Array(heap(), offsetOf(t), 2 * t.size);
 }
 
 /** Registers the kernels on wasm (once). */

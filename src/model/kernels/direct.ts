@@ -20,10 +20,6 @@ export function ownWasmKernel(name: string): boolean {
   return ours && hasGemm(tf.backend() as BackendWasm);
 }
 
-/** The Emscripten module's byte view of the heap, which tfjs's types leave out (a new view when it grows). */
-export const heapOf = (backend: BackendWasm) =>
-  (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
-
 /** Registers kernel `name` of ours on wasm (once), marked as ours for `ownWasmKernel`. */
 export function registerOwnWasmKernel(kernelName: string, kernelFunc: tf.KernelFunc): void {
   if (tf.getKernel(kernelName, 'wasm')) return;

@@ -7,8 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOf, registerOwnWasmKernel } from './direct';
+import { registerOwnWasmKernel } from './direct';
 import { ownKernels } from './gemm';
+
+/** The Emscripten module's byte view of the heap, which tfjs's types leave out. */
+const heapOf = (backend: BackendWasm) => (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
 
 /**
  * GatherV2 for axis 0 without batch dimensions, on 4-byte elements (float32, int32): `x[ids]`,

@@ -48,6 +48,11 @@ export interface GemmExports {
   layer_norm(x: number, gamma: number, beta: number, y: number, rows: number, d: number,
     eps: number): void; // prettier-ignore
   gelu_new(x: number, y: number, n: number): void;
+  /** The exponent offset of codes for `count` floats at `floats`, 0 where one does not fit. */
+  code_offset(floats: number, count: number): number;
+  /** The codes of floats [rows, cols] (codes.h; in row groups if `grouped`). */
+  encode_codes(floats: number, codes: number, rows: number, cols: number, bcode: number,
+    grouped: number): void; // prettier-ignore
   /** Rows r1 … r2−1 of 16-bit codes [rows, cols] (codes.h; in row groups if `grouped`) as floats. */
   widen_codes(codes: number, out: number, rows: number, cols: number, r1: number, r2: number,
     bcode: number, grouped: number): void; // prettier-ignore

@@ -95,3 +95,99 @@ __attribute__((export_name("widen_codes"))) void widen_codes(const code_t *codes
     for (int p = 0; p < cols; p++)
       out[(r - r1) * cols + p] = tiny1(codes[grouped_slot(r, p, rows, cols)]) * scale;
 }
+
+// The exponent offset (bcode, codes.h) of 16-bit codes for `count` floats (as bits), or 0 where
+// one does not fit: more than 10 mantissa bits, a subnormal, infinite or NaN float, or nonzero
+// magnitudes over more than 31 powers of two (float16's own span, subnormals included, is 40).
+// Four floats a step: it runs over every weight of a model as it loads.
+__attribute__((export_name("code_offset"))) int code_offset(const unsigned *bits, int count) {
+  v128_t low = wasm_i32x4_splat(255), high = wasm_i32x4_splat(0), bad = wasm_i32x4_splat(0);
+  v128_t magnitude = wasm_i32x4_splat(0x7fffffff), tail = wasm_i32x4_splat(0x1fff);
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    v128_t u = wasm_v128_load(bits + i);
+    v128_t nonzero = wasm_i32x4_ne(wasm_v128_and(u, magnitude), wasm_i32x4_splat(0));
+    v128_t e = wasm_v128_and(wasm_u32x4_shr(u, 23), wasm_i32x4_splat(0xff));
+    v128_t wrong = wasm_v128_or(wasm_i32x4_ne(wasm_v128_and(u, tail), wasm_i32x4_splat(0)),
+                                wasm_v128_or(wasm_i32x4_eq(e, wasm_i32x4_splat(0)),
+                                             wasm_i32x4_eq(e, wasm_i32x4_splat(255))));
+    bad = wasm_v128_or(bad, wasm_v128_and(nonzero, wrong));
+    low = wasm_u32x4_min(low, wasm_v128_bitselect(e, wasm_i32x4_splat(255), nonzero));
+    high = wasm_u32x4_max(high, wasm_v128_and(e, nonzero));
+  }
+  if (wasm_v128_any_true(bad)) return 0;
+  int lo = 255, hi = 0;
+  for (int q = 0; q < 4; q++) {
+    int l = wasm_i32x4_extract_lane(low, 0), h = wasm_i32x4_extract_lane(high, 0);
+    lo = l < lo ? l : lo;
+    hi = h > hi ? h : hi;
+    low = wasm_i32x4_shuffle(low, low, 1, 2, 3, 0);
+    high = wasm_i32x4_shuffle(high, high, 1, 2, 3, 0);
+  }
+  for (; i < count; i++) {
+    unsigned u = bits[i];
+    if ((u & 0x7fffffffu) == 0) continue; // ±0
+    int exponent = (u >> 23) & 0xff;
+    if ((u & 0x1fff) || exponent == 0 || exponent == 255) return 0;
+    lo = exponent < lo ? exponent : lo;
+    hi = exponent > hi ? exponent : hi;
+  }
+  if (lo > hi) lo = hi = 127; // all zeros: any offset
+  // The scale 2^(lo − 1) must be a normal float: its exponent field is lo + 126 ≤ 254.
+  return hi - lo >= 31 || lo > 128 ? 0 : lo + 126;
+}
+
+// Four floats' codes (as bits, fitting offset `low` + 126) in the low halves of four lanes.
+INLINE v128_t code4(v128_t u, v128_t low) {
+  v128_t sign = wasm_v128_and(wasm_u32x4_shr(u, 16), wasm_i32x4_splat(0x8000));
+  v128_t field = wasm_i32x4_shl(
+      wasm_i32x4_add(wasm_i32x4_sub(wasm_v128_and(wasm_u32x4_shr(u, 23), wasm_i32x4_splat(0xff)),
+                                    low),
+                     wasm_i32x4_splat(1)),
+      10);
+  v128_t code = wasm_v128_or(field, wasm_v128_and(wasm_u32x4_shr(u, 13), wasm_i32x4_splat(0x3ff)));
+  v128_t zero = wasm_i32x4_eq(wasm_v128_and(u, wasm_i32x4_splat(0x7fffffff)), wasm_i32x4_splat(0));
+  return wasm_v128_or(sign, wasm_v128_andnot(code, zero));
+}
+
+// One code, as code4 does it.
+INLINE code_t code1(unsigned u, int low) {
+  code_t sign = (u >> 16) & 0x8000;
+  if ((u & 0x7fffffffu) == 0) return sign;
+  return sign | ((((u >> 23) & 0xff) - low + 1) << 10) | ((u >> 13) & 0x3ff);
+}
+
+// The codes (codes.h; in row groups if `grouped`) of floats [rows, cols] that fit (code_offset),
+// a zero code after an odd count: what halfWeights.ts keeps in place of the floats. A group of
+// eight a step: eight columns of a row, or eight rows' floats at a depth.
+__attribute__((export_name("encode_codes"))) void encode_codes(const unsigned *bits, code_t *out,
+                                                               int rows, int cols, int bcode,
+                                                               int grouped) {
+  int low = bcode - 126;
+  v128_t lows = wasm_i32x4_splat(low);
+  if (!grouped) {
+    for (int r = 0; r < rows; r++) {
+      const unsigned *row = bits + r * cols;
+      code_t *to = out + r * cols;
+      int c = 0;
+      for (; c + 8 <= cols; c += 8) { // word q: column c+q low, c+4+q high
+        v128_t a = code4(wasm_v128_load(row + c), lows), b = code4(wasm_v128_load(row + c + 4), lows);
+        wasm_v128_store(to + c, wasm_v128_or(a, wasm_i32x4_shl(b, 16)));
+      }
+      for (; c < cols; c++) to[c] = code1(row[c], low);
+    }
+  } else {
+    int r = 0;
+    for (; r + 8 <= rows; r += 8) // word q of step c: row r+q low, r+4+q high
+      for (int c = 0; c < cols; c++) {
+        const unsigned *at = bits + r * cols + c;
+        v128_t a = code4(wasm_i32x4_make(at[0], at[cols], at[2 * cols], at[3 * cols]), lows);
+        v128_t b = code4(wasm_i32x4_make(at[4 * cols], at[5 * cols], at[6 * cols], at[7 * cols]),
+                         lows);
+        wasm_v128_store(out + r * cols + 8 * c, wasm_v128_or(a, wasm_i32x4_shl(b, 16)));
+      }
+    for (; r < rows; r++)
+      for (int c = 0; c < cols; c++) out[r * cols + c] = code1(bits[r * cols + c], low);
+  }
+  if ((rows * cols) & 1) out[rows * cols] = 0;
+}
