@@ -1,6 +1,6 @@
 /**
- * Linear layers' weights kept as 16-bit codes on wasm, where every value fits (kernels/codes.h):
- * the same floats in half the bytes. A float16 checkpoint's weights always fit; a generation step
+ * Weight matrices (linear layers, the token embedding, an untied LM head) kept as 16-bit codes on
+ * wasm, where every value fits (kernels/codes.h): the same floats in half the bytes. A float16 checkpoint's weights always fit; a generation step
  * reads each weight once and waits on memory for it, so it reads half as much
  * (docs/performance.md, "Weights as 16-bit codes"). Products widen the codes as they read them
  * and give the same bits as from float32 weights; anything else that reads a weight gets it

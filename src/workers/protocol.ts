@@ -44,11 +44,11 @@ export interface ModelInfo {
   tokenizer: TokenizerKind;
   parameterCount: number;
   /**
-   * Bytes the weights take in memory: float32, but on wasm a linear layer whose values all fit
+   * Bytes the weights take in memory: float32, but on wasm a weight matrix whose values all fit
    * 16 bits (a float16 checkpoint's) takes 2 bytes a weight (model/halfWeights.ts).
    */
   weightBytes: number;
-  /** Linear layers' weights kept as 16-bit codes (wasm; 0 elsewhere). */
+  /** Weight matrices kept as 16-bit codes (wasm; 0 elsewhere). */
   halfWeights: number;
   /** How the weights were read. */
   weightsFile: WeightsFileInfo;

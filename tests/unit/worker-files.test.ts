@@ -135,6 +135,22 @@ describe('sizes', () => {
     ).toBe(
       'weights 497.8 MB (float32) · tf memory 497.8 MB, GPU 498.0 MB · read from cache 548.1 MB in 3.2 s',
     );
+    // On wasm, a float16 checkpoint's matrices in 16 bits (model/halfWeights.ts)
+    expect(
+      memoryText({
+        name: 'gpt2',
+        config: undefined as never,
+        tokenizer: 'gpt2',
+        parameterCount: 124_439_808,
+        weightBytes: 250_695_168,
+        halfWeights: 85,
+        weightsFile: { bytes: 248_892_744, from: 'network' },
+        memory: { tensorBytes: 250_695_168, gpuBytes: null },
+        loadMs: 3500,
+      }),
+    ).toBe(
+      'weights 250.7 MB (float32, 85 matrices in 16 bits) · tf memory 250.7 MB · downloaded 248.9 MB in 3.5 s',
+    );
   });
 });
 

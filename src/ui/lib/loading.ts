@@ -19,7 +19,7 @@ export function memoryText(info: ModelInfo): string {
     info.weightsFile.from
   ];
   const parts = [
-    `weights ${formatBytes(info.weightBytes)} (${info.halfWeights > 0 ? `float32, ${info.halfWeights} linear layers in 16 bits` : 'float32'})`,
+    `weights ${formatBytes(info.weightBytes)} (${info.halfWeights > 0 ? `float32, ${info.halfWeights} matrices in 16 bits` : 'float32'})`,
     `tf memory ${formatBytes(info.memory.tensorBytes)}${gpu}`,
     `${how} ${formatBytes(info.weightsFile.bytes)} in ${(info.loadMs / 1000).toFixed(1)} s`,
   ];
