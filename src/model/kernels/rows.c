@@ -99,55 +99,53 @@ __attribute__((export_name("widen_codes"))) void widen_codes(const code_t *codes
 // The exponent offset (bcode, codes.h) of 16-bit codes for `count` floats (as bits), or 0 where
 // one does not fit: more than 10 mantissa bits, a subnormal, infinite or NaN float, or nonzero
 // magnitudes over more than 31 powers of two (float16's own span, subnormals included, is 40).
-// Four floats a step: it runs over every weight of a model as it loads.
+// It runs over every weight of a model as it loads, so five operations for four floats: the
+// low 13 bits of all ORed together, the largest magnitude, and the smallest nonzero one (as the
+// smallest magnitude − 1, unsigned, where 0 − 1 is the largest).
 __attribute__((export_name("code_offset"))) int code_offset(const unsigned *bits, int count) {
-  v128_t low = wasm_i32x4_splat(255), high = wasm_i32x4_splat(0), bad = wasm_i32x4_splat(0);
-  v128_t magnitude = wasm_i32x4_splat(0x7fffffff), tail = wasm_i32x4_splat(0x1fff);
+  v128_t any = wasm_i32x4_splat(0), most = wasm_i32x4_splat(0), least = wasm_i32x4_splat(-1);
+  v128_t magnitude = wasm_i32x4_splat(0x7fffffff), one = wasm_i32x4_splat(1);
   int i = 0;
   for (; i + 4 <= count; i += 4) {
-    v128_t u = wasm_v128_load(bits + i);
-    v128_t nonzero = wasm_i32x4_ne(wasm_v128_and(u, magnitude), wasm_i32x4_splat(0));
-    v128_t e = wasm_v128_and(wasm_u32x4_shr(u, 23), wasm_i32x4_splat(0xff));
-    v128_t wrong = wasm_v128_or(wasm_i32x4_ne(wasm_v128_and(u, tail), wasm_i32x4_splat(0)),
-                                wasm_v128_or(wasm_i32x4_eq(e, wasm_i32x4_splat(0)),
-                                             wasm_i32x4_eq(e, wasm_i32x4_splat(255))));
-    bad = wasm_v128_or(bad, wasm_v128_and(nonzero, wrong));
-    low = wasm_u32x4_min(low, wasm_v128_bitselect(e, wasm_i32x4_splat(255), nonzero));
-    high = wasm_u32x4_max(high, wasm_v128_and(e, nonzero));
+    v128_t u = wasm_v128_load(bits + i), m = wasm_v128_and(u, magnitude);
+    any = wasm_v128_or(any, u);
+    most = wasm_u32x4_max(most, m);
+    least = wasm_u32x4_min(least, wasm_i32x4_sub(m, one));
   }
-  if (wasm_v128_any_true(bad)) return 0;
-  int lo = 255, hi = 0;
+  unsigned tail = 0, high = 0, low = 0xffffffffu;
   for (int q = 0; q < 4; q++) {
-    int l = wasm_i32x4_extract_lane(low, 0), h = wasm_i32x4_extract_lane(high, 0);
-    lo = l < lo ? l : lo;
-    hi = h > hi ? h : hi;
-    low = wasm_i32x4_shuffle(low, low, 1, 2, 3, 0);
-    high = wasm_i32x4_shuffle(high, high, 1, 2, 3, 0);
+    tail |= (unsigned)wasm_i32x4_extract_lane(any, 0);
+    unsigned h = (unsigned)wasm_i32x4_extract_lane(most, 0);
+    unsigned l = (unsigned)wasm_i32x4_extract_lane(least, 0);
+    high = h > high ? h : high;
+    low = l < low ? l : low;
+    any = wasm_i32x4_shuffle(any, any, 1, 2, 3, 0);
+    most = wasm_i32x4_shuffle(most, most, 1, 2, 3, 0);
+    least = wasm_i32x4_shuffle(least, least, 1, 2, 3, 0);
   }
   for (; i < count; i++) {
-    unsigned u = bits[i];
-    if ((u & 0x7fffffffu) == 0) continue; // ±0
-    int exponent = (u >> 23) & 0xff;
-    if ((u & 0x1fff) || exponent == 0 || exponent == 255) return 0;
-    lo = exponent < lo ? exponent : lo;
-    hi = exponent > hi ? exponent : hi;
+    unsigned m = bits[i] & 0x7fffffffu;
+    tail |= bits[i];
+    high = m > high ? m : high;
+    low = m - 1 < low ? m - 1 : low;
   }
-  if (lo > hi) lo = hi = 127; // all zeros: any offset
-  // The scale 2^(lo − 1) must be a normal float: its exponent field is lo + 126 ≤ 254.
-  return hi - lo >= 31 || lo > 128 ? 0 : lo + 126;
+  if (tail & 0x1fff) return 0;     // more than 10 mantissa bits
+  if (low == 0xffffffffu) return 127 + 126; // all zeros: any offset
+  int lo = (low + 1) >> 23, hi = high >> 23;
+  // A subnormal (exponent 0), infinity or NaN (255); the scale 2^(lo − 1) must be a normal float:
+  // its exponent field is lo + 126 ≤ 254.
+  if (lo == 0 || hi == 255 || hi - lo >= 31 || lo > 128) return 0;
+  return lo + 126;
 }
 
-// Four floats' codes (as bits, fitting offset `low` + 126) in the low halves of four lanes.
-INLINE v128_t code4(v128_t u, v128_t low) {
+// Four floats' codes (as bits, fitting offset `low` + 126) in the low halves of four lanes: a
+// fitting float's bits shifted by 13 are its exponent and 10 mantissa bits, from which the code's
+// exponent field is the exponent − (low − 1); ±0 keeps only its sign.
+INLINE v128_t code4(v128_t u, v128_t rebase) {
+  v128_t em = wasm_v128_and(wasm_u32x4_shr(u, 13), wasm_i32x4_splat(0x3ffff));
   v128_t sign = wasm_v128_and(wasm_u32x4_shr(u, 16), wasm_i32x4_splat(0x8000));
-  v128_t field = wasm_i32x4_shl(
-      wasm_i32x4_add(wasm_i32x4_sub(wasm_v128_and(wasm_u32x4_shr(u, 23), wasm_i32x4_splat(0xff)),
-                                    low),
-                     wasm_i32x4_splat(1)),
-      10);
-  v128_t code = wasm_v128_or(field, wasm_v128_and(wasm_u32x4_shr(u, 13), wasm_i32x4_splat(0x3ff)));
-  v128_t zero = wasm_i32x4_eq(wasm_v128_and(u, wasm_i32x4_splat(0x7fffffff)), wasm_i32x4_splat(0));
-  return wasm_v128_or(sign, wasm_v128_andnot(code, zero));
+  v128_t zero = wasm_i32x4_eq(em, wasm_i32x4_splat(0));
+  return wasm_v128_or(sign, wasm_v128_andnot(wasm_i32x4_sub(em, rebase), zero));
 }
 
 // One code, as code4 does it.
@@ -164,7 +162,7 @@ __attribute__((export_name("encode_codes"))) void encode_codes(const unsigned *b
                                                                int rows, int cols, int bcode,
                                                                int grouped) {
   int low = bcode - 126;
-  v128_t lows = wasm_i32x4_splat(low);
+  v128_t lows = wasm_i32x4_splat((low - 1) << 10); // code4's rebase
   if (!grouped) {
     for (int r = 0; r < rows; r++) {
       const unsigned *row = bits + r * cols;
