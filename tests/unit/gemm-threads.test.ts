@@ -16,6 +16,7 @@ import {
   MIN_SPLIT_MACS,
   PARTS_PER_THREAD,
   planParts,
+  productForm,
   type Part,
   type ProductSize,
   STALL_MS,
@@ -240,6 +241,29 @@ describe('a pool of threads', () => {
         }
     expect(parts).toBeGreaterThan(20 * 2 * SIZES.length); // most were split
     expect(ownParts).toBeLessThan(parts);
+  });
+
+  // Weights kept as 16-bit codes (kernels/codes.h): the helpers get the codes' offset with the job.
+  it('gives the bits of one thread with B as 16-bit codes', () => {
+    const bcode = 240; // codes for 2^-13 … 2^6
+    for (const transposed of [false, true])
+      for (const size of SIZES) {
+        const macs = size.batch * size.m * size.n * size.k;
+        const big = { ...size, transposed, n: size.n * Math.ceil(MIN_SPLIT_MACS / macs) + 5 };
+        const l = layout(memory, big);
+        const codes = new Uint16Array(memory.buffer, l.job.b, big.batch * big.k * big.n);
+        codes.forEach((_, i) => {
+          codes[i] =
+            i % 17 === 0 ? 0 : ((i * 40503) & 0x8000) | ((1 + ((i * 13) % 20)) << 10) | (i % 1024);
+        });
+        const job = { ...l.job, bcode };
+        kernels.gemm_part(productForm(job), job.a, job.b, l.at.whole * 4, job.bias, job.m, job.n,
+          job.k, job.strideA, job.strideB, 0, job.batch, 0, job.n, l.at.scratch * 4); // prettier-ignore
+        l.f.fill(NaN, l.at.c, l.at.c + big.batch * big.m * big.n);
+        pool.run(job);
+        expect(l.out(l.at.whole).every(Number.isFinite)).toBe(true);
+        expect(l.out(l.at.c), JSON.stringify(big)).toEqual(l.out(l.at.whole));
+      }
   });
 });
 
