@@ -44,13 +44,6 @@ INLINE float tiny1(code_t code) {
   return __builtin_bit_cast(float, bits);
 }
 
-// Where column j of a row of n codes keeps its code: the layout above.
-INLINE int slot(int j, int n) {
-  if (j >= (n & ~7)) return j;
-  int q = j & 7;
-  return (j & ~7) + (q < 4 ? 2 * q : 2 * q - 7);
-}
-
 // Where row r's code of depth p is in N rows of K codes kept in row groups.
 INLINE int grouped_slot(int r, int p, int n, int k) {
   if (r >= (n & ~7)) return r * k + p;

@@ -197,7 +197,7 @@ export function gemm(
   const out = backend.makeOutput([...outer, m, n], 'float32');
   if (m * n === 0) return out;
   const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  const job: GemmJob = {
+  run(g, {
     transposed: transposeB,
     a: address(a),
     b: address(b),
@@ -209,14 +209,16 @@ export function gemm(
     batch: Math.max(batchA, batchB),
     strideA: batchA === 1 ? 0 : m * k,
     strideB: batchB === 1 ? 0 : k * n,
-  };
-  if (g.pool) {
-    g.pool.run(job);
-    return out;
-  }
-  const entry = transposeB ? g.kernels.gemm_nt : g.kernels.gemm_nn;
-  entry(job.a, job.b, job.c, job.bias, m, n, k, job.batch, job.strideA, job.strideB, g.scratch);
+  });
   return out;
+}
+
+/** A product on this backend's threads (gemmPool.ts), or whole on this one: the same bits. */
+function run(g: BackendGemm, job: GemmJob): void {
+  if (g.pool) return g.pool.run(job);
+  const operands: Operands = [job.a, job.b, job.c, job.bias, job.m, job.n, job.k];
+  g.kernels.gemm_part(productForm(job), ...operands, job.strideA, job.strideB, 0, job.batch, 0,
+    job.n, g.scratch); // prettier-ignore
 }
 
 /**
@@ -236,15 +238,10 @@ export function gemmCodes(
   const m = tf.util.sizeFromShape(a.shape.slice(0, -1));
   if (m * n === 0) return out;
   const address = (t: tf.TensorInfo) => backend.getMemoryOffset(t.dataId);
-  const job: GemmJob = {
+  run(g, {
     ...{ transposed, a: address(a), b: address(codes), c: address(out), bcode },
     ...{ bias: bias ? address(bias) : 0, m, n, k, batch: 1, strideA: 0, strideB: 0 },
-  };
-  if (g.pool) g.pool.run(job);
-  else {
-    const operands: Operands = [job.a, job.b, job.c, job.bias, m, n, k];
-    g.kernels.gemm_part(productForm(job), ...operands, 0, 0, 0, 1, 0, n, g.scratch);
-  }
+  });
   return out;
 }
 

@@ -129,7 +129,7 @@ __attribute__((export_name("code_offset"))) int code_offset(const unsigned *bits
     high = m > high ? m : high;
     low = m - 1 < low ? m - 1 : low;
   }
-  if (tail & 0x1fff) return 0;     // more than 10 mantissa bits
+  if (tail & 0x1fff) return 0;              // more than 10 mantissa bits
   if (low == 0xffffffffu) return 127 + 126; // all zeros: any offset
   int lo = (low + 1) >> 23, hi = high >> 23;
   // A subnormal (exponent 0), infinity or NaN (255); the scale 2^(lo − 1) must be a normal float:
