@@ -14,7 +14,7 @@ import { sourceFromText } from '../../src/client/modelSource';
 import { formatBytes } from '../../src/model/formatBytes';
 import { weightBudget } from '../../src/workers/budget';
 import { HUB, modelFiles, WEIGHTS } from '../../src/workers/modelFiles';
-import type { ModelSource } from '../../src/workers/protocol';
+import type { ModelInfo, ModelSource } from '../../src/workers/protocol';
 import { stageText, memoryText } from '../../src/ui/lib/loading';
 import { randomCheckpoint } from '../../scripts/make-random-gpt2';
 import { MARIAN_SPM_CONFIG, randomMarianSafetensors } from './marianCheckpoint';
@@ -120,28 +120,24 @@ describe('sizes', () => {
       '5.0 MB / 20.0 MB · 2.5 MB/s',
     );
     expect(stageText({ loaded: 900, total: 0, startedAt: 1000, at: 1000 })).toBe('900 B');
-    expect(
-      memoryText({
-        name: 'gpt2',
-        config: undefined as never,
-        tokenizer: 'gpt2',
-        parameterCount: 124_439_808,
-        weightBytes: 497_759_232,
-        halfWeights: 0,
-        weightsFile: { bytes: 548_105_171, from: 'cache' },
-        memory: { tensorBytes: 497_759_232, gpuBytes: 498_000_000 },
-        loadMs: 3210,
-      }),
-    ).toBe(
+    const gpt2: ModelInfo = {
+      name: 'gpt2',
+      config: undefined as never,
+      tokenizer: 'gpt2',
+      parameterCount: 124_439_808,
+      weightBytes: 497_759_232,
+      halfWeights: 0,
+      weightsFile: { bytes: 548_105_171, from: 'cache' },
+      memory: { tensorBytes: 497_759_232, gpuBytes: 498_000_000 },
+      loadMs: 3210,
+    };
+    expect(memoryText(gpt2)).toBe(
       'weights 497.8 MB (float32) · tf memory 497.8 MB, GPU 498.0 MB · read from cache 548.1 MB in 3.2 s',
     );
     // On wasm, a float16 checkpoint's matrices in 16 bits (model/halfWeights.ts)
     expect(
       memoryText({
-        name: 'gpt2',
-        config: undefined as never,
-        tokenizer: 'gpt2',
-        parameterCount: 124_439_808,
+        ...gpt2,
         weightBytes: 250_695_168,
         halfWeights: 85,
         weightsFile: { bytes: 248_892_744, from: 'network' },
